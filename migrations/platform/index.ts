@@ -1,0 +1,2 @@
+/** Platform migrations, in order. Listed explicitly: no globs. */
+export const platformMigrations = [];

@@ -1,0 +1,48 @@
+import { Global, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ZodValidationPipe } from 'nestjs-zod';
+import { configNamespaces } from './config';
+import { HealthModule } from './health/health.module';
+import { RealtimeModule } from './modules/realtime';
+import { AuthGuard, HeaderTenantAuthenticator, RequestAuthenticator } from './shared/auth';
+import { AwsModule } from './shared/aws';
+import { DatabaseModule } from './shared/database';
+import { ErrorFilter } from './shared/errors';
+import { KafkaModule } from './shared/kafka';
+import { LifecycleService } from './shared/lifecycle';
+import { LoggingModule } from './shared/logging';
+import { MetricsModule } from './shared/metrics';
+import { RabbitMqModule } from './shared/rabbitmq';
+import { RedisModule } from './shared/redis';
+import { TenantContextModule } from './shared/tenant-context';
+
+@Global()
+@Module({
+  providers: [LifecycleService, { provide: RequestAuthenticator, useClass: HeaderTenantAuthenticator }],
+  exports: [LifecycleService, RequestAuthenticator],
+})
+class CoreModule {}
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true, cache: true, ignoreEnvFile: true, load: configNamespaces }),
+    TenantContextModule,
+    LoggingModule,
+    CoreModule,
+    DatabaseModule,
+    RedisModule,
+    KafkaModule,
+    RabbitMqModule,
+    AwsModule,
+    MetricsModule,
+    HealthModule,
+    RealtimeModule,
+  ],
+  providers: [
+    { provide: APP_PIPE, useClass: ZodValidationPipe },
+    { provide: APP_FILTER, useClass: ErrorFilter },
+    { provide: APP_GUARD, useClass: AuthGuard },
+  ],
+})
+export class AppModule {}

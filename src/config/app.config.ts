@@ -1,0 +1,35 @@
+import { registerAs } from '@nestjs/config';
+import { z } from 'zod';
+import { parseEnv } from './config.errors';
+import { nonNegativeInt, port, positiveInt } from './env-schemas';
+
+const schema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'test', 'production'], { error: 'expected development, test or production' })
+    .default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port(3000),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'expected fatal, error, warn, info, debug, trace or silent',
+    })
+    .default('info'),
+  BODY_LIMIT_BYTES: positiveInt(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(30_000),
+  SHUTDOWN_DRAIN_DELAY_MS: nonNegativeInt(0),
+});
+
+export const appConfig = registerAs('app', () => {
+  const env = parseEnv('app', schema);
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    /** How long readiness answers 503 before the server stops taking requests (lets a load balancer notice). */
+    shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
+  };
+});
+export type AppConfig = ReturnType<typeof appConfig>;

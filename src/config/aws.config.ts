@@ -1,0 +1,19 @@
+import { registerAs } from '@nestjs/config';
+import { z } from 'zod';
+import { parseEnv } from './config.errors';
+import { urlWithProtocol } from './env-schemas';
+
+const schema = z.object({
+  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-east-1').default('us-east-1'),
+  AWS_ENDPOINT_URL: urlWithProtocol(['http', 'https']).optional(),
+});
+
+export const awsConfig = registerAs('aws', () => {
+  const env = parseEnv('aws', schema);
+  return {
+    region: env.AWS_REGION,
+    /** Set for the emulator (moto); unset for real AWS. Credentials come from the SDK's default chain. */
+    endpoint: env.AWS_ENDPOINT_URL,
+  };
+});
+export type AwsConfig = ReturnType<typeof awsConfig>;

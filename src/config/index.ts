@@ -1,0 +1,25 @@
+import { appConfig } from './app.config';
+import { awsConfig } from './aws.config';
+import { databaseConfig } from './database.config';
+import { kafkaConfig } from './kafka.config';
+import { rabbitmqConfig } from './rabbitmq.config';
+import { redisConfig } from './redis.config';
+
+export * from './app.config';
+export * from './aws.config';
+export * from './config.errors';
+export * from './database.config';
+export * from './kafka.config';
+export * from './rabbitmq.config';
+export * from './redis.config';
+
+/** Every namespace; each validates its variables when the app starts. */
+export const configNamespaces = [
+  appConfig,
+  databaseConfig,
+  redisConfig,
+  kafkaConfig,
+  rabbitmqConfig,
+  awsConfig,
+];
+export * from './load-env';

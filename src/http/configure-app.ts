@@ -1,0 +1,44 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ClsServiceManager } from 'nestjs-cls';
+import { Logger } from 'nestjs-pino';
+import { cleanupOpenApiDoc } from 'nestjs-zod';
+import { toErrorBody } from '../shared/errors';
+
+export const API_PREFIX = 'api/v1';
+
+/** Everything main.ts and the e2e app factory share, so tests run the production pipeline. */
+export function configureApp(app: NestFastifyApplication): void {
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/*path', 'metrics', 'admin/*path'] });
+  app.useWebSocketAdapter(new WsAdapter(app));
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+  // Errors Fastify raises before Nest's pipeline (malformed JSON, body over the limit …) get
+  // the same envelope as everything else.
+  fastify.setErrorHandler((error, request, reply) => {
+    const { body, known } = toErrorBody(error);
+    const cls = ClsServiceManager.getClsService();
+    body.request_id = cls.isActive() ? cls.getId() : request.id;
+    if (!known) request.log.error({ err: error }, 'Unhandled error');
+    void reply.status(body.statusCode).send(body);
+  });
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Tessera')
+      .setDescription('Multi-tenant tenancy, auth, location, messaging and events behind one API')
+      .setVersion('1')
+      .addBearerAuth()
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
+}

@@ -1,0 +1,54 @@
+import { NestFactory } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { appConfig, configNamespaces, ConfigValidationError, loadLocalEnv } from './config';
+import { configureApp } from './http/configure-app';
+import { createFastifyAdapter } from './http/fastify';
+import { LifecycleService } from './shared/lifecycle';
+
+function validateConfigOrExit(): void {
+  try {
+    configNamespaces.forEach((namespace) => namespace());
+  } catch (error) {
+    if (!(error instanceof ConfigValidationError)) throw error;
+    process.stderr.write(`${error.message}\nSee .env.example for every variable and its default.\n`);
+    process.exit(1);
+  }
+}
+
+async function bootstrap(): Promise<void> {
+  loadLocalEnv();
+  validateConfigOrExit();
+  const config = appConfig();
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(config), {
+    bufferLogs: true,
+  });
+  configureApp(app);
+  const logger = app.get(Logger);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log({ signal }, 'Shutting down: readiness now 503, draining');
+    setTimeout(() => {
+      logger.error('Shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    app.get(LifecycleService).beginShutdown();
+    await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs));
+    // Stops consumers, closes the HTTP server once in-flight requests finish, then the clients.
+    await app.close();
+    logger.log('Shutdown complete');
+    process.exit(0);
+  };
+  process.once('SIGTERM', (signal) => void shutdown(signal));
+  process.once('SIGINT', (signal) => void shutdown(signal));
+
+  await app.listen({ port: config.port, host: config.host });
+  logger.log({ url: await app.getUrl() }, 'Tessera is listening');
+}
+
+void bootstrap();

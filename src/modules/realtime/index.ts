@@ -1,0 +1,2 @@
+export { RealtimeGateway } from './realtime.gateway';
+export { RealtimeModule } from './realtime.module';

@@ -1,0 +1,31 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ClsServiceManager } from 'nestjs-cls';
+import type { WebSocket } from 'ws';
+import { AppError } from './app-error';
+import { toErrorBody } from './error-body';
+
+/** The one filter: every error leaves in the same envelope, with the request id. */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ErrorFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const { body, known } = toErrorBody(exception);
+    const cls = ClsServiceManager.getClsService();
+    if (!known) this.logger.error({ err: exception }, 'Unhandled error');
+
+    if (host.getType() === 'ws') {
+      if (cls.isActive()) body.request_id = cls.getId();
+      host.switchToWs().getClient<WebSocket>().send(JSON.stringify({ type: 'error', error: body }));
+      return;
+    }
+    if (host.getType() !== 'http') throw exception;
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    // Unmatched routes never reach the context middleware: fall back to Fastify's request id.
+    body.request_id = cls.isActive() ? cls.getId() : http.getRequest<FastifyRequest>().id;
+    if (exception instanceof AppError) void reply.headers(exception.headers);
+    void reply.status(body.statusCode).send(body);
+  }
+}

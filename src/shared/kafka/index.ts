@@ -1,0 +1,3 @@
+export * from './kafka-consumer';
+export * from './kafka.module';
+export * from './kafka.service';

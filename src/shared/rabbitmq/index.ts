@@ -1,0 +1,3 @@
+export * from './amqp-consumer';
+export * from './rabbitmq.module';
+export * from './rabbitmq.service';

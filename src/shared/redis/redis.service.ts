@@ -1,0 +1,54 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { redisConfig, type RedisConfig } from '../../config';
+
+/**
+ * The shared Redis connection. Commands fail fast while Redis is unreachable (no offline
+ * queue), so callers answer 503 at once instead of hanging; ioredis reconnects by itself.
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RedisService.name);
+  readonly client: Redis;
+  private readonly subscribers: Redis[] = [];
+
+  constructor(@Inject(redisConfig.KEY) private readonly config: RedisConfig) {
+    this.client = this.connect('main');
+  }
+
+  /** A dedicated connection for SUBSCRIBE (a subscribed connection can run nothing else). */
+  createSubscriber(name: string): Redis {
+    const subscriber = this.connect(name, { enableOfflineQueue: true });
+    this.subscribers.push(subscriber);
+    return subscriber;
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([this.client, ...this.subscribers].map((c) => c.quit()));
+  }
+
+  private connect(name: string, overrides: { enableOfflineQueue?: boolean } = {}): Redis {
+    const client = new Redis(this.config.url, {
+      connectionName: `tessera-${name}`,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      connectTimeout: 2_000,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+      ...overrides,
+    });
+    let healthy = true;
+    client.on('error', (error: Error) => {
+      if (healthy) this.logger.warn({ err: error, connection: name }, 'Redis connection error');
+      healthy = false;
+    });
+    client.on('ready', () => {
+      if (!healthy) this.logger.log({ connection: name }, 'Redis connection restored');
+      healthy = true;
+    });
+    return client;
+  }
+}
