@@ -1,0 +1,115 @@
+import { Body, Controller, Post } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { createZodDto } from 'nestjs-zod';
+import request from 'supertest';
+import { z } from 'zod';
+import { createTestApp, type TestApp } from '../support/app';
+
+class ProbeDto extends createZodDto(
+  z.object({ name: z.string().min(2), count: z.number().int().positive(), blob: z.string().optional() }),
+) {}
+
+/** A test-only route behind the real global pipe, guard and filter. */
+@Controller('probe')
+class ProbeController {
+  @Post()
+  echo(@Body() body: ProbeDto): ProbeDto {
+    return body;
+  }
+
+  @Post('boom')
+  boom(): never {
+    throw new Error('secret internals: password=hunter2');
+  }
+}
+
+describe('HTTP pipeline', () => {
+  let t: TestApp;
+  const tenantA = randomUUID();
+
+  beforeAll(async () => {
+    t = await createTestApp({ extra: { controllers: [ProbeController] } });
+  });
+  afterAll(() => t.close());
+
+  it('echoes the X-Request-ID a client sends, and makes one up otherwise', async () => {
+    const echoed = await request(t.url).get('/health/live').set('X-Request-ID', 'req-42');
+    expect(echoed.headers['x-request-id']).toBe('req-42');
+    const made = await request(t.url).get('/health/live');
+    expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a bad body with 400 and per-field messages', async () => {
+    const res = await request(t.url)
+      .post('/api/v1/probe')
+      .set('X-Tenant-ID', tenantA)
+      .send({ name: 'x', count: -1 });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', code: 'COMMON.VALIDATION' });
+    expect(res.body.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ field: 'name' }),
+        expect.objectContaining({ field: 'count' }),
+      ]),
+    );
+    expect(res.body.request_id).toBe(res.headers['x-request-id']);
+  });
+
+  it('answers malformed JSON with 400 in the same envelope', async () => {
+    const res = await request(t.url)
+      .post('/api/v1/probe')
+      .set('X-Tenant-ID', tenantA)
+      .set('content-type', 'application/json')
+      .send('{"name": ');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+    expect(res.body.request_id).toBe(res.headers['x-request-id']);
+  });
+
+  it('answers a body over the limit with 413', async () => {
+    const res = await request(t.url)
+      .post('/api/v1/probe')
+      .set('X-Tenant-ID', tenantA)
+      .send({ name: 'big', count: 1, blob: 'x'.repeat(1024 * 1024 + 10) });
+    expect(res.status).toBe(413);
+    expect(res.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
+  });
+
+  it('hides an unknown error behind a generic 500 with the request id', async () => {
+    const res = await request(t.url).post('/api/v1/probe/boom').set('X-Tenant-ID', tenantA).set('X-Request-ID', 'boom-1');
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: 'Internal server error',
+      request_id: 'boom-1',
+    });
+  });
+
+  it('answers an unknown route with 404 in the envelope', async () => {
+    const res = await request(t.url).get('/api/v1/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+    expect(res.body.request_id).toBe(res.headers['x-request-id']);
+  });
+
+  it('serves the OpenAPI document and UI', async () => {
+    const json = await request(t.url).get('/docs-json');
+    expect(json.status).toBe(200);
+    expect(json.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(json.body.paths)).toEqual(expect.arrayContaining(['/health/ready', '/api/v1/context']));
+    const ui = await request(t.url).get('/docs');
+    expect(ui.status).toBe(200);
+    expect(ui.text).toContain('swagger');
+  });
+
+  it('exports process metrics and an HTTP duration histogram by route and status', async () => {
+    await request(t.url).get('/api/v1/context').set('X-Tenant-ID', tenantA);
+    const res = await request(t.url).get('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('process_cpu_user_seconds_total');
+    expect(res.text).toMatch(
+      /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/context",status_code="200"\} [1-9]/,
+    );
+  });
+});
