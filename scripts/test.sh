@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `npm test`: the whole suite on a fresh clone — installs dependencies when missing, starts the
+# local services when they are not up, then format check, lint, type check, unit and e2e tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/ensure-deps.sh
+export PATH="$PWD/node_modules/.bin:$PATH"   # Node 24 from the `node` devDependency
+
+bash scripts/services.sh up
+
+step() { printf '\n== %s\n' "$*"; }
+step "format";     prettier --check . --log-level warn
+step "lint";       eslint . --max-warnings 0
+step "type check"; tsc --noEmit -p tsconfig.json
+
+results="$(mktemp -d)"
+status=0
+step "unit tests"
+jest --config jest.config.ts --selectProjects unit --json --outputFile "$results/unit.json" || status=$?
+step "e2e tests (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
+jest --config jest.config.ts --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json" || status=$?
+
+# One closing line for whoever reads the log: "tests: N passed, N failed, N skipped".
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const f of process.argv.slice(1)) {
+    if (!fs.existsSync(f)) { failed++; continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
+    skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "$results/unit.json" "$results/e2e.json"
+exit "$status"
