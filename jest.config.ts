@@ -5,6 +5,9 @@ const transform: Config['transform'] = { '^.+\\.(ts|js)$': ['@swc/jest'] };
 const transformIgnorePatterns = ['/node_modules/(?!(content-disposition)/)'];
 
 const config: Config = {
+  // e2e tests wait on real brokers (and restart them): a global option, not a per-project one.
+  testTimeout: 90_000,
+  slowTestThreshold: 30,
   projects: [
     {
       displayName: 'unit',
@@ -23,8 +26,6 @@ const config: Config = {
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
       setupFiles: ['<rootDir>/test/support/env.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
-      testTimeout: 60_000,
-      slowTestThreshold: 30,
     },
   ],
 };
