@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { KafkaService } from '../../src/shared/kafka';
+import { TenantContext } from '../../src/shared/tenant-context';
+import { createTestApp, type TestApp } from '../support/app';
+import { eventually } from '../support/services';
+
+describe('Kafka consumer helper: handler errors never commit an offset silently', () => {
+  let t: TestApp;
+  let kafka: KafkaService;
+  let context: TenantContext;
+  const tenantId = randomUUID();
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    kafka = t.app.get(KafkaService);
+    context = t.app.get(TenantContext);
+  });
+  afterAll(() => t.close());
+
+  const asTenant = <T>(work: () => Promise<T>) =>
+    context.run({ transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } }, work);
+
+  async function committedOffset(groupId: string, topic: string): Promise<number> {
+    const admin = kafka.kafka.admin();
+    await admin.connect();
+    try {
+      const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return entry.partitions.reduce((sum, p) => sum + Math.max(Number(p.offset), 0), 0);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  it('retries a failing message, hands it to onPoison, and moves on; a message with no tenant is poison at once', async () => {
+    const topic = `test.consumer.${randomUUID()}`;
+    const groupId = `test-consumer-${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    const attempts = new Map<string, number>();
+    const handled: string[] = [];
+    const poisoned: Array<{ value: string; error: string }> = [];
+    await kafka.startConsumer<{ n: string }>({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      attempts: 3,
+      parse: (value) => JSON.parse(value.toString()) as { n: string },
+      handle: (message) => {
+        attempts.set(message.body.n, (attempts.get(message.body.n) ?? 0) + 1);
+        if (message.body.n === 'bad') return Promise.reject(new Error('downstream said no'));
+        handled.push(message.body.n);
+        return Promise.resolve();
+      },
+      onPoison: (message, error) => {
+        poisoned.push({ value: message.value?.toString() ?? '', error: error.message });
+        return Promise.resolve();
+      },
+    });
+    // One partition key: the three messages keep their order.
+    await asTenant(() =>
+      kafka.send(topic, [
+        { key: 'k', value: JSON.stringify({ n: 'first' }) },
+        { key: 'k', value: JSON.stringify({ n: 'bad' }) },
+        { key: 'k', value: JSON.stringify({ n: 'after' }) },
+      ]),
+    );
+    await kafka.send(topic, [{ key: 'k', value: JSON.stringify({ n: 'no-tenant' }) }]); // outside any context
+
+    await eventually(() => Promise.resolve(handled.length + poisoned.length), (n) => n === 4, 30_000);
+    expect(handled).toEqual(['first', 'after']);
+    expect(attempts.get('bad')).toBe(3);
+    expect(poisoned).toEqual([
+      { value: JSON.stringify({ n: 'bad' }), error: 'downstream said no' },
+      { value: JSON.stringify({ n: 'no-tenant' }), error: 'missing or invalid x-tenant-id header' },
+    ]);
+    const committed = await eventually(() => committedOffset(groupId, topic), (n) => n === 4, 15_000);
+    expect(committed).toBe(4);
+  });
+
+  it('commits nothing while the poison path itself fails, and delivers the message again', async () => {
+    const topic = `test.consumer.${randomUUID()}`;
+    const groupId = `test-consumer-${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    let poisonCalls = 0;
+    const parked: string[] = [];
+    await kafka.startConsumer<{ n: string }>({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      attempts: 1,
+      parse: (value) => JSON.parse(value.toString()) as { n: string },
+      handle: () => Promise.reject(new Error('always fails')),
+      onPoison: (message) => {
+        poisonCalls++;
+        // The dead-letter path is down for the first two tries.
+        if (poisonCalls <= 2) return Promise.reject(new Error('dead-letter topic unavailable'));
+        parked.push(message.value?.toString() ?? '');
+        return Promise.resolve();
+      },
+    });
+    await asTenant(() => kafka.send(topic, [{ key: 'k', value: JSON.stringify({ n: 'precious' }) }]));
+
+    await eventually(() => Promise.resolve(parked.length), (n) => n === 1, 60_000);
+    expect(poisonCalls).toBe(3);
+    expect(parked).toEqual([JSON.stringify({ n: 'precious' })]);
+    const committed = await eventually(() => committedOffset(groupId, topic), (n) => n === 1, 15_000);
+    expect(committed).toBe(1);
+  });
+});
