@@ -5,7 +5,7 @@ import { AppModule } from './app.module';
 import { appConfig, configNamespaces, ConfigValidationError, loadLocalEnv } from './config';
 import { configureApp } from './http/configure-app';
 import { createFastifyAdapter } from './http/fastify';
-import { LifecycleService } from './shared/lifecycle';
+import { gracefulShutdown } from './http/shutdown';
 
 function validateConfigOrExit(): void {
   try {
@@ -37,12 +37,14 @@ async function bootstrap(): Promise<void> {
       logger.error('Shutdown did not finish in time; exiting');
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
-    app.get(LifecycleService).beginShutdown();
-    await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs));
-    // Stops consumers, closes the HTTP server once in-flight requests finish, then the clients.
-    await app.close();
-    logger.log('Shutdown complete');
-    process.exit(0);
+    try {
+      await gracefulShutdown(app, config.shutdownDrainDelayMs);
+      logger.log('Shutdown complete');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'Shutdown failed');
+      process.exit(1);
+    }
   };
   process.once('SIGTERM', (signal) => void shutdown(signal));
   process.once('SIGINT', (signal) => void shutdown(signal));

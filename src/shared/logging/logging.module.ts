@@ -25,12 +25,12 @@ export const REDACTED_PATHS = [
 
 /** Request id and tenant id on every line, whatever the transport: read from the context. */
 export function contextFields(): Record<string, string> {
-  const cls = ClsServiceManager.getClsService<TenantContextStore>();
+  const cls = ClsServiceManager.getClsService();
   if (!cls.isActive()) return {};
   const fields: Record<string, string> = {};
   const requestId = cls.getId();
   if (requestId) fields.request_id = requestId;
-  const tenantId = cls.get('principal')?.tenantId;
+  const tenantId = cls.get<TenantContextStore['principal']>('principal')?.tenantId;
   if (tenantId) fields.tenant_id = tenantId;
   return fields;
 }
