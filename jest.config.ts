@@ -1,6 +1,6 @@
 import type { Config } from 'jest';
 
-const transform: Config['transform'] = { '^.+\\.(ts|js)$': ['@swc/jest'] };
+const transform: Config['transform'] = { '^.+\\.(ts|js)$': '@swc/jest' };
 // ESM-only dependencies, compiled to CommonJS for Jest (everything else in node_modules is left alone).
 const transformIgnorePatterns = ['/node_modules/(?!(content-disposition)/)'];
 

@@ -19,14 +19,22 @@ import { TenantContextModule } from './shared/tenant-context';
 
 @Global()
 @Module({
-  providers: [LifecycleService, { provide: RequestAuthenticator, useClass: HeaderTenantAuthenticator }],
+  providers: [
+    LifecycleService,
+    { provide: RequestAuthenticator, useClass: HeaderTenantAuthenticator },
+  ],
   exports: [LifecycleService, RequestAuthenticator],
 })
 class CoreModule {}
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, cache: true, ignoreEnvFile: true, load: configNamespaces }),
+    ConfigModule.forRoot({
+      isGlobal: true,
+      cache: true,
+      ignoreEnvFile: true,
+      load: configNamespaces,
+    }),
     TenantContextModule,
     LoggingModule,
     CoreModule,

@@ -12,7 +12,9 @@ function validateConfigOrExit(): void {
     configNamespaces.forEach((namespace) => namespace());
   } catch (error) {
     if (!(error instanceof ConfigValidationError)) throw error;
-    process.stderr.write(`${error.message}\nSee .env.example for every variable and its default.\n`);
+    process.stderr.write(
+      `${error.message}\nSee .env.example for every variable and its default.\n`,
+    );
     process.exit(1);
   }
 }
@@ -22,9 +24,13 @@ async function bootstrap(): Promise<void> {
   validateConfigOrExit();
   const config = appConfig();
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(config), {
-    bufferLogs: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule,
+    createFastifyAdapter(config),
+    {
+      bufferLogs: true,
+    },
+  );
   configureApp(app);
   const logger = app.get(Logger);
 

@@ -20,7 +20,9 @@ export class PlatformRegistry1700000000001 implements MigrationInterface {
         deleted_at timestamptz
       )`);
     // A name is taken until its tenant is deleted.
-    await db.query(`create unique index tenants_name_live_key on tenants (lower(name)) where status <> 'deleted'`);
+    await db.query(
+      `create unique index tenants_name_live_key on tenants (lower(name)) where status <> 'deleted'`,
+    );
 
     await db.query(`
       create table platform_admins (

@@ -6,10 +6,14 @@ import { runMigrations } from '../shared/database';
 async function main(): Promise<void> {
   loadLocalEnv();
   const applied = await runMigrations(databaseConfig().migrationUrl, platformMigrations);
-  process.stdout.write(applied.length ? `Applied: ${applied.join(', ')}\n` : 'Platform schema is up to date\n');
+  process.stdout.write(
+    applied.length ? `Applied: ${applied.join(', ')}\n` : 'Platform schema is up to date\n',
+  );
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`Migration failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `Migration failed: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -5,7 +5,9 @@ import { nonNegativeInt, port, positiveInt } from './env-schemas';
 
 const schema = z.object({
   NODE_ENV: z
-    .enum(['development', 'test', 'production'], { error: 'expected development, test or production' })
+    .enum(['development', 'test', 'production'], {
+      error: 'expected development, test or production',
+    })
     .default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port(3000),

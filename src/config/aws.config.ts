@@ -4,7 +4,10 @@ import { parseEnv } from './config.errors';
 import { urlWithProtocol } from './env-schemas';
 
 const schema = z.object({
-  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-east-1').default('us-east-1'),
+  AWS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-east-1')
+    .default('us-east-1'),
   AWS_ENDPOINT_URL: urlWithProtocol(['http', 'https']).optional(),
 });
 

@@ -1,22 +1,23 @@
 import { z } from 'zod';
 
-export const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
-export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-export const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+export const port = (fallback: number) =>
+  z.coerce.number().int().min(1).max(65535).default(fallback);
+export const positiveInt = (fallback: number) =>
+  z.coerce.number().int().positive().default(fallback);
+export const nonNegativeInt = (fallback: number) =>
+  z.coerce.number().int().min(0).default(fallback);
 
 export const urlWithProtocol = (protocols: string[]) =>
-  z
-    .string({ error: `expected a URL (${protocols.join(' or ')})` })
-    .refine(
-      (value) => {
-        try {
-          return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
-        } catch {
-          return false;
-        }
-      },
-      { message: `expected a URL with scheme ${protocols.map((p) => `${p}://`).join(' or ')}` },
-    );
+  z.string({ error: `expected a URL (${protocols.join(' or ')})` }).refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL with scheme ${protocols.map((p) => `${p}://`).join(' or ')}` },
+  );
 
 export const booleanFlag = (fallback: boolean) =>
   z

@@ -4,7 +4,8 @@ import { parseEnv } from './config.errors';
 import { csv, positiveInt } from './env-schemas';
 
 const schema = z.object({
-  KAFKA_BROKERS: csv('expected a comma-separated list of host:port').default(['127.0.0.1:9092'])
+  KAFKA_BROKERS: csv('expected a comma-separated list of host:port')
+    .default(['127.0.0.1:9092'])
     .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().min(1).default('tessera'),
   KAFKA_TOPIC_PARTITIONS: positiveInt(3),

@@ -1,6 +1,11 @@
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { Controller, Get, HttpStatus, Res, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { HealthCheck, type HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
@@ -38,13 +43,22 @@ export class HealthController {
   @Public()
   @Get(['ready', ''])
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: platform database, Redis, Kafka, RabbitMQ and Secrets Manager' })
+  @ApiOperation({
+    summary: 'Readiness: platform database, Redis, Kafka, RabbitMQ and Secrets Manager',
+  })
   @ApiOkResponse({ description: 'Every component answers, with its latency' })
-  @ApiServiceUnavailableResponse({ description: 'A component is down (named), or the instance is draining' })
+  @ApiServiceUnavailableResponse({
+    description: 'A component is down (named), or the instance is draining',
+  })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     if (this.lifecycle.draining) {
       void reply.status(HttpStatus.SERVICE_UNAVAILABLE);
-      return { status: 'error', info: {}, error: { instance: { status: 'down', message: 'shutting down' } }, details: { instance: { status: 'down', message: 'shutting down' } } };
+      return {
+        status: 'error',
+        info: {},
+        error: { instance: { status: 'down', message: 'shutting down' } },
+        details: { instance: { status: 'down', message: 'shutting down' } },
+      };
     }
     try {
       return await this.health.check([

@@ -12,7 +12,9 @@ export const API_PREFIX = 'api/v1';
 export function configureApp(app: NestFastifyApplication): void {
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/*path', 'metrics', 'admin/*path'] });
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: ['health', 'health/*path', 'metrics', 'admin/*path'],
+  });
   app.useWebSocketAdapter(new WsAdapter(app));
 
   const fastify = app.getHttpAdapter().getInstance();

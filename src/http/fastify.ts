@@ -6,7 +6,8 @@ import type { AppConfig } from '../config';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Paths of the original systems, served as aliases of the canonical `/api/v1` routes. */
-const LEGACY_PREFIXES = /^\/(auth|location|tenants?|retry|streaming|messages|consumers|events)(\/|\?|$)/;
+const LEGACY_PREFIXES =
+  /^\/(auth|location|tenants?|retry|streaming|messages|consumers|events)(\/|\?|$)/;
 
 export function requestIdOf(req: IncomingMessage): string {
   const sent = req.headers['x-request-id'];

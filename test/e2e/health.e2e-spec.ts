@@ -5,7 +5,14 @@ import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { eventually, services } from '../support/services';
 
-type Readiness = { status: number; body: { status: string; info?: Record<string, { status: string; latency_ms: number }>; error?: Record<string, { status: string; message?: string }> } };
+type Readiness = {
+  status: number;
+  body: {
+    status: string;
+    info?: Record<string, { status: string; latency_ms: number }>;
+    error?: Record<string, { status: string; message?: string }>;
+  };
+};
 
 describe('health', () => {
   let t: TestApp;
@@ -31,7 +38,13 @@ describe('health', () => {
   it('readiness lists the five components as up, each with a latency; /health is its alias', async () => {
     const ready = await readiness();
     expect(ready.status).toBe(200);
-    expect(Object.keys(ready.body.info ?? {}).sort()).toEqual(['database', 'kafka', 'rabbitmq', 'redis', 'secrets_manager']);
+    expect(Object.keys(ready.body.info ?? {}).sort()).toEqual([
+      'database',
+      'kafka',
+      'rabbitmq',
+      'redis',
+      'secrets_manager',
+    ]);
     for (const component of Object.values(ready.body.info ?? {})) {
       expect(component.status).toBe('up');
       expect(typeof component.latency_ms).toBe('number');
@@ -76,11 +89,16 @@ describe('health', () => {
       },
     });
     const publish = (n: string) =>
-      context.run({ transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } }, () =>
-        rabbit.publish('', queue, Buffer.from(JSON.stringify({ n }))),
+      context.run(
+        { transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } },
+        () => rabbit.publish('', queue, Buffer.from(JSON.stringify({ n }))),
       );
     await publish('before');
-    await eventually(() => Promise.resolve(received.length), (n) => n === 1, 10_000);
+    await eventually(
+      () => Promise.resolve(received.length),
+      (n) => n === 1,
+      10_000,
+    );
 
     await services('down', 'rabbitmq');
     try {
@@ -94,7 +112,11 @@ describe('health', () => {
     expect(up.status).toBe(200);
 
     await publish('after');
-    await eventually(() => Promise.resolve(received.length), (n) => n === 2, 20_000);
+    await eventually(
+      () => Promise.resolve(received.length),
+      (n) => n === 2,
+      20_000,
+    );
     expect(received).toEqual(['before', 'after']);
   });
 });

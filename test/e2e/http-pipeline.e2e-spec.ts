@@ -6,7 +6,11 @@ import { z } from 'zod';
 import { createTestApp, type TestApp } from '../support/app';
 
 class ProbeDto extends createZodDto(
-  z.object({ name: z.string().min(2), count: z.number().int().positive(), blob: z.string().optional() }),
+  z.object({
+    name: z.string().min(2),
+    count: z.number().int().positive(),
+    blob: z.string().optional(),
+  }),
 ) {}
 
 /** A test-only route behind the real global pipe, guard and filter. */
@@ -45,7 +49,11 @@ describe('HTTP pipeline', () => {
       .set('X-Tenant-ID', tenantA)
       .send({ name: 'x', count: -1 });
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', code: 'COMMON.VALIDATION' });
+    expect(res.body).toMatchObject({
+      statusCode: 400,
+      error: 'Bad Request',
+      code: 'COMMON.VALIDATION',
+    });
     expect(res.body.details).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ field: 'name' }),
@@ -76,7 +84,10 @@ describe('HTTP pipeline', () => {
   });
 
   it('hides an unknown error behind a generic 500 with the request id', async () => {
-    const res = await request(t.url).post('/api/v1/probe/boom').set('X-Tenant-ID', tenantA).set('X-Request-ID', 'boom-1');
+    const res = await request(t.url)
+      .post('/api/v1/probe/boom')
+      .set('X-Tenant-ID', tenantA)
+      .set('X-Request-ID', 'boom-1');
     expect(res.status).toBe(500);
     expect(res.body).toEqual({
       statusCode: 500,
@@ -97,7 +108,9 @@ describe('HTTP pipeline', () => {
     const json = await request(t.url).get('/docs-json');
     expect(json.status).toBe(200);
     expect(json.body.openapi).toMatch(/^3\./);
-    expect(Object.keys(json.body.paths)).toEqual(expect.arrayContaining(['/health/ready', '/api/v1/context']));
+    expect(Object.keys(json.body.paths)).toEqual(
+      expect.arrayContaining(['/health/ready', '/api/v1/context']),
+    );
     const ui = await request(t.url).get('/docs');
     expect(ui.status).toBe(200);
     expect(ui.text).toContain('swagger');

@@ -18,7 +18,10 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
   afterAll(() => t.close());
 
   const asTenant = <T>(work: () => Promise<T>) =>
-    context.run({ transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } }, work);
+    context.run(
+      { transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } },
+      work,
+    );
 
   async function committedOffset(groupId: string, topic: string): Promise<number> {
     const admin = kafka.kafka.admin();
@@ -65,14 +68,22 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
     );
     await kafka.send(topic, [{ key: 'k', value: JSON.stringify({ n: 'no-tenant' }) }]); // outside any context
 
-    await eventually(() => Promise.resolve(handled.length + poisoned.length), (n) => n === 4, 30_000);
+    await eventually(
+      () => Promise.resolve(handled.length + poisoned.length),
+      (n) => n === 4,
+      30_000,
+    );
     expect(handled).toEqual(['first', 'after']);
     expect(attempts.get('bad')).toBe(3);
     expect(poisoned).toEqual([
       { value: JSON.stringify({ n: 'bad' }), error: 'downstream said no' },
       { value: JSON.stringify({ n: 'no-tenant' }), error: 'missing or invalid x-tenant-id header' },
     ]);
-    const committed = await eventually(() => committedOffset(groupId, topic), (n) => n === 4, 15_000);
+    const committed = await eventually(
+      () => committedOffset(groupId, topic),
+      (n) => n === 4,
+      15_000,
+    );
     expect(committed).toBe(4);
   });
 
@@ -97,12 +108,22 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
         return Promise.resolve();
       },
     });
-    await asTenant(() => kafka.send(topic, [{ key: 'k', value: JSON.stringify({ n: 'precious' }) }]));
+    await asTenant(() =>
+      kafka.send(topic, [{ key: 'k', value: JSON.stringify({ n: 'precious' }) }]),
+    );
 
-    await eventually(() => Promise.resolve(parked.length), (n) => n === 1, 60_000);
+    await eventually(
+      () => Promise.resolve(parked.length),
+      (n) => n === 1,
+      60_000,
+    );
     expect(poisonCalls).toBe(3);
     expect(parked).toEqual([JSON.stringify({ n: 'precious' })]);
-    const committed = await eventually(() => committedOffset(groupId, topic), (n) => n === 1, 15_000);
+    const committed = await eventually(
+      () => committedOffset(groupId, topic),
+      (n) => n === 1,
+      15_000,
+    );
     expect(committed).toBe(1);
   });
 });

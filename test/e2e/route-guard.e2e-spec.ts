@@ -21,7 +21,11 @@ describe('every route is guarded or explicitly public', () => {
       paths: Record<string, Record<string, { 'x-public'?: boolean }>>;
     };
     operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, op]) => ({ method, path, isPublic: op['x-public'] === true })),
+      Object.entries(methods).map(([method, op]) => ({
+        method,
+        path,
+        isPublic: op['x-public'] === true,
+      })),
     );
   });
   afterAll(() => t.close());
@@ -37,14 +41,19 @@ describe('every route is guarded or explicitly public', () => {
         const handler = (prototype as Record<string, unknown>)[name] as () => unknown;
         const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
         if (method === undefined) return [];
-        const paths = ([] as string[]).concat(Reflect.getMetadata(PATH_METADATA, handler) as string | string[]);
-        const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, metatype]) === true;
+        const paths = ([] as string[]).concat(
+          Reflect.getMetadata(PATH_METADATA, handler) as string | string[],
+        );
+        const isPublic =
+          reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, metatype]) === true;
         return paths.map(() => ({ method: RequestMethod[method].toLowerCase(), isPublic }));
       });
     });
     expect(handlers.length).toBeGreaterThan(3);
     expect(operations).toHaveLength(handlers.length);
-    expect(operations.filter((o) => o.isPublic)).toHaveLength(handlers.filter((h) => h.isPublic).length);
+    expect(operations.filter((o) => o.isPublic)).toHaveLength(
+      handlers.filter((h) => h.isPublic).length,
+    );
   });
 
   it('answers 401 to a caller without credentials on every route not marked public', async () => {
@@ -53,7 +62,8 @@ describe('every route is guarded or explicitly public', () => {
       const path = op.path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000');
       const res = await request(t.url)[op.method as 'get'](path).send({});
       const refused = res.status === 401;
-      if (op.isPublic === refused) failures.push(`${op.method.toUpperCase()} ${op.path} → ${res.status}`);
+      if (op.isPublic === refused)
+        failures.push(`${op.method.toUpperCase()} ${op.path} → ${res.status}`);
     }
     expect(failures).toEqual([]);
   });

@@ -38,7 +38,8 @@ describe('graceful shutdown', () => {
     const rabbit = t.app.get(RabbitMqService);
     const context = t.app.get(TenantContext);
     const queue = `test.shutdown.${randomUUID()}`;
-    const declare = (channel: amqplib.Channel) => channel.assertQueue(queue, { durable: true, arguments: { 'x-expires': 60_000 } });
+    const declare = (channel: amqplib.Channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: { 'x-expires': 60_000 } });
     let handlerStarted = false;
     let handlerFinished = false;
     await rabbit.addTopology(declare);
@@ -53,8 +54,12 @@ describe('graceful shutdown', () => {
         handlerFinished = true;
       },
     });
-    await context.run({ transport: 'internal', principal: { tenantId: randomUUID(), isPlatformAdmin: false, via: 'message' } }, () =>
-      rabbit.publish('', queue, Buffer.from('"work"')),
+    await context.run(
+      {
+        transport: 'internal',
+        principal: { tenantId: randomUUID(), isPlatformAdmin: false, via: 'message' },
+      },
+      () => rabbit.publish('', queue, Buffer.from('"work"')),
     );
     await eventually(() => Promise.resolve(handlerStarted), Boolean, 10_000);
 
@@ -92,7 +97,13 @@ describe('graceful shutdown', () => {
     const root = resolve(__dirname, '../..');
     const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: String(port), SHUTDOWN_DRAIN_DELAY_MS: '1500', LOG_LEVEL: 'info', NODE_ENV: 'test' },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        SHUTDOWN_DRAIN_DELAY_MS: '1500',
+        LOG_LEVEL: 'info',
+        NODE_ENV: 'test',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -102,7 +113,13 @@ describe('graceful shutdown', () => {
     const url = `http://127.0.0.1:${port}`;
     try {
       const up = await eventually(
-        () => request(url).get('/health/ready').then((r) => r.status, () => 0),
+        () =>
+          request(url)
+            .get('/health/ready')
+            .then(
+              (r) => r.status,
+              () => 0,
+            ),
         (status) => status === 200,
         60_000,
         300,
@@ -112,7 +129,13 @@ describe('graceful shutdown', () => {
       const started = Date.now();
       child.kill('SIGTERM');
       const draining = await eventually(
-        () => request(url).get('/health/ready').then((r) => r.status, () => 0),
+        () =>
+          request(url)
+            .get('/health/ready')
+            .then(
+              (r) => r.status,
+              () => 0,
+            ),
         (status) => status === 503,
         5_000,
         50,

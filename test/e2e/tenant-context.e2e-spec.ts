@@ -6,7 +6,11 @@ import { KafkaService } from '../../src/shared/kafka';
 import { RabbitMqService } from '../../src/shared/rabbitmq';
 import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
-import { ContextProbeController, type ContextReading, readAcrossAwait } from '../support/context-probe';
+import {
+  ContextProbeController,
+  type ContextReading,
+  readAcrossAwait,
+} from '../support/context-probe';
 
 const UNITS = 1_000;
 const tenants = [randomUUID(), randomUUID()];
@@ -16,7 +20,10 @@ function unit(i: number): { tenantId: string; requestId: string } {
   return { tenantId: tenants[i % 2], requestId: `unit-${i}-${randomUUID()}` };
 }
 
-function expectOwnContext(reading: ContextReading, expected: { tenantId: string; requestId: string }): void {
+function expectOwnContext(
+  reading: ContextReading,
+  expected: { tenantId: string; requestId: string },
+): void {
   expect(reading).toEqual({
     tenant_before: expected.tenantId,
     tenant_after: expected.tenantId,
@@ -25,7 +32,11 @@ function expectOwnContext(reading: ContextReading, expected: { tenantId: string;
   });
 }
 
-async function inBatches<T>(count: number, size: number, work: (i: number) => Promise<T>): Promise<T[]> {
+async function inBatches<T>(
+  count: number,
+  size: number,
+  work: (i: number) => Promise<T>,
+): Promise<T[]> {
   const out: T[] = [];
   for (let start = 0; start < count; start += size) {
     const batch = Array.from({ length: Math.min(size, count - start) }, (_, k) => work(start + k));
@@ -43,7 +54,8 @@ describe('one tenant context for every transport', () => {
     // from X-Tenant-ID here, through the same guard and authenticator seam the real one uses.
     t = await createTestApp({
       extra: { controllers: [ContextProbeController] },
-      override: (builder) => builder.overrideProvider(RequestAuthenticator).useClass(HeaderTenantAuthenticator),
+      override: (builder) =>
+        builder.overrideProvider(RequestAuthenticator).useClass(HeaderTenantAuthenticator),
     });
     context = t.app.get(TenantContext);
   });
@@ -64,7 +76,7 @@ describe('one tenant context for every transport', () => {
     expect(results).toHaveLength(UNITS);
   });
 
-  it('WebSocket: 1,000 interleaved messages on two tenants\' sockets each run in their socket\'s tenant', async () => {
+  it("WebSocket: 1,000 interleaved messages on two tenants' sockets each run in their socket's tenant", async () => {
     const wsUrl = t.url.replace('http', 'ws') + '/api/v1/ws';
     const sockets = await Promise.all(
       tenants.map(
@@ -76,19 +88,28 @@ describe('one tenant context for every transport', () => {
           }),
       ),
     );
-    const answers = new Map<string, { tenant_id: string; request_id: string; transport: string; socket: number }>();
+    const answers = new Map<
+      string,
+      { tenant_id: string; request_id: string; transport: string; socket: number }
+    >();
     sockets.forEach((socket, index) =>
       socket.on('message', (raw: Buffer) => {
-        const message = JSON.parse(raw.toString()) as { type: string; data: { tenant_id: string; request_id: string; transport: string } };
+        const message = JSON.parse(raw.toString()) as {
+          type: string;
+          data: { tenant_id: string; request_id: string; transport: string };
+        };
         answers.set(message.data.request_id, { ...message.data, socket: index });
       }),
     );
     const sent = Array.from({ length: UNITS }, (_, i) => unit(i));
     sent.forEach((expected, i) =>
-      sockets[i % 2].send(JSON.stringify({ event: 'whoami', data: { request_id: expected.requestId } })),
+      sockets[i % 2].send(
+        JSON.stringify({ event: 'whoami', data: { request_id: expected.requestId } }),
+      ),
     );
     const deadline = Date.now() + 20_000;
-    while (answers.size < UNITS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (answers.size < UNITS && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     sockets.forEach((socket) => socket.close());
 
     expect(answers.size).toBe(UNITS);
@@ -125,7 +146,10 @@ describe('one tenant context for every transport', () => {
       partitionsConsumedConcurrently: 3,
       parse: (value) => JSON.parse(value.toString()) as { tenant: string; request: string },
       handle: async (message) => {
-        seen.set(message.body.request, { ...(await readAcrossAwait(context)), body_tenant: message.body.tenant });
+        seen.set(message.body.request, {
+          ...(await readAcrossAwait(context)),
+          body_tenant: message.body.tenant,
+        });
       },
       onPoison: (message) => {
         poison.push(String(message.offset));
@@ -137,10 +161,17 @@ describe('one tenant context for every transport', () => {
     // The producer stamps x-tenant-id / x-request-id from the context it runs in.
     await inBatches(UNITS, 100, (i) =>
       context.run(
-        { transport: 'internal', requestId: sent[i].requestId, principal: { tenantId: sent[i].tenantId, isPlatformAdmin: false, via: 'message' } },
+        {
+          transport: 'internal',
+          requestId: sent[i].requestId,
+          principal: { tenantId: sent[i].tenantId, isPlatformAdmin: false, via: 'message' },
+        },
         () =>
           kafka.send(topic, [
-            { key: String(i % 7), value: JSON.stringify({ tenant: sent[i].tenantId, request: sent[i].requestId }) },
+            {
+              key: String(i % 7),
+              value: JSON.stringify({ tenant: sent[i].tenantId, request: sent[i].requestId }),
+            },
           ]),
       ),
     );
@@ -160,22 +191,36 @@ describe('one tenant context for every transport', () => {
     const rabbit = t.app.get(RabbitMqService);
     const queue = `test.context.${randomUUID()}`;
     const seen = new Map<string, ContextReading & { body_tenant: string }>();
-    await rabbit.addTopology((channel) => channel.assertQueue(queue, { durable: false, autoDelete: true }));
+    await rabbit.addTopology((channel) =>
+      channel.assertQueue(queue, { durable: false, autoDelete: true }),
+    );
     const consumer = await rabbit.startConsumer<{ tenant: string; request: string }>({
       queue,
       concurrency: 20,
       setup: (channel) => channel.assertQueue(queue, { durable: false, autoDelete: true }),
       parse: (content) => JSON.parse(content.toString()) as { tenant: string; request: string },
       handle: async (message) => {
-        seen.set(message.body.request, { ...(await readAcrossAwait(context)), body_tenant: message.body.tenant });
+        seen.set(message.body.request, {
+          ...(await readAcrossAwait(context)),
+          body_tenant: message.body.tenant,
+        });
       },
     });
 
     const sent = Array.from({ length: UNITS }, (_, i) => unit(i));
     await inBatches(UNITS, 100, (i) =>
       context.run(
-        { transport: 'internal', requestId: sent[i].requestId, principal: { tenantId: sent[i].tenantId, isPlatformAdmin: false, via: 'message' } },
-        () => rabbit.publish('', queue, Buffer.from(JSON.stringify({ tenant: sent[i].tenantId, request: sent[i].requestId }))),
+        {
+          transport: 'internal',
+          requestId: sent[i].requestId,
+          principal: { tenantId: sent[i].tenantId, isPlatformAdmin: false, via: 'message' },
+        },
+        () =>
+          rabbit.publish(
+            '',
+            queue,
+            Buffer.from(JSON.stringify({ tenant: sent[i].tenantId, request: sent[i].requestId })),
+          ),
       ),
     );
     const deadline = Date.now() + 30_000;

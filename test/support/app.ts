@@ -18,7 +18,10 @@ export interface TestApp {
  * providers/controllers (e.g. a probe consumer) beside the real ones.
  */
 export async function createTestApp(
-  options: { extra?: ModuleMetadata; override?: (builder: TestingModuleBuilder) => TestingModuleBuilder } = {},
+  options: {
+    extra?: ModuleMetadata;
+    override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+  } = {},
 ): Promise<TestApp> {
   const imports = [AppModule, ...(options.extra?.imports ?? [])];
   let builder = Test.createTestingModule({
@@ -28,9 +31,12 @@ export async function createTestApp(
   });
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(appConfig()), {
-    bufferLogs: true,
-  });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    createFastifyAdapter(appConfig()),
+    {
+      bufferLogs: true,
+    },
+  );
   configureApp(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();

@@ -14,7 +14,12 @@ export async function readAcrossAwait(context: TenantContext): Promise<ContextRe
   const tenant_before = context.tenantId;
   const request_id_before = context.requestId;
   await sleep(Math.floor(Math.random() * 5));
-  return { tenant_before, tenant_after: context.tenantId, request_id_before, request_id_after: context.requestId };
+  return {
+    tenant_before,
+    tenant_after: context.tenantId,
+    request_id_before,
+    request_id_after: context.requestId,
+  };
 }
 
 /** A test-only route behind the real guard and context middleware. */

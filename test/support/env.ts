@@ -5,7 +5,8 @@ export function applyTestEnv(): void {
   process.env.NODE_ENV = 'test';
   process.env.LOG_LEVEL ??= 'warn';
   process.env.DATABASE_URL ??= 'postgres://tessera_app:tessera_app@127.0.0.1:5432/tessera_test';
-  process.env.DATABASE_MIGRATION_URL ??= 'postgres://tessera_owner:tessera_owner@127.0.0.1:5432/tessera_test';
+  process.env.DATABASE_MIGRATION_URL ??=
+    'postgres://tessera_owner:tessera_owner@127.0.0.1:5432/tessera_test';
   process.env.AWS_ENDPOINT_URL ??= 'http://127.0.0.1:4566';
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'test';

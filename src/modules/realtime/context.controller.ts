@@ -12,7 +12,13 @@ export class ContextController {
   @Get()
   @ApiOperation({ summary: 'The tenant context of this request, as the server sees it' })
   @ApiOkResponse({ description: '`{tenant_id, user_id, role, request_id, via}`' })
-  whoami(): { tenant_id: string; user_id: string | null; role: string | null; request_id?: string; via: string } {
+  whoami(): {
+    tenant_id: string;
+    user_id: string | null;
+    role: string | null;
+    request_id?: string;
+    via: string;
+  } {
     const principal = this.context.principal;
     return {
       tenant_id: this.context.tenantId,

@@ -34,7 +34,9 @@ type VerifyClient = (
 @WebSocketGateway({ path: '/api/v1/ws', maxPayload: 64 * 1024 })
 @UseInterceptors(TenantContextInterceptor)
 @UseFilters(ErrorFilter)
-export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
+export class RealtimeGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown
+{
   private readonly socketsByTenant = new Map<string, Set<WebSocket>>();
   private readonly alive = new WeakSet<WebSocket>();
   private pinger?: NodeJS.Timeout;
@@ -101,10 +103,17 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   }
 
   @SubscribeMessage('whoami')
-  whoami(): { type: 'whoami'; data: { tenant_id: string; request_id?: string; transport?: string } } {
+  whoami(): {
+    type: 'whoami';
+    data: { tenant_id: string; request_id?: string; transport?: string };
+  } {
     return {
       type: 'whoami',
-      data: { tenant_id: this.context.tenantId, request_id: this.context.requestId, transport: this.context.transport },
+      data: {
+        tenant_id: this.context.tenantId,
+        request_id: this.context.requestId,
+        transport: this.context.transport,
+      },
     };
   }
 

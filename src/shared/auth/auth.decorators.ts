@@ -1,5 +1,10 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiExtension,
+  ApiForbiddenResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { TenantRole } from '../tenant-context';
 
 export const IS_PUBLIC = 'tessera:public';
@@ -9,7 +14,8 @@ export const REQUIRED_ACCESS = 'tessera:access';
 export type Access = { platformAdmin: boolean; roles: TenantRole[] | 'any' };
 
 /** A route anyone may call. Every other route is authenticated by the global guard. */
-export const Public = () => applyDecorators(SetMetadata(IS_PUBLIC, true), ApiExtension('x-public', true));
+export const Public = () =>
+  applyDecorators(SetMetadata(IS_PUBLIC, true), ApiExtension('x-public', true));
 
 /**
  * Who may call the route beyond being authenticated: tenant members with one of `roles`,
@@ -27,4 +33,7 @@ export const MembersOnly = () => Allow({ roles: 'any' });
 
 /** Marks a route as authenticated in the OpenAPI document. */
 export const Authenticated = () =>
-  applyDecorators(ApiBearerAuth(), ApiUnauthorizedResponse({ description: 'Missing or invalid credentials' }));
+  applyDecorators(
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'Missing or invalid credentials' }),
+  );

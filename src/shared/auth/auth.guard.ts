@@ -41,7 +41,8 @@ export class AuthGuard implements CanActivate {
     }
     const memberAllowed =
       principal.tenantId !== undefined &&
-      (access.roles === 'any' || (principal.role !== undefined && access.roles.includes(principal.role)));
+      (access.roles === 'any' ||
+        (principal.role !== undefined && access.roles.includes(principal.role)));
     if (!memberAllowed) throw commonError('COMMON.FORBIDDEN', 'Your role does not allow this');
     return true;
   }

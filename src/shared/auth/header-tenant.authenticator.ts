@@ -13,8 +13,15 @@ export class HeaderTenantAuthenticator extends RequestAuthenticator {
   authenticate(credentials: Credentials): Promise<Principal> {
     const parsed = z.uuid().safeParse(credentials.tenantId);
     if (!parsed.success) {
-      return Promise.reject(commonError('COMMON.UNAUTHENTICATED', 'Send X-Tenant-ID with a tenant uuid'));
+      return Promise.reject(
+        commonError('COMMON.UNAUTHENTICATED', 'Send X-Tenant-ID with a tenant uuid'),
+      );
     }
-    return Promise.resolve({ tenantId: parsed.data, isPlatformAdmin: false, via: 'header', role: 'user' });
+    return Promise.resolve({
+      tenantId: parsed.data,
+      isPlatformAdmin: false,
+      via: 'header',
+      role: 'user',
+    });
   }
 }

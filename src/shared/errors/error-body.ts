@@ -29,13 +29,24 @@ export function zodDetails(error: ZodError): FieldProblem[] {
 /** Maps anything thrown to the envelope; `known` is false for what must be logged as a bug. */
 export function toErrorBody(exception: unknown): { body: ErrorBody; known: boolean } {
   if (exception instanceof AppError) {
-    return { body: envelope(exception.status, exception.message, exception.code, exception.details), known: true };
+    return {
+      body: envelope(exception.status, exception.message, exception.code, exception.details),
+      known: true,
+    };
   }
   if (exception instanceof ZodValidationException) {
     const zodError = exception.getZodError();
     const details = zodError instanceof ZodError ? zodDetails(zodError) : undefined;
     const summary = details?.map((d) => `${d.field}: ${d.message}`).join('; ');
-    return { body: envelope(400, summary ? `Invalid input: ${summary}` : 'Invalid input', 'COMMON.VALIDATION', details), known: true };
+    return {
+      body: envelope(
+        400,
+        summary ? `Invalid input: ${summary}` : 'Invalid input',
+        'COMMON.VALIDATION',
+        details,
+      ),
+      known: true,
+    };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -52,10 +63,18 @@ export function toErrorBody(exception: unknown): { body: ErrorBody; known: boole
   if (isClientHttpError(exception)) {
     return { body: envelope(exception.statusCode, exception.message, exception.code), known: true };
   }
-  return { body: envelope(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error'), known: false };
+  return {
+    body: envelope(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error'),
+    known: false,
+  };
 }
 
-function envelope(statusCode: number, message: string, code?: string, details?: unknown[]): ErrorBody {
+function envelope(
+  statusCode: number,
+  message: string,
+  code?: string,
+  details?: unknown[],
+): ErrorBody {
   return {
     statusCode,
     error: STATUS_CODES[statusCode] ?? 'Error',
@@ -65,8 +84,9 @@ function envelope(statusCode: number, message: string, code?: string, details?: 
   };
 }
 
-function isClientHttpError(value: unknown): value is { statusCode: number; message: string; code?: string } {
+function isClientHttpError(
+  value: unknown,
+): value is { statusCode: number; message: string; code?: string } {
   if (typeof value !== 'object' || value === null || !('statusCode' in value)) return false;
-  const { statusCode } = value as { statusCode: unknown };
-  return typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500;
+  return typeof value.statusCode === 'number' && value.statusCode >= 400 && value.statusCode < 500;
 }

@@ -17,7 +17,10 @@ export class ErrorFilter implements ExceptionFilter {
 
     if (host.getType() === 'ws') {
       if (cls.isActive()) body.request_id = cls.getId();
-      host.switchToWs().getClient<WebSocket>().send(JSON.stringify({ type: 'error', error: body }));
+      host
+        .switchToWs()
+        .getClient<WebSocket>()
+        .send(JSON.stringify({ type: 'error', error: body }));
       return;
     }
     if (host.getType() !== 'http') throw exception;

@@ -26,7 +26,10 @@ export interface ConsumerOptions<T> {
    * still failing after `attempts`. Its offset is committed only after this returns; if it
    * throws, nothing is committed and kafkajs redelivers.
    */
-  onPoison: (message: KafkaMessage & { topic: string; partition: number }, error: Error) => Promise<void>;
+  onPoison: (
+    message: KafkaMessage & { topic: string; partition: number },
+    error: Error,
+  ) => Promise<void>;
   /** In-process attempts of `handle` before a message counts as poison. */
   attempts?: number;
   partitionsConsumedConcurrently?: number;
@@ -70,7 +73,10 @@ export class KafkaConsumerRunner<T = unknown> {
   async start(): Promise<void> {
     const options = this.options;
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
+    await this.consumer.subscribe({
+      topics: options.topics,
+      fromBeginning: options.fromBeginning ?? false,
+    });
     await this.consumer.run({
       autoCommit: true,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
@@ -87,7 +93,9 @@ export class KafkaConsumerRunner<T = unknown> {
     await this.consumer.disconnect();
   }
 
-  private async process(message: KafkaMessage & { topic: string; partition: number }): Promise<void> {
+  private async process(
+    message: KafkaMessage & { topic: string; partition: number },
+  ): Promise<void> {
     const options = this.options;
     const headers = headersToStrings(message.headers);
     const tenant = tenantIdSchema.safeParse(headers[TENANT_HEADER]);
@@ -96,7 +104,10 @@ export class KafkaConsumerRunner<T = unknown> {
       if (!tenant.success) throw new Error(`missing or invalid ${TENANT_HEADER} header`);
       body = options.parse(message.value ?? Buffer.alloc(0));
     } catch (error) {
-      this.logger.warn({ err: error, topic: message.topic, offset: message.offset }, 'Poison message');
+      this.logger.warn(
+        { err: error, topic: message.topic, offset: message.offset },
+        'Poison message',
+      );
       await options.onPoison(message, asError(error));
       return;
     }
@@ -125,7 +136,10 @@ export class KafkaConsumerRunner<T = unknown> {
         return;
       } catch (error) {
         lastError = asError(error);
-        this.logger.warn({ err: lastError, topic: message.topic, offset: message.offset, attempt }, 'Handler failed');
+        this.logger.warn(
+          { err: lastError, topic: message.topic, offset: message.offset, attempt },
+          'Handler failed',
+        );
         if (attempt < attempts) await sleep(100 * 2 ** (attempt - 1));
       }
     }

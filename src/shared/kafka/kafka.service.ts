@@ -1,5 +1,19 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { type Admin, type IHeaders, Kafka, logLevel, Partitioners, type Producer, type RecordMetadata } from 'kafkajs';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import {
+  type Admin,
+  type IHeaders,
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type RecordMetadata,
+} from 'kafkajs';
 import { kafkaConfig, type KafkaConfig } from '../../config';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';

@@ -43,13 +43,18 @@ export function contextFields(): Record<string, string> {
         pinoHttp: {
           level: config.logLevel,
           // Fastify chose the id (echoed X-Request-ID or a new uuid); middie copies it to req.id.
-          genReqId: (req: IncomingMessage & { id?: unknown }) => String(req.id),
+          genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
           customAttributeKeys: { reqId: 'request_id' },
           mixin: contextFields,
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
           autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
           serializers: {
-            req: (req: { id: string; method: string; url: string; headers: Record<string, string> }) => ({
+            req: (req: {
+              id: string;
+              method: string;
+              url: string;
+              headers: Record<string, string>;
+            }) => ({
               method: req.method,
               url: req.url,
               headers: req.headers,
@@ -57,7 +62,10 @@ export function contextFields(): Record<string, string> {
           },
           transport:
             config.env === 'development'
-              ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } }
+              ? {
+                  target: 'pino-pretty',
+                  options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
+                }
               : undefined,
         },
       }),

@@ -1,11 +1,21 @@
-import { Counter, Gauge, Histogram, register, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  register,
+  type CounterConfiguration,
+  type GaugeConfiguration,
+  type HistogramConfiguration,
+} from 'prom-client';
 
 /**
  * Metrics live in prom-client's default registry, once per process: several app instances in
  * one process (tests run two) share them instead of failing on a second registration.
  */
 export function histogram<L extends string>(config: HistogramConfiguration<L>): Histogram<L> {
-  return (register.getSingleMetric(config.name) as Histogram<L> | undefined) ?? new Histogram(config);
+  return (
+    (register.getSingleMetric(config.name) as Histogram<L> | undefined) ?? new Histogram(config)
+  );
 }
 
 export function counter<L extends string>(config: CounterConfiguration<L>): Counter<L> {

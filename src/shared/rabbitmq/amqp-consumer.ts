@@ -97,9 +97,18 @@ export class AmqpConsumer<T> {
       if (this.options.expectedTenantId && tenant.data !== this.options.expectedTenantId) {
         throw new Error(`${TENANT_HEADER} names another tenant than the queue's`);
       }
-      inbound = { tenantId: tenant.data, headers, body: this.options.parse(raw.content), redelivered: raw.fields.redelivered, raw };
+      inbound = {
+        tenantId: tenant.data,
+        headers,
+        body: this.options.parse(raw.content),
+        redelivered: raw.fields.redelivered,
+        raw,
+      };
     } catch (error) {
-      this.logger.warn({ err: error, deliveryTag: raw.fields.deliveryTag }, 'Poison message dead-lettered');
+      this.logger.warn(
+        { err: error, deliveryTag: raw.fields.deliveryTag },
+        'Poison message dead-lettered',
+      );
       this.settle(raw, 'dead-letter');
       return;
     }
@@ -118,7 +127,9 @@ export class AmqpConsumer<T> {
         (error: unknown) => {
           const err = error instanceof Error ? error : new Error(String(error));
           this.logger.warn({ err }, 'Handler failed');
-          return this.options.onError ? this.options.onError(inbound, err) : ('dead-letter' as const);
+          return this.options.onError
+            ? this.options.onError(inbound, err)
+            : ('dead-letter' as const);
         },
       )
       // An onError that itself fails: leave the message to the broker (redelivered), never drop it.

@@ -1,9 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import amqp, {
-  type AmqpConnectionManager,
-  type ChannelWrapper,
-  type SetupFunc,
-} from 'amqp-connection-manager';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { rabbitmqConfig, type RabbitmqConfig } from '../../config';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
@@ -34,7 +36,11 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
       this.logger.warn({ err }, 'RabbitMQ disconnected; reconnecting'),
     );
     this.connection.on('connect', () => this.logger.log('RabbitMQ connected'));
-    this.publisher = this.connection.createChannel({ name: 'publisher', confirm: true, publishTimeout: 10_000 });
+    this.publisher = this.connection.createChannel({
+      name: 'publisher',
+      confirm: true,
+      publishTimeout: 10_000,
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -53,15 +59,23 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
 
   /** Declares topology now and again after every reconnect. */
   async addTopology(setup: (channel: ConfirmChannel) => Promise<unknown>): Promise<void> {
-    await this.publisher.addSetup(setup as SetupFunc);
+    await this.publisher.addSetup(setup);
   }
 
-  async removeTopology(setup: (channel: ConfirmChannel) => Promise<unknown>, teardown?: (channel: ConfirmChannel) => Promise<unknown>): Promise<void> {
-    await this.publisher.removeSetup(setup as SetupFunc, teardown as SetupFunc | undefined);
+  async removeTopology(
+    setup: (channel: ConfirmChannel) => Promise<unknown>,
+    teardown?: (channel: ConfirmChannel) => Promise<unknown>,
+  ): Promise<void> {
+    await this.publisher.removeSetup(setup, teardown);
   }
 
   /** Publishes with a broker confirm; headers carry the current tenant and request id. */
-  async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish = {}): Promise<void> {
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    options: Options.Publish = {},
+  ): Promise<void> {
     const principal = this.context.principalOrNull();
     const requestId = this.context.requestId;
     await this.publisher.publish(exchange, routingKey, body, {
@@ -71,7 +85,7 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
       headers: {
         ...(principal?.tenantId ? { [TENANT_HEADER]: principal.tenantId } : {}),
         ...(requestId ? { [REQUEST_ID_HEADER]: requestId } : {}),
-        ...options.headers,
+        ...(options.headers as Record<string, unknown> | undefined),
       },
     });
   }

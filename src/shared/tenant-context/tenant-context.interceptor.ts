@@ -1,4 +1,9 @@
-import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Injectable,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { Observable } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { TenantContext } from './tenant-context';
@@ -19,14 +24,20 @@ export class TenantContextInterceptor implements NestInterceptor {
     const client = ws.getClient<WebSocket>();
     const data: unknown = ws.getData();
     const requestId =
-      data && typeof data === 'object' && 'request_id' in data && typeof data.request_id === 'string'
+      data &&
+      typeof data === 'object' &&
+      'request_id' in data &&
+      typeof data.request_id === 'string'
         ? data.request_id.slice(0, 128)
         : undefined;
     return new Observable((subscriber) => {
-      void this.context.run({ transport: 'ws', requestId, principal: getSocketPrincipal(client) }, () => {
-        const subscription = next.handle().subscribe(subscriber);
-        return Promise.resolve(subscription);
-      });
+      void this.context.run(
+        { transport: 'ws', requestId, principal: getSocketPrincipal(client) },
+        () => {
+          const subscription = next.handle().subscribe(subscriber);
+          return Promise.resolve(subscription);
+        },
+      );
     });
   }
 }

@@ -22,7 +22,10 @@ export class TenantContext {
     const principal = this.principalOrNull();
     if (principal?.tenantId) return principal.tenantId;
     if (principal?.isPlatformAdmin) {
-      throw commonError('COMMON.TENANT_REQUIRED', 'This route works on one tenant: send X-Tenant-ID');
+      throw commonError(
+        'COMMON.TENANT_REQUIRED',
+        'This route works on one tenant: send X-Tenant-ID',
+      );
     }
     throw commonError('COMMON.TENANT_CONTEXT_MISSING', 'No tenant is set for this unit of work');
   }
@@ -30,7 +33,10 @@ export class TenantContext {
   get principal(): Principal {
     const principal = this.principalOrNull();
     if (!principal) {
-      throw commonError('COMMON.TENANT_CONTEXT_MISSING', 'No principal is set for this unit of work');
+      throw commonError(
+        'COMMON.TENANT_CONTEXT_MISSING',
+        'No principal is set for this unit of work',
+      );
     }
     return principal;
   }

@@ -1,4 +1,5 @@
 import type { ClsStore } from 'nestjs-cls';
+import type { EntityManager } from 'typeorm';
 
 export type Transport = 'http' | 'ws' | 'kafka' | 'rabbitmq' | 'internal';
 export type TenantRole = 'tenant_owner' | 'user';
@@ -18,6 +19,8 @@ export interface Principal {
 export interface TenantContextStore extends ClsStore {
   transport: Transport;
   principal?: Principal;
+  /** The open tenant transaction (set by the tenancy module's TenantDatabase), already scoped by `app.tenant_id`. */
+  tenantTransaction?: { tenantId: string; manager: EntityManager };
 }
 
 /** Headers carried by every Kafka and RabbitMQ message. */
