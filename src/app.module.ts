@@ -1,10 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { configNamespaces } from './config';
 import { HealthModule } from './health/health.module';
 import { RealtimeModule } from './modules/realtime';
+import { TenancyModule } from './modules/tenancy';
 import { AuthGuard, HeaderTenantAuthenticator, RequestAuthenticator } from './shared/auth';
 import { AwsModule } from './shared/aws';
 import { DatabaseModule } from './shared/database';
@@ -35,6 +37,7 @@ class CoreModule {}
       ignoreEnvFile: true,
       load: configNamespaces,
     }),
+    EventEmitterModule.forRoot(),
     TenantContextModule,
     LoggingModule,
     CoreModule,
@@ -46,6 +49,7 @@ class CoreModule {}
     MetricsModule,
     HealthModule,
     RealtimeModule,
+    TenancyModule,
   ],
   providers: [
     { provide: APP_PIPE, useClass: ZodValidationPipe },

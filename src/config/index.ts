@@ -4,6 +4,7 @@ import { databaseConfig } from './database.config';
 import { kafkaConfig } from './kafka.config';
 import { rabbitmqConfig } from './rabbitmq.config';
 import { redisConfig } from './redis.config';
+import { tenancyConfig } from './tenancy.config';
 
 export * from './app.config';
 export * from './aws.config';
@@ -12,6 +13,7 @@ export * from './database.config';
 export * from './kafka.config';
 export * from './rabbitmq.config';
 export * from './redis.config';
+export * from './tenancy.config';
 
 /** Every namespace; each validates its variables when the app starts. */
 export const configNamespaces = [
@@ -21,5 +23,6 @@ export const configNamespaces = [
   kafkaConfig,
   rabbitmqConfig,
   awsConfig,
+  tenancyConfig,
 ];
 export * from './load-env';

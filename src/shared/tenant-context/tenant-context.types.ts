@@ -1,4 +1,4 @@
-import type { ClsStore } from 'nestjs-cls';
+import type { ClsStore, Terminal } from 'nestjs-cls';
 import type { EntityManager } from 'typeorm';
 
 export type Transport = 'http' | 'ws' | 'kafka' | 'rabbitmq' | 'internal';
@@ -20,7 +20,7 @@ export interface TenantContextStore extends ClsStore {
   transport: Transport;
   principal?: Principal;
   /** The open tenant transaction (set by the tenancy module's TenantDatabase), already scoped by `app.tenant_id`. */
-  tenantTransaction?: { tenantId: string; manager: EntityManager };
+  tenantTransaction?: Terminal<{ tenantId: string; manager: EntityManager }>;
 }
 
 /** Headers carried by every Kafka and RabbitMQ message. */

@@ -1,0 +1,9 @@
+import { TenantAuditEvents1700000003101 } from './1700000003101-tenant-audit-events';
+
+export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
+
+/**
+ * Tenant migrations, in order, applied to every tenant database (at provisioning, and once per
+ * database at first connection). Listed explicitly: no globs. Each tenant table calls enableTenantRls().
+ */
+export const tenantMigrations = [TenantAuditEvents1700000003101];

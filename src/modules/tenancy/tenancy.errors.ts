@@ -1,0 +1,17 @@
+import { defineErrorCodes } from '../../shared/errors';
+
+/** Every code the tenancy module answers with, and its HTTP status. */
+export const tenancyError = defineErrorCodes({
+  'TENANCY.INVALID_TENANT_ID': 400,
+  'TENANCY.INVALID_SECRET': 400,
+  'TENANCY.INVALID_CURSOR': 400,
+  'TENANCY.TENANT_NOT_FOUND': 404,
+  'TENANCY.API_KEY_NOT_FOUND': 404,
+  'TENANCY.NAME_TAKEN': 409,
+  'TENANCY.TENANT_NOT_ACTIVE': 409,
+  'TENANCY.NO_TRANSACTION': 500,
+  'TENANCY.PROVISIONING_FAILED': 503,
+  'TENANCY.SECRETS_UNAVAILABLE': 503,
+  'TENANCY.DELETION_INCOMPLETE': 503,
+  'TENANCY.DATABASE_UNAVAILABLE': 503,
+});

@@ -1,0 +1,46 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKeysService } from './api-keys.service';
+import { TenancyHealthController } from './tenancy-health.controller';
+import { TenancyHealthService } from './tenancy-health.service';
+import { TenantApiKeyEntity } from './tenant-api-key.entity';
+import { TenantController } from './tenant.controller';
+import { TenantEntity } from './tenant.entity';
+import { TenantDatabase } from './tenant-database.service';
+import { registerTenantEntities } from './tenant-entities';
+import { TenantMigratorService } from './tenant-migrator.service';
+import { TenantPoolsService } from './tenant-pools.service';
+import { TenantProvisionerService } from './tenant-provisioner.service';
+import { TenantSecretsService } from './tenant-secrets.service';
+import { TenantsController } from './tenants.controller';
+import { TenantsService } from './tenants.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([TenantEntity, TenantApiKeyEntity])],
+  controllers: [TenantsController, TenantController, TenancyHealthController],
+  providers: [
+    TenantsService,
+    ApiKeysService,
+    TenantSecretsService,
+    TenantPoolsService,
+    TenantMigratorService,
+    TenantDatabase,
+    TenantProvisionerService,
+    TenancyHealthService,
+  ],
+  exports: [TenantsService, ApiKeysService, TenantDatabase],
+})
+export class TenancyModule {
+  /**
+   * For a module with tenant tables: registers its entities with every tenant pool and gives it
+   * TenantDatabase. Import `TenancyModule.forFeature([MyEntity])` (TenancyModule itself is in AppModule).
+   */
+  static forFeature(entities: Parameters<typeof registerTenantEntities>[0]): DynamicModule {
+    registerTenantEntities(entities);
+    return { module: TenancyFeatureModule };
+  }
+}
+
+/** What `forFeature` hands out: the services of the one TenancyModule instance. */
+@Module({ imports: [TenancyModule], exports: [TenancyModule] })
+class TenancyFeatureModule {}

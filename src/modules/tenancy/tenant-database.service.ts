@@ -1,0 +1,148 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ClsService } from 'nestjs-cls';
+import type { EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
+import { AppError } from '../../shared/errors';
+import { TenantContext, type TenantContextStore } from '../../shared/tenant-context';
+import { tenancyError } from './tenancy.errors';
+import { credentialRetries } from './tenancy.metrics';
+import { TenantMigratorService } from './tenant-migrator.service';
+import { type PoolStats, TenantPoolsService } from './tenant-pools.service';
+import type { TenantSecret } from './tenant-secret';
+import { TenantSecretsService } from './tenant-secrets.service';
+import { assertTenantId } from './tenant-id';
+
+/** PostgreSQL codes of a refused login: rotated (or wrong) credentials. */
+const AUTH_FAILURES = new Set(['28P01', '28000']);
+/** Node and PostgreSQL codes of a database that does not answer. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P03',
+  '3D000',
+]);
+
+/**
+ * The one way to work on tenant data. `run` resolves the current tenant's secret, leases the pool
+ * of its connection identity, opens a transaction, runs `set_config('app.tenant_id', $1, true)`
+ * (transaction-local: the connection carries nothing into the next unit of work), and binds that
+ * transaction's EntityManager into the tenant context for `getRepository` / `manager`.
+ */
+@Injectable()
+export class TenantDatabase {
+  private readonly logger = new Logger(TenantDatabase.name);
+
+  constructor(
+    private readonly cls: ClsService<TenantContextStore>,
+    private readonly context: TenantContext,
+    private readonly secrets: TenantSecretsService,
+    private readonly pools: TenantPoolsService,
+    private readonly migrator: TenantMigratorService,
+  ) {}
+
+  /** Runs `work` in a transaction of the current context's tenant (nested calls join the open one). */
+  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.runFor(this.context.tenantId, work);
+  }
+
+  /** As `run`, for a tenant named by trusted code (workers, health checks), not by a request body. */
+  async runFor<T>(tenantId: string, work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    assertTenantId(tenantId);
+    const open = this.cls.isActive() ? this.cls.get('tenantTransaction') : undefined;
+    if (open) {
+      if (open.tenantId !== tenantId)
+        throw new Error('A tenant transaction is open for another tenant');
+      return work(open.manager);
+    }
+    const secret = await this.secrets.resolve(tenantId);
+    try {
+      return await this.transact(tenantId, secret, work);
+    } catch (error) {
+      if (!AUTH_FAILURES.has(errorCode(error))) throw this.translate(tenantId, error);
+      // Rotated credentials: read the secret again (once for all who failed) and retry once.
+      credentialRetries.inc();
+      this.logger.warn(
+        `Tenant ${tenantId}: login refused for ${secret.identityKey}; re-reading the secret and retrying once`,
+      );
+      const fresh = await this.secrets.refresh(tenantId, secret.fetchedAt);
+      try {
+        return await this.transact(tenantId, fresh, work);
+      } catch (retryError) {
+        throw this.translate(tenantId, retryError);
+      }
+    }
+  }
+
+  /** The open transaction's manager (inside `run`). */
+  get manager(): EntityManager {
+    const open = this.cls.isActive() ? this.cls.get('tenantTransaction') : undefined;
+    if (!open)
+      throw tenancyError(
+        'TENANCY.NO_TRANSACTION',
+        'Tenant data is reached inside TenantDatabase.run()',
+      );
+    return open.manager;
+  }
+
+  /** The repository of `entity` bound to the open tenant transaction (inside `run`). */
+  getRepository<E extends ObjectLiteral>(entity: EntityTarget<E>): Repository<E> {
+    return this.manager.getRepository(entity);
+  }
+
+  /** Figures of the pool the tenant uses (no credentials); resolves the secret (404/503 as `run`). */
+  async poolOf(tenantId: string): Promise<{ secret: TenantSecret; pool: PoolStats | null }> {
+    assertTenantId(tenantId);
+    const secret = await this.secrets.resolve(tenantId);
+    return { secret, pool: this.pools.statsFor(secret) };
+  }
+
+  private transact<T>(
+    tenantId: string,
+    secret: TenantSecret,
+    work: (manager: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    return this.pools.withDataSource(secret, async (dataSource) => {
+      await this.migrator.ensure(secret);
+      return dataSource.transaction((manager) =>
+        this.cls.run({ ifNested: 'inherit' }, async () => {
+          await manager.query(`select set_config('app.tenant_id', $1, true)`, [tenantId]);
+          this.cls.set('tenantTransaction', { tenantId, manager });
+          return work(manager);
+        }),
+      );
+    });
+  }
+
+  private translate(tenantId: string, error: unknown): unknown {
+    if (error instanceof AppError) return error;
+    const code = errorCode(error);
+    if (AUTH_FAILURES.has(code) || UNREACHABLE.has(code) || isPoolTimeout(error)) {
+      this.logger.warn(`Tenant ${tenantId}: database unavailable (${code || String(error)})`);
+      return tenancyError(
+        'TENANCY.DATABASE_UNAVAILABLE',
+        `The database of tenant ${tenantId} does not answer; retry later`,
+      );
+    }
+    return error;
+  }
+}
+
+function errorCode(error: unknown): string {
+  return typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string'
+    ? error.code
+    : '';
+}
+
+function isPoolTimeout(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(
+      error.message,
+    )
+  );
+}

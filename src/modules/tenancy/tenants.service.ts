@@ -1,0 +1,166 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { QueryFailedError, type Repository } from 'typeorm';
+import { tenancyError } from './tenancy.errors';
+import { TenantEntity, type TenantStatus } from './tenant.entity';
+import { isTenantId } from './tenant-id';
+
+/** A tenant as the API answers it (snake_case). */
+export interface TenantView {
+  id: string;
+  name: string;
+  status: TenantStatus;
+  allow_self_signup: boolean;
+  concurrency_config: number;
+  created_at: string;
+  updated_at: string;
+  /** Why provisioning failed, while the status is `provisioning_failed`. */
+  provisioning_error?: string;
+}
+
+export interface TenantPage {
+  data: TenantView[];
+  next_cursor: string | null;
+}
+
+export function toTenantView(tenant: TenantEntity): TenantView {
+  return {
+    id: tenant.id,
+    name: tenant.name,
+    status: tenant.status,
+    allow_self_signup: tenant.allowSelfSignup,
+    concurrency_config: tenant.concurrencyConfig,
+    created_at: tenant.createdAt.toISOString(),
+    updated_at: tenant.updatedAt.toISOString(),
+    ...(tenant.status === 'provisioning_failed' && tenant.provisioningError
+      ? { provisioning_error: tenant.provisioningError }
+      : {}),
+  };
+}
+
+/** The tenant registry (platform database). */
+@Injectable()
+export class TenantsService {
+  constructor(@InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>) {}
+
+  /** The tenant, deleted ones included; null when the id is unknown or not a uuid. */
+  async findById(id: string): Promise<TenantView | null> {
+    if (!isTenantId(id)) return null;
+    const tenant = await this.tenants.findOneBy({ id });
+    return tenant ? toTenantView(tenant) : null;
+  }
+
+  /** True when the tenant exists and is `active` (its members and keys may work). */
+  async isActive(id: string): Promise<boolean> {
+    if (!isTenantId(id)) return false;
+    return this.tenants.exists({ where: { id, status: 'active' } });
+  }
+
+  /** The tenant when active; 404 when unknown or deleted, 409 when provisioning, failed or deleting. */
+  async requireActive(id: string): Promise<TenantView> {
+    const tenant = await this.findById(id);
+    if (!tenant || tenant.status === 'deleted')
+      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (tenant.status !== 'active') {
+      throw tenancyError(
+        'TENANCY.TENANT_NOT_ACTIVE',
+        `Tenant ${id} is ${tenant.status.replace('_', ' ')}`,
+      );
+    }
+    return tenant;
+  }
+
+  /** Newest first; deleted tenants only when asked for by status. */
+  async list(query: {
+    limit: number;
+    cursor?: string;
+    status?: TenantStatus;
+  }): Promise<TenantPage> {
+    const qb = this.tenants
+      .createQueryBuilder('t')
+      .orderBy(`date_trunc('milliseconds', t.created_at)`, 'DESC')
+      .addOrderBy('t.id', 'DESC');
+    if (query.status) qb.andWhere('t.status = :status', { status: query.status });
+    else qb.andWhere(`t.status <> 'deleted'`);
+    if (query.cursor) {
+      const { createdAt, id } = decodeCursor(query.cursor);
+      qb.andWhere(`(date_trunc('milliseconds', t.created_at), t.id) < (:createdAt, :id)`, {
+        createdAt,
+        id,
+      });
+    }
+    const rows = await qb.take(query.limit + 1).getMany();
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      data: page.map(toTenantView),
+      next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  /** Renames or opens/closes self sign-up; 404 unknown/deleted, 409 name taken. */
+  async update(
+    id: string,
+    changes: { name?: string; allow_self_signup?: boolean },
+  ): Promise<TenantView> {
+    const tenant = await this.live(id);
+    if (changes.name !== undefined) tenant.name = changes.name;
+    if (changes.allow_self_signup !== undefined) tenant.allowSelfSignup = changes.allow_self_signup;
+    try {
+      return toTenantView(await this.tenants.save(tenant));
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw tenancyError('TENANCY.NAME_TAKEN', `A tenant named '${changes.name}' exists`);
+      throw error;
+    }
+  }
+
+  /** The tenant's default worker count (the messaging module scales its queues from it). */
+  async setConcurrency(id: string, workers: number): Promise<TenantView> {
+    const tenant = await this.live(id);
+    tenant.concurrencyConfig = workers;
+    return toTenantView(await this.tenants.save(tenant));
+  }
+
+  /** Ids of every tenant that is not deleted (health checks, tenant migrations). */
+  async liveIds(): Promise<Array<{ id: string; name: string; status: TenantStatus }>> {
+    return this.tenants
+      .createQueryBuilder('t')
+      .select(['t.id', 't.name', 't.status'])
+      .where(`t.status <> 'deleted'`)
+      .orderBy('t.created_at')
+      .getMany();
+  }
+
+  private async live(id: string): Promise<TenantEntity> {
+    const tenant = isTenantId(id) ? await this.tenants.findOneBy({ id }) : null;
+    if (!tenant || tenant.status === 'deleted')
+      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    return tenant;
+  }
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return (
+    error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505'
+  );
+}
+
+function encodeCursor(tenant: TenantEntity): string {
+  return Buffer.from(JSON.stringify([tenant.createdAt.toISOString(), tenant.id])).toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(
+      Buffer.from(cursor, 'base64url').toString('utf8'),
+    ) as unknown[];
+    if (typeof createdAt === 'string' && !Number.isNaN(Date.parse(createdAt)) && isTenantId(id))
+      return { createdAt, id };
+  } catch {
+    // fall through
+  }
+  throw tenancyError('TENANCY.INVALID_CURSOR', 'The cursor is not one this API returned');
+}
