@@ -11,6 +11,8 @@ export function applyTestEnv(): void {
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'test';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+  process.env.TENANT_SECRET_PREFIX ??= 'tessera-test/tenants';
+  process.env.TENANT_DATABASE_NAME ??= 'tessera_tenants_test';
   loadLocalEnv();
 }
 
