@@ -2,14 +2,20 @@ import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { appConfig, configNamespaces, ConfigValidationError, loadLocalEnv } from './config';
+import {
+  appConfig,
+  configNamespaces,
+  ConfigValidationError,
+  loadLocalEnv,
+  validateAll,
+} from './config';
 import { configureApp } from './http/configure-app';
 import { createFastifyAdapter } from './http/fastify';
 import { gracefulShutdown } from './http/shutdown';
 
 function validateConfigOrExit(): void {
   try {
-    configNamespaces.forEach((namespace) => namespace());
+    validateAll(configNamespaces);
   } catch (error) {
     if (!(error instanceof ConfigValidationError)) throw error;
     process.stderr.write(

@@ -11,6 +11,24 @@ export class ConfigValidationError extends Error {
   }
 }
 
+/** Runs every namespace's validation and reports all problems at once. */
+export function validateAll(namespaces: Array<() => unknown>): void {
+  const failures: ConfigValidationError[] = [];
+  for (const load of namespaces) {
+    try {
+      load();
+    } catch (error) {
+      if (!(error instanceof ConfigValidationError)) throw error;
+      failures.push(error);
+    }
+  }
+  if (failures.length === 0) return;
+  throw new ConfigValidationError(
+    failures.map((failure) => failure.namespace).join(', '),
+    failures.flatMap((failure) => failure.problems),
+  );
+}
+
 export function parseEnv<S extends z.ZodObject>(
   namespace: string,
   schema: S,

@@ -1,11 +1,24 @@
 import { z } from 'zod';
 
 export const port = (fallback: number) =>
-  z.coerce.number().int().min(1).max(65535).default(fallback);
+  z.coerce
+    .number({ error: 'expected a port number' })
+    .int('expected a port number')
+    .min(1, 'expected a port number from 1 to 65535')
+    .max(65535, 'expected a port number from 1 to 65535')
+    .default(fallback);
 export const positiveInt = (fallback: number) =>
-  z.coerce.number().int().positive().default(fallback);
+  z.coerce
+    .number({ error: 'expected a whole number' })
+    .int('expected a whole number')
+    .positive('expected a number above 0')
+    .default(fallback);
 export const nonNegativeInt = (fallback: number) =>
-  z.coerce.number().int().min(0).default(fallback);
+  z.coerce
+    .number({ error: 'expected a whole number' })
+    .int('expected a whole number')
+    .min(0, 'expected 0 or more')
+    .default(fallback);
 
 export const urlWithProtocol = (protocols: string[]) =>
   z.string({ error: `expected a URL (${protocols.join(' or ')})` }).refine(

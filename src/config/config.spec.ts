@@ -1,0 +1,59 @@
+import { appConfig } from './app.config';
+import { ConfigValidationError } from './config.errors';
+import { databaseConfig } from './database.config';
+import { kafkaConfig } from './kafka.config';
+import { redisConfig } from './redis.config';
+
+describe('configuration', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  function problemsOf(load: () => unknown): string[] {
+    try {
+      load();
+    } catch (error) {
+      if (error instanceof ConfigValidationError) return error.problems;
+      throw error;
+    }
+    throw new Error('configuration was accepted');
+  }
+
+  it('names a missing required variable', () => {
+    delete process.env.DATABASE_URL;
+    expect(problemsOf(() => databaseConfig())).toEqual([
+      expect.stringMatching(/^DATABASE_URL: .*\(got unset\)$/),
+    ]);
+  });
+
+  it('names a malformed variable and what it expects, without echoing secrets', () => {
+    process.env.DATABASE_URL = 'mysql://root:hunter2@db/app';
+    const [problem] = problemsOf(() => databaseConfig());
+    expect(problem).toContain(
+      'DATABASE_URL: expected a URL with scheme postgres:// or postgresql://',
+    );
+    expect(problem).not.toContain('hunter2');
+  });
+
+  it('rejects a port that is not a number, and a log level it does not know', () => {
+    process.env.PORT = 'eighty';
+    process.env.LOG_LEVEL = 'loud';
+    const problems = problemsOf(() => appConfig());
+    expect(problems).toEqual([
+      expect.stringMatching(/^PORT: .*\(got 'eighty'\)$/),
+      expect.stringMatching(
+        /^LOG_LEVEL: expected fatal, error, warn, info, debug, trace or silent/,
+      ),
+    ]);
+  });
+
+  it('parses lists and applies defaults', () => {
+    process.env.KAFKA_BROKERS = 'a:9092, b:9093';
+    delete process.env.REDIS_URL;
+    expect(kafkaConfig().brokers).toEqual(['a:9092', 'b:9093']);
+    expect(redisConfig().url).toBe('redis://127.0.0.1:6379');
+    process.env.KAFKA_BROKERS = 'no-port';
+    expect(problemsOf(() => kafkaConfig())).toEqual([expect.stringContaining('KAFKA_BROKERS')]);
+  });
+});

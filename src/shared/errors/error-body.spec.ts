@@ -1,0 +1,52 @@
+import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { ZodValidationException } from 'nestjs-zod';
+import { z } from 'zod';
+import { AppError, defineErrorCodes } from './app-error';
+import { toErrorBody } from './error-body';
+
+describe('toErrorBody', () => {
+  it('maps an AppError to its status and code', () => {
+    const error = defineErrorCodes({ 'DEMO.GONE': 410 })('DEMO.GONE', 'It went away');
+    expect(error).toBeInstanceOf(AppError);
+    expect(toErrorBody(error)).toEqual({
+      known: true,
+      body: { statusCode: 410, error: 'Gone', message: 'It went away', code: 'DEMO.GONE' },
+    });
+  });
+
+  it('turns zod issues into per-field details', () => {
+    const result = z
+      .object({ a: z.string(), b: z.object({ c: z.number() }) })
+      .safeParse({ b: { c: 'x' } });
+    const { body } = toErrorBody(new ZodValidationException(result.error));
+    expect(body.statusCode).toBe(400);
+    expect(body.code).toBe('COMMON.VALIDATION');
+    expect(body.details).toEqual([
+      { field: 'a', message: expect.any(String) },
+      { field: 'b.c', message: expect.any(String) },
+    ]);
+  });
+
+  it('keeps Nest HTTP exceptions and Fastify client errors, hides everything else', () => {
+    expect(toErrorBody(new NotFoundException('nope')).body).toMatchObject({
+      statusCode: 404,
+      message: 'nope',
+    });
+    expect(toErrorBody(new BadRequestException(['x', 'y'])).body.message).toBe('x; y');
+    expect(
+      toErrorBody(
+        Object.assign(new Error('too big'), {
+          statusCode: 413,
+          code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+        }),
+      ).body,
+    ).toMatchObject({
+      statusCode: 413,
+      code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+    });
+    expect(toErrorBody(new Error('db password=hunter2'))).toEqual({
+      known: false,
+      body: { statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' },
+    });
+  });
+});
