@@ -5,9 +5,10 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { configNamespaces } from './config';
 import { HealthModule } from './health/health.module';
+import { AuthModule } from './modules/auth';
 import { RealtimeModule } from './modules/realtime';
 import { TenancyModule } from './modules/tenancy';
-import { AuthGuard, HeaderTenantAuthenticator, RequestAuthenticator } from './shared/auth';
+import { AuthGuard } from './shared/auth';
 import { AwsModule } from './shared/aws';
 import { DatabaseModule } from './shared/database';
 import { ErrorFilter } from './shared/errors';
@@ -21,11 +22,8 @@ import { TenantContextModule } from './shared/tenant-context';
 
 @Global()
 @Module({
-  providers: [
-    LifecycleService,
-    { provide: RequestAuthenticator, useClass: HeaderTenantAuthenticator },
-  ],
-  exports: [LifecycleService, RequestAuthenticator],
+  providers: [LifecycleService],
+  exports: [LifecycleService],
 })
 class CoreModule {}
 
@@ -50,6 +48,7 @@ class CoreModule {}
     HealthModule,
     RealtimeModule,
     TenancyModule,
+    AuthModule,
   ],
   providers: [
     { provide: APP_PIPE, useClass: ZodValidationPipe },

@@ -1,5 +1,7 @@
 import { appConfig } from './app.config';
+import { authConfig } from './auth.config';
 import { awsConfig } from './aws.config';
+import { cognitoConfig } from './cognito.config';
 import { databaseConfig } from './database.config';
 import { kafkaConfig } from './kafka.config';
 import { rabbitmqConfig } from './rabbitmq.config';
@@ -7,7 +9,9 @@ import { redisConfig } from './redis.config';
 import { tenancyConfig } from './tenancy.config';
 
 export * from './app.config';
+export * from './auth.config';
 export * from './aws.config';
+export * from './cognito.config';
 export * from './config.errors';
 export * from './database.config';
 export * from './kafka.config';
@@ -23,6 +27,8 @@ export const configNamespaces = [
   kafkaConfig,
   rabbitmqConfig,
   awsConfig,
+  cognitoConfig,
+  authConfig,
   tenancyConfig,
 ];
 export * from './load-env';

@@ -13,6 +13,8 @@ export function applyTestEnv(): void {
   process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
   process.env.TENANT_SECRET_PREFIX ??= 'tessera-test/tenants';
   process.env.TENANT_DATABASE_NAME ??= 'tessera_tenants_test';
+  // Every test logs in from 127.0.0.1: the per-IP limit is tested with its own app.
+  process.env.AUTH_LOGIN_LIMIT_IP ??= '100000';
   loadLocalEnv();
 }
 

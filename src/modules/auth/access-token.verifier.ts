@@ -1,0 +1,73 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import { SimpleJwksCache, SimplePenaltyBox } from 'aws-jwt-verify/jwk';
+import type { Fetcher } from 'aws-jwt-verify/https';
+import { cognitoConfig, type CognitoConfig } from '../../config';
+import { counter } from '../../shared/metrics';
+
+const jwksFetches = counter({
+  name: 'tessera_auth_jwks_fetches_total',
+  help: 'JWKS downloads (first use, and refetches for an unknown kid)',
+  labelNames: ['outcome'],
+});
+
+/** The claims the app relies on, from a verified Cognito access token. */
+export interface AccessClaims {
+  sub: string;
+  exp: number;
+  username?: string;
+}
+
+/** The keys could not be fetched (network, status): a 503, not the caller's fault. */
+export class JwksUnavailableError extends Error {
+  override name = 'JwksUnavailableError';
+}
+
+/**
+ * Fetches the JWKS from the configured URL whatever URI the verifier derived from the issuer:
+ * with the emulator the keys live elsewhere than `<issuer>/.well-known/jwks.json`.
+ */
+class RedirectingFetcher implements Fetcher {
+  constructor(private readonly url: string) {}
+
+  async fetch(): Promise<ArrayBuffer> {
+    let response: Response;
+    try {
+      response = await fetch(this.url, { signal: AbortSignal.timeout(3_000) });
+    } catch (error) {
+      jwksFetches.inc({ outcome: 'error' });
+      throw new JwksUnavailableError(`JWKS fetch failed: ${(error as Error).message}`);
+    }
+    if (!response.ok) {
+      jwksFetches.inc({ outcome: 'error' });
+      throw new JwksUnavailableError(`JWKS answered ${response.status}`);
+    }
+    jwksFetches.inc({ outcome: 'ok' });
+    return response.arrayBuffer();
+  }
+}
+
+/**
+ * Verifies RS256 signature (JWKS, cached; an unknown kid refetches at most once per interval),
+ * `iss`, `token_use = access`, `client_id`, `exp` and `nbf`. Throws on anything else.
+ */
+@Injectable()
+export class AccessTokenVerifier {
+  private readonly verifier;
+
+  constructor(@Inject(cognitoConfig.KEY) config: CognitoConfig) {
+    const jwksCache = new SimpleJwksCache({
+      fetcher: new RedirectingFetcher(config.jwksUrl),
+      penaltyBox: new SimplePenaltyBox({ waitSeconds: config.jwksRefetchSeconds }),
+    });
+    this.verifier = CognitoJwtVerifier.create(
+      { userPoolId: config.userPoolId, tokenUse: 'access', clientId: config.clientId },
+      { jwksCache },
+    );
+  }
+
+  async verify(token: string): Promise<AccessClaims> {
+    const payload = await this.verifier.verify(token);
+    return { sub: payload.sub, exp: payload.exp, username: payload.username };
+  }
+}

@@ -1,0 +1,219 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { authConfig, type AuthConfig } from '../../config';
+import { AppError } from '../../shared/errors';
+import type { Principal, TenantRole } from '../../shared/tenant-context';
+import { AccessTokenVerifier } from './access-token.verifier';
+import { authError } from './auth.errors';
+import { AuthRateLimiter } from './auth-rate-limiter';
+import { CognitoGateway, type CognitoTokens } from './cognito.gateway';
+import type { LoginDto, RefreshDto, RegisterDto } from './dto/auth.dto';
+import { MembershipsService } from './memberships.service';
+import { type SessionProfile, SessionStore } from './session.store';
+import { TenantDirectory } from './tenant-directory';
+
+export interface ClientMeta {
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface LoginResult {
+  access_token: string;
+  id_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  session_id: string;
+  user: {
+    user_id: string;
+    email: string;
+    role: TenantRole | null;
+    tenant_id: string | null;
+    is_admin: boolean;
+  };
+}
+
+/** Register, login, refresh, logout: Cognito proves who the user is, the session says for which tenant. */
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger(AuthService.name);
+
+  constructor(
+    private readonly cognito: CognitoGateway,
+    private readonly verifier: AccessTokenVerifier,
+    private readonly sessions: SessionStore,
+    private readonly memberships: MembershipsService,
+    private readonly tenants: TenantDirectory,
+    private readonly limiter: AuthRateLimiter,
+    @Inject(authConfig.KEY) private readonly config: AuthConfig,
+  ) {}
+
+  async register(body: RegisterDto, meta: ClientMeta) {
+    if (body.role === 'tenant_owner') {
+      throw authError(
+        'AUTH.FORBIDDEN',
+        'Self sign-up is always as user; owners are added by an owner or a platform admin',
+      );
+    }
+    await this.limiter.attempt(undefined, meta.ip);
+    const tenant = await this.tenants.find(body.tenant_id);
+    if (!tenant || !tenant.active) throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+    if (!tenant.allowSelfSignup)
+      throw authError('AUTH.SIGNUP_CLOSED', 'This tenant does not allow self sign-up');
+
+    let userId: string;
+    let confirmed: boolean;
+    let created = false;
+    try {
+      ({ userId, confirmed } = await this.cognito.signUp(body.email, body.password, body.name));
+      created = true;
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'AUTH.ACCOUNT_EXISTS')) throw error;
+      // An existing account joins this tenant only by proving its password.
+      const claims = await this.verifier.verify(
+        (await this.cognito.passwordAuth(body.email, body.password)).accessToken,
+      );
+      userId = claims.sub;
+      confirmed = true;
+    }
+    if (created && !confirmed && this.config.signupConfirmation === 'auto') {
+      await this.cognito.adminConfirm(body.email);
+      confirmed = true;
+    }
+    try {
+      await this.memberships.add(tenant.id, userId, body.email, 'user');
+    } catch (error) {
+      // Keep Cognito and the registry in step: no account without its membership.
+      if (created) await this.cognito.adminDeleteUser(body.email).catch(() => undefined);
+      throw error;
+    }
+    return {
+      user_id: userId,
+      email: body.email,
+      tenant_id: tenant.id,
+      role: 'user' as const,
+      confirmed,
+    };
+  }
+
+  async login(body: LoginDto, meta: ClientMeta): Promise<LoginResult> {
+    await this.limiter.attempt(body.email, meta.ip);
+    const tokens = await this.cognito.passwordAuth(body.email, body.password, body.new_password);
+    const result = await this.openSession(tokens, tokens.refreshToken!, body.tenant_id, meta);
+    await this.sessions.rememberRefreshToken(
+      tokens.refreshToken!,
+      body.email,
+      this.config.refreshTokenDays * 86_400,
+    );
+    return result;
+  }
+
+  /** A new access token and a new session; the refresh token stays the same (Cognito does not rotate it). */
+  async refresh(body: RefreshDto, meta: ClientMeta): Promise<LoginResult> {
+    const knownUser = await this.sessions.refreshTokenUser(body.refresh_token);
+    const username = knownUser ?? body.email?.toLowerCase() ?? body.username?.toLowerCase();
+    await this.limiter.attempt(username ?? `refresh:${body.refresh_token}`, meta.ip);
+    const tokens = await this.cognito.refresh(body.refresh_token, username);
+    return this.openSession(
+      tokens,
+      tokens.refreshToken ?? body.refresh_token,
+      body.tenant_id,
+      meta,
+    );
+  }
+
+  /** Ends this session; `all` also signs the user out of Cognito (refresh tokens revoked) and ends every session. */
+  async logout(principal: Principal, accessToken: string, all: boolean): Promise<void> {
+    if (all) {
+      await this.cognito.globalSignOut(accessToken);
+      await this.sessions.endAllForUser(principal.userId!);
+      return;
+    }
+    if (principal.sessionId) await this.sessions.endById(principal.userId!, principal.sessionId);
+  }
+
+  private async openSession(
+    tokens: CognitoTokens,
+    refreshToken: string,
+    requested: string | undefined,
+    meta: ClientMeta,
+  ): Promise<LoginResult> {
+    const claims = await this.verifier.verify(tokens.accessToken).catch((error: unknown) => {
+      // Our own pool's fresh token does not verify: a configuration problem, not the caller's.
+      this.logger.error({ err: error }, 'A token just issued by Cognito failed verification');
+      throw authError(
+        'AUTH.IDENTITY_PROVIDER_UNAVAILABLE',
+        'Tokens could not be verified; check the Cognito configuration',
+      );
+    });
+    const userId = claims.sub;
+    const { tenantId, role, email, isPlatformAdmin } = await this.chooseTenant(userId, requested);
+    const session: SessionProfile = await this.sessions.create(tokens.accessToken, claims.exp, {
+      userId,
+      email,
+      tenantId,
+      role,
+      isPlatformAdmin,
+      ip: meta.ip,
+      userAgent: meta.userAgent?.slice(0, 300),
+    });
+    if (tenantId && role) {
+      await this.memberships
+        .recordLogin(tenantId, userId)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'last_login_at not recorded'));
+    }
+    return {
+      access_token: tokens.accessToken,
+      id_token: tokens.idToken,
+      refresh_token: refreshToken,
+      token_type: tokens.tokenType,
+      expires_in: tokens.expiresIn,
+      session_id: session.id,
+      user: {
+        user_id: userId,
+        email,
+        role: role ?? null,
+        tenant_id: tenantId ?? null,
+        is_admin: isPlatformAdmin,
+      },
+    };
+  }
+
+  /**
+   * The tenant of the new session: the requested one (a membership, or any tenant for a platform
+   * admin), else the oldest active membership; platform admins otherwise have none.
+   */
+  private async chooseTenant(
+    userId: string,
+    requested?: string,
+  ): Promise<{ tenantId?: string; role?: TenantRole; email: string; isPlatformAdmin: boolean }> {
+    const [admin, memberships] = await Promise.all([
+      this.memberships.isPlatformAdmin(userId),
+      this.memberships.membershipsOf(userId),
+    ]);
+    if (admin) {
+      if (!requested) return { email: admin.email, isPlatformAdmin: true };
+      const tenant = await this.tenants.find(requested);
+      if (!tenant) throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+      return { tenantId: tenant.id, email: admin.email, isPlatformAdmin: true };
+    }
+    const candidates = requested
+      ? memberships.filter((m) => m.tenantId === requested)
+      : memberships;
+    if (requested && candidates.length === 0)
+      throw authError('AUTH.NOT_A_MEMBER', 'You are not a member of this tenant');
+    for (const membership of candidates) {
+      const tenant = await this.tenants.find(membership.tenantId);
+      if (tenant?.active)
+        return {
+          tenantId: tenant.id,
+          role: membership.role,
+          email: membership.email,
+          isPlatformAdmin: false,
+        };
+    }
+    throw authError(
+      requested ? 'AUTH.TENANT_INACTIVE' : 'AUTH.NOT_A_MEMBER',
+      requested ? 'This tenant is not active' : 'You are not a member of any active tenant',
+    );
+  }
+}

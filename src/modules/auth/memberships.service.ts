@@ -1,0 +1,152 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { QueryFailedError, type Repository } from 'typeorm';
+import type { TenantRole } from '../../shared/tenant-context';
+import { authError } from './auth.errors';
+import { PlatformAdminEntity } from './platform-admin.entity';
+import { TenantUserEntity } from './tenant-user.entity';
+
+const isUniqueViolation = (error: unknown) =>
+  error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505';
+
+/** Platform admins and tenant memberships (platform database). */
+@Injectable()
+export class MembershipsService {
+  constructor(
+    @InjectRepository(TenantUserEntity) private readonly members: Repository<TenantUserEntity>,
+    @InjectRepository(PlatformAdminEntity) private readonly admins: Repository<PlatformAdminEntity>,
+  ) {}
+
+  async isPlatformAdmin(userId: string): Promise<PlatformAdminEntity | null> {
+    return this.admins.findOneBy({ userId });
+  }
+
+  /** Oldest first: the first active one is the default tenant at login. */
+  membershipsOf(userId: string): Promise<TenantUserEntity[]> {
+    return this.members.find({ where: { userId }, order: { createdAt: 'ASC', tenantId: 'ASC' } });
+  }
+
+  membership(tenantId: string, userId: string): Promise<TenantUserEntity | null> {
+    return this.members.findOneBy({ tenantId, userId });
+  }
+
+  async add(
+    tenantId: string,
+    userId: string,
+    email: string,
+    role: TenantRole,
+  ): Promise<TenantUserEntity> {
+    try {
+      await this.members.insert({ tenantId, userId, email, role });
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw authError('AUTH.ALREADY_MEMBER', 'This user is already a member of the tenant');
+      throw error;
+    }
+    return (await this.membership(tenantId, userId))!;
+  }
+
+  async addPlatformAdmin(userId: string, email: string): Promise<void> {
+    await this.admins.upsert({ userId, email }, ['userId']);
+  }
+
+  /** One page, oldest first; the cursor encodes (created_at, user_id) so pages are stable. */
+  async list(
+    tenantId: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ rows: TenantUserEntity[]; next: string | null }> {
+    const query = this.members
+      .createQueryBuilder('m')
+      .where('m.tenant_id = :tenantId', { tenantId })
+      // Milliseconds, as the cursor carries them (timestamptz has microseconds).
+      .orderBy("date_trunc('milliseconds', m.created_at)", 'ASC')
+      .addOrderBy('m.user_id', 'ASC')
+      .limit(limit + 1);
+    if (cursor) {
+      const after = decodeCursor(cursor);
+      query.andWhere(
+        "(date_trunc('milliseconds', m.created_at), m.user_id) > (:at::timestamptz, :id)",
+        { at: after.at, id: after.id },
+      );
+    }
+    const rows = await query.getMany();
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { rows: page, next: rows.length > limit && last ? encodeCursor(last) : null };
+  }
+
+  /** Changes a role; the tenant always keeps one owner. */
+  async changeRole(tenantId: string, userId: string, role: TenantRole): Promise<TenantUserEntity> {
+    return this.members.manager.transaction(async (tx) => {
+      const member = await this.lockedMember(tx.getRepository(TenantUserEntity), tenantId, userId);
+      if (member.role === 'tenant_owner' && role !== 'tenant_owner')
+        await this.assertAnotherOwner(tx.getRepository(TenantUserEntity), tenantId, userId);
+      await tx
+        .getRepository(TenantUserEntity)
+        .update({ tenantId, userId }, { role, updatedAt: new Date() });
+      return { ...member, role };
+    });
+  }
+
+  async remove(tenantId: string, userId: string): Promise<void> {
+    await this.members.manager.transaction(async (tx) => {
+      const repo = tx.getRepository(TenantUserEntity);
+      const member = await this.lockedMember(repo, tenantId, userId);
+      if (member.role === 'tenant_owner') await this.assertAnotherOwner(repo, tenantId, userId);
+      await repo.delete({ tenantId, userId });
+    });
+  }
+
+  async recordLogin(tenantId: string, userId: string): Promise<void> {
+    await this.members.update({ tenantId, userId }, { lastLoginAt: new Date() });
+  }
+
+  private async lockedMember(
+    repo: Repository<TenantUserEntity>,
+    tenantId: string,
+    userId: string,
+  ): Promise<TenantUserEntity> {
+    const member = await repo.findOne({
+      where: { tenantId, userId },
+      lock: { mode: 'pessimistic_write' },
+    });
+    if (!member) throw authError('AUTH.USER_NOT_FOUND', 'No such user in this tenant');
+    return member;
+  }
+
+  // Locks every owner row: two owners demoting each other concurrently cannot both succeed.
+  private async assertAnotherOwner(
+    repo: Repository<TenantUserEntity>,
+    tenantId: string,
+    userId: string,
+  ): Promise<void> {
+    const owners = await repo.find({
+      where: { tenantId, role: 'tenant_owner' },
+      lock: { mode: 'pessimistic_write' },
+    });
+    if (!owners.some((owner) => owner.userId !== userId)) {
+      throw authError(
+        'AUTH.LAST_OWNER',
+        'A tenant keeps at least one owner: make someone else owner first',
+      );
+    }
+  }
+}
+
+function encodeCursor(row: TenantUserEntity): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.userId])).toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string): { at: string; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
+    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(at)))
+      return { at, id };
+  } catch {
+    // falls through to the 400 below
+  }
+  throw authError('AUTH.INVALID_INPUT', 'Invalid cursor: pass next_cursor from the previous page');
+}
