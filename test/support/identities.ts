@@ -56,12 +56,16 @@ export async function platformSql<T = Record<string, unknown>>(
 }
 
 /** A confirmed Cognito user with a permanent password; returns its id (`sub`). */
-export async function createCognitoUser(email: string, password = PASSWORD): Promise<string> {
+export async function createCognitoUser(
+  email: string,
+  password = PASSWORD,
+  poolId = userPoolId(),
+): Promise<string> {
   const idp = cognito();
   try {
     const out = await idp.send(
       new AdminCreateUserCommand({
-        UserPoolId: userPoolId(),
+        UserPoolId: poolId,
         Username: email,
         MessageAction: 'SUPPRESS',
         UserAttributes: [
@@ -72,7 +76,7 @@ export async function createCognitoUser(email: string, password = PASSWORD): Pro
     );
     await idp.send(
       new AdminSetUserPasswordCommand({
-        UserPoolId: userPoolId(),
+        UserPoolId: poolId,
         Username: email,
         Password: password,
         Permanent: true,
