@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Client } from 'pg';
+import { awsConfig, cognitoConfig, databaseConfig, loadLocalEnv } from '../config';
+import { CognitoGateway } from '../modules/auth';
+import { AwsClients } from '../shared/aws';
+import { AppError } from '../shared/errors';
+
+/**
+ * Makes `email` a platform admin: the Cognito account (created unless it exists, password set
+ * permanent) and its `platform_admins` row. Idempotent. Returns the user id.
+ */
+export async function ensurePlatformAdmin(email: string, password: string): Promise<string> {
+  const aws = new AwsClients(awsConfig());
+  const cognito = new CognitoGateway(aws, cognitoConfig());
+  const db = new Client({ connectionString: databaseConfig().url });
+  try {
+    let userId: string;
+    try {
+      userId = await cognito.adminCreateUser(email, password);
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'AUTH.ACCOUNT_EXISTS')) throw error;
+      userId = (await cognito.findUserId(email))!;
+    }
+    await cognito.adminSetPassword(email, password);
+    await db.connect();
+    await db.query(
+      `insert into platform_admins (user_id, email) values ($1, $2)
+       on conflict (user_id) do update set email = excluded.email`,
+      [userId, email],
+    );
+    return userId;
+  } finally {
+    await db.end().catch(() => undefined);
+    aws.onApplicationShutdown();
+  }
+}
+
+/** `npm run admin:create -- --email ops@example.com [--password …]` (a password is generated when omitted). */
+async function main(): Promise<void> {
+  loadLocalEnv();
+  const { values } = parseArgs({
+    options: { email: { type: 'string' }, password: { type: 'string' } },
+  });
+  const email = values.email?.trim().toLowerCase();
+  if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
+    process.stderr.write(
+      'Usage: npm run admin:create -- --email <email> [--password <password>]\n',
+    );
+    process.exit(2);
+  }
+  const password = values.password ?? `Adm1n-${randomBytes(12).toString('base64url')}`;
+  const userId = await ensurePlatformAdmin(email, password);
+  process.stdout.write(
+    `Platform admin ready: ${email} (user_id ${userId})${values.password ? '' : `\nPassword: ${password}`}\n`,
+  );
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `Could not create the platform admin: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
