@@ -234,7 +234,10 @@ describe('Auth: roles, memberships and tenant users', () => {
         .expect(204);
 
       expect((await me(user)).status).toBe(401);
-      expect((await me(inB)).status).toBe(200);
+      const stillInB = await me(inB);
+      expect(stillInB.status).toBe(200);
+      // Open sessions learn of the change (GET /auth/me reads memberships from the session).
+      expect(stillInB.body.memberships).toEqual([{ tenant_id: tenantB, role: 'user' }]);
       expect((await me(inB, tenantA)).status).toBe(403);
       expect(
         (

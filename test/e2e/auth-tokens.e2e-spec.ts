@@ -41,6 +41,7 @@ describe('Auth: the negative token matrix', () => {
       tenantId,
       role: 'user',
       isPlatformAdmin: false,
+      memberships: [],
     });
   };
   const me = (token: string) =>

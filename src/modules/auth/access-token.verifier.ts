@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { SimpleJwksCache, SimplePenaltyBox } from 'aws-jwt-verify/jwk';
 import type { Fetcher } from 'aws-jwt-verify/https';
+import { LRUCache } from 'lru-cache';
 import { cognitoConfig, type CognitoConfig } from '../../config';
 import { counter } from '../../shared/metrics';
 
@@ -54,6 +55,9 @@ class RedirectingFetcher implements Fetcher {
 @Injectable()
 export class AccessTokenVerifier {
   private readonly verifier;
+  // A token that verified once stays valid until its exp (the signature cannot change): repeat
+  // requests skip the RSA work. Revocation is the session's job, checked in Redis every time.
+  private readonly verified = new LRUCache<string, AccessClaims>({ max: 20_000 });
 
   constructor(@Inject(cognitoConfig.KEY) config: CognitoConfig) {
     const jwksCache = new SimpleJwksCache({
@@ -67,7 +71,12 @@ export class AccessTokenVerifier {
   }
 
   async verify(token: string): Promise<AccessClaims> {
+    const now = Date.now() / 1000;
+    const cached = this.verified.get(token);
+    if (cached && cached.exp > now) return cached;
     const payload = await this.verifier.verify(token);
-    return { sub: payload.sub, exp: payload.exp, username: payload.username };
+    const claims = { sub: payload.sub, exp: payload.exp, username: payload.username };
+    this.verified.set(token, claims, { ttl: Math.max(1, (payload.exp - now) * 1000) });
+    return claims;
   }
 }

@@ -39,8 +39,7 @@ import {
   SessionListView,
   TokensView,
 } from './dto/auth.dto';
-import { MembershipsService } from './memberships.service';
-import { bearerToken } from './session.authenticator';
+import { bearerToken, sessionOf } from './session.authenticator';
 import { SessionStore } from './session.store';
 
 const meta = (request: FastifyRequest): ClientMeta => ({
@@ -55,7 +54,6 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly sessions: SessionStore,
-    private readonly memberships: MembershipsService,
     private readonly context: TenantContext,
   ) {}
 
@@ -121,9 +119,10 @@ export class AuthController {
   @Authenticated()
   @ApiOperation({ summary: 'The caller: user, tenant of this request, role, memberships' })
   @ApiOkResponse({ type: MeView })
-  async me(): Promise<MeView> {
+  me(): MeView {
     const principal = this.sessionPrincipal();
-    const memberships = await this.memberships.membershipsOf(principal.userId!);
+    // From the session (kept current by membership changes): no database round trip per call.
+    const memberships = sessionOf(principal)?.memberships ?? [];
     return {
       user_id: principal.userId!,
       email: principal.email ?? '',

@@ -86,6 +86,7 @@ export class AuthService {
       if (created) await this.cognito.adminDeleteUser(body.email).catch(() => undefined);
       throw error;
     }
+    if (!created) await this.syncMemberships(userId);
     return {
       user_id: userId,
       email: body.email,
@@ -146,13 +147,17 @@ export class AuthService {
       );
     });
     const userId = claims.sub;
-    const { tenantId, role, email, isPlatformAdmin } = await this.chooseTenant(userId, requested);
+    const { tenantId, role, email, isPlatformAdmin, memberships } = await this.chooseTenant(
+      userId,
+      requested,
+    );
     const session: SessionProfile = await this.sessions.create(tokens.accessToken, claims.exp, {
       userId,
       email,
       tenantId,
       role,
       isPlatformAdmin,
+      memberships,
       ip: meta.ip,
       userAgent: meta.userAgent?.slice(0, 300),
     });
@@ -182,38 +187,54 @@ export class AuthService {
    * The tenant of the new session: the requested one (a membership, or any tenant for a platform
    * admin), else the oldest active membership; platform admins otherwise have none.
    */
-  private async chooseTenant(
-    userId: string,
-    requested?: string,
-  ): Promise<{ tenantId?: string; role?: TenantRole; email: string; isPlatformAdmin: boolean }> {
-    const [admin, memberships] = await Promise.all([
+  private async chooseTenant(userId: string, requested?: string): Promise<SessionChoice> {
+    const [admin, rows] = await Promise.all([
       this.memberships.isPlatformAdmin(userId),
       this.memberships.membershipsOf(userId),
     ]);
+    const memberships = rows.map((m) => ({ tenantId: m.tenantId, role: m.role }));
     if (admin) {
-      if (!requested) return { email: admin.email, isPlatformAdmin: true };
+      if (!requested) return { email: admin.email, isPlatformAdmin: true, memberships };
       const tenant = await this.tenants.find(requested);
       if (!tenant) throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
-      return { tenantId: tenant.id, email: admin.email, isPlatformAdmin: true };
+      return { tenantId: tenant.id, email: admin.email, isPlatformAdmin: true, memberships };
     }
-    const candidates = requested
-      ? memberships.filter((m) => m.tenantId === requested)
-      : memberships;
-    if (requested && candidates.length === 0)
+    const candidates = requested ? rows.filter((m) => m.tenantId === requested) : rows;
+    if (requested && candidates.length === 0) {
       throw authError('AUTH.NOT_A_MEMBER', 'You are not a member of this tenant');
+    }
     for (const membership of candidates) {
       const tenant = await this.tenants.find(membership.tenantId);
-      if (tenant?.active)
+      if (tenant?.active) {
         return {
           tenantId: tenant.id,
           role: membership.role,
           email: membership.email,
           isPlatformAdmin: false,
+          memberships,
         };
+      }
     }
     throw authError(
       requested ? 'AUTH.TENANT_INACTIVE' : 'AUTH.NOT_A_MEMBER',
       requested ? 'This tenant is not active' : 'You are not a member of any active tenant',
     );
   }
+
+  /** After a membership change: open sessions show the new list (GET /auth/me reads it from there). */
+  async syncMemberships(userId: string): Promise<void> {
+    const rows = await this.memberships.membershipsOf(userId);
+    await this.sessions.setMemberships(
+      userId,
+      rows.map((m) => ({ tenantId: m.tenantId, role: m.role })),
+    );
+  }
+}
+
+interface SessionChoice {
+  tenantId?: string;
+  role?: TenantRole;
+  email: string;
+  isPlatformAdmin: boolean;
+  memberships: { tenantId: string; role: TenantRole }[];
 }

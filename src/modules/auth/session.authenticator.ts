@@ -6,11 +6,20 @@ import type { Principal } from '../../shared/tenant-context';
 import { AccessTokenVerifier, JwksUnavailableError } from './access-token.verifier';
 import { authError, invalidToken } from './auth.errors';
 import { MembershipsService } from './memberships.service';
-import { SessionStore } from './session.store';
+import { type SessionProfile, SessionStore } from './session.store';
 import { ApiKeyResolver, TenantDirectory } from './tenant-directory';
 
 const BEARER = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// The session behind each principal this authenticator returned (the principal object is the
+// one the tenant context holds), so a handler can read the cached profile without another round trip.
+const sessionsByPrincipal = new WeakMap<Principal, SessionProfile>();
+
+/** The cached session profile behind a principal of this request, if it came from a session. */
+export function sessionOf(principal: Principal): SessionProfile | undefined {
+  return sessionsByPrincipal.get(principal);
+}
 
 /** The bearer token of an HTTP request or WebSocket upgrade, or undefined. */
 export function bearerToken(authorization: string | undefined): string | undefined {
@@ -78,6 +87,16 @@ export class SessionAuthenticator extends RequestAuthenticator {
       sessionId: session.id,
     };
     const chosen = credentials.tenantId;
+    const result = await this.chooseTenant(principal, session, chosen);
+    sessionsByPrincipal.set(result, session);
+    return result;
+  }
+
+  private async chooseTenant(
+    principal: Principal,
+    session: SessionProfile,
+    chosen: string | undefined,
+  ): Promise<Principal> {
     if (!chosen || chosen === session.tenantId) return principal;
     if (!UUID.test(chosen))
       throw authError('AUTH.INVALID_INPUT', 'X-Tenant-ID must be a tenant uuid');

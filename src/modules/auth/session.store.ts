@@ -13,6 +13,8 @@ export interface SessionProfile {
   tenantId?: string;
   role?: TenantRole;
   isPlatformAdmin: boolean;
+  /** Every membership of the user, kept current by membership changes made through the API. */
+  memberships: { tenantId: string; role: TenantRole }[];
   createdAt: string;
   expiresAt: string;
   lastSeenAt: string;
@@ -156,6 +158,16 @@ export class SessionStore {
     for (const session of sessions) await this.setIfExists(session.hash, { role });
   }
 
+  /** The user's memberships changed: every open session of theirs shows the new list. */
+  async setMemberships(
+    userId: string,
+    memberships: { tenantId: string; role: TenantRole }[],
+  ): Promise<void> {
+    const value = JSON.stringify(memberships);
+    for (const session of await this.listForUser(userId))
+      await this.setIfExists(session.hash, { memberships: value });
+  }
+
   /** Remembers which user a refresh token belongs to (SECRET_HASH needs the username). */
   async rememberRefreshToken(
     refreshToken: string,
@@ -228,6 +240,7 @@ function serialize(s: SessionProfile): Record<string, string> {
     tenant_id: s.tenantId ?? '',
     role: s.role ?? '',
     is_admin: s.isPlatformAdmin ? '1' : '0',
+    memberships: JSON.stringify(s.memberships),
     created_at: s.createdAt,
     expires_at: s.expiresAt,
     last_seen_at: s.lastSeenAt,
@@ -244,6 +257,7 @@ function deserialize(f: Record<string, string>): SessionProfile {
     tenantId: f.tenant_id || undefined,
     role: (f.role || undefined) as TenantRole | undefined,
     isPlatformAdmin: f.is_admin === '1',
+    memberships: f.memberships ? (JSON.parse(f.memberships) as SessionProfile['memberships']) : [],
     createdAt: f.created_at,
     expiresAt: f.expires_at,
     lastSeenAt: f.last_seen_at,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
 import { authError } from './auth.errors';
+import { AuthService } from './auth.service';
 import { CognitoGateway } from './cognito.gateway';
 import type {
   AddTenantUserDto,
@@ -31,6 +32,7 @@ export class TenantUsersService {
     private readonly sessions: SessionStore,
     private readonly cognito: CognitoGateway,
     private readonly tenants: TenantDirectory,
+    private readonly auth: AuthService,
   ) {}
 
   /**
@@ -79,17 +81,21 @@ export class TenantUsersService {
       if (!existing) throw error;
       userId = existing;
     }
+    let member: TenantUserEntity;
     try {
-      return view(await this.memberships.add(tenantId, userId, body.email, body.role));
+      member = await this.memberships.add(tenantId, userId, body.email, body.role);
     } catch (error) {
       if (created) await this.cognito.adminDeleteUser(body.email).catch(() => undefined);
       throw error;
     }
+    if (!created) await this.auth.syncMemberships(userId);
+    return view(member);
   }
 
   async changeRole(tenantId: string, userId: string, body: ChangeRoleDto): Promise<TenantUserView> {
     const member = await this.memberships.changeRole(tenantId, userId, body.role);
     await this.sessions.updateRole(userId, tenantId, body.role);
+    await this.auth.syncMemberships(userId);
     return view(member);
   }
 
@@ -97,5 +103,6 @@ export class TenantUsersService {
   async remove(tenantId: string, userId: string): Promise<void> {
     await this.memberships.remove(tenantId, userId);
     await this.sessions.endForUserInTenant(userId, tenantId);
+    await this.auth.syncMemberships(userId);
   }
 }
