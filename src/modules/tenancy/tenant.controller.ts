@@ -18,14 +18,14 @@ export interface TenantInfo {
   name: string;
   status: string;
   database: { engine: 'postgresql'; host: string; port: number; database: string };
-  pool: PoolStats | null;
+  pool: Omit<PoolStats, 'user'> | null;
 }
 
 export interface TenantStats {
   tenant_id: string;
   tables: Record<string, number>;
   database: { size_bytes: number; connections: number; commits: number; rollbacks: number };
-  pool: PoolStats | null;
+  pool: Omit<PoolStats, 'user'> | null;
 }
 
 /** The current tenant (from the context), for its members. */
@@ -59,7 +59,7 @@ export class TenantController {
       name: tenant.name,
       status: tenant.status,
       database: { engine: 'postgresql', host, port, database },
-      pool,
+      pool: withoutUser(pool),
     };
   }
 
@@ -103,7 +103,14 @@ export class TenantController {
         commits: Number(result.db.commits),
         rollbacks: Number(result.db.rollbacks),
       },
-      pool,
+      pool: withoutUser(pool),
     };
   }
+}
+
+/** Members see where their data lives and how busy the pool is, not which role connects. */
+function withoutUser(pool: PoolStats | null): Omit<PoolStats, 'user'> | null {
+  if (!pool) return null;
+  const { user: _user, ...rest } = pool;
+  return rest;
 }
