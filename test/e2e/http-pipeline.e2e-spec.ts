@@ -1,8 +1,8 @@
 import { Body, Controller, Post } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { createZodDto } from 'nestjs-zod';
 import request from 'supertest';
 import { z } from 'zod';
+import { Public } from '../../src/shared/auth';
 import { createTestApp, type TestApp } from '../support/app';
 
 class ProbeDto extends createZodDto(
@@ -13,14 +13,16 @@ class ProbeDto extends createZodDto(
   }),
 ) {}
 
-/** A test-only route behind the real global pipe, guard and filter. */
+/** Test-only routes behind the real global pipe and filter (public: this file is not about auth). */
 @Controller('probe')
 class ProbeController {
+  @Public()
   @Post()
   echo(@Body() body: ProbeDto): ProbeDto {
     return body;
   }
 
+  @Public()
   @Post('boom')
   boom(): never {
     throw new Error('secret internals: password=hunter2');
@@ -29,7 +31,6 @@ class ProbeController {
 
 describe('HTTP pipeline', () => {
   let t: TestApp;
-  const tenantA = randomUUID();
 
   beforeAll(async () => {
     t = await createTestApp({ extra: { controllers: [ProbeController] } });
@@ -44,10 +45,7 @@ describe('HTTP pipeline', () => {
   });
 
   it('answers a bad body with 400 and per-field messages', async () => {
-    const res = await request(t.url)
-      .post('/api/v1/probe')
-      .set('X-Tenant-ID', tenantA)
-      .send({ name: 'x', count: -1 });
+    const res = await request(t.url).post('/api/v1/probe').send({ name: 'x', count: -1 });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({
       statusCode: 400,
@@ -66,7 +64,6 @@ describe('HTTP pipeline', () => {
   it('answers malformed JSON with 400 in the same envelope', async () => {
     const res = await request(t.url)
       .post('/api/v1/probe')
-      .set('X-Tenant-ID', tenantA)
       .set('content-type', 'application/json')
       .send('{"name": ');
     expect(res.status).toBe(400);
@@ -77,17 +74,13 @@ describe('HTTP pipeline', () => {
   it('answers a body over the limit with 413', async () => {
     const res = await request(t.url)
       .post('/api/v1/probe')
-      .set('X-Tenant-ID', tenantA)
       .send({ name: 'big', count: 1, blob: 'x'.repeat(1024 * 1024 + 10) });
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
   });
 
   it('hides an unknown error behind a generic 500 with the request id', async () => {
-    const res = await request(t.url)
-      .post('/api/v1/probe/boom')
-      .set('X-Tenant-ID', tenantA)
-      .set('X-Request-ID', 'boom-1');
+    const res = await request(t.url).post('/api/v1/probe/boom').set('X-Request-ID', 'boom-1');
     expect(res.status).toBe(500);
     expect(res.body).toEqual({
       statusCode: 500,
@@ -117,12 +110,12 @@ describe('HTTP pipeline', () => {
   });
 
   it('exports process metrics and an HTTP duration histogram by route and status', async () => {
-    await request(t.url).get('/api/v1/context').set('X-Tenant-ID', tenantA);
+    await request(t.url).get('/health/live');
     const res = await request(t.url).get('/metrics');
     expect(res.status).toBe(200);
     expect(res.text).toContain('process_cpu_user_seconds_total');
     expect(res.text).toMatch(
-      /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/context",status_code="200"\} [1-9]/,
+      /http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} [1-9]/,
     );
   });
 });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { HeaderTenantAuthenticator, RequestAuthenticator } from '../../src/shared/auth';
+import { RequestAuthenticator } from '../../src/shared/auth';
 import { KafkaService } from '../../src/shared/kafka';
 import { RabbitMqService } from '../../src/shared/rabbitmq';
 import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
+import { HeaderTenantAuthenticator } from '../support/header-tenant.authenticator';
 import {
   ContextProbeController,
   type ContextReading,

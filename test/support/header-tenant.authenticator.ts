@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { commonError } from '../errors/app-error';
-import type { Principal } from '../tenant-context';
-import { type Credentials, RequestAuthenticator } from './request-authenticator';
+import { commonError } from '../../src/shared/errors';
+import type { Principal } from '../../src/shared/tenant-context';
+import { type Credentials, RequestAuthenticator } from '../../src/shared/auth';
 
 /**
- * The Foundation's stand-in: the tenant comes from `X-Tenant-ID` (a uuid). Replaced by the
- * auth module's Cognito session authenticator; nothing else depends on which one is bound.
+ * For tests whose subject is context propagation, not authentication: the tenant comes from
+ * `X-Tenant-ID` (a uuid), through the same guard and seam as the real session authenticator.
  */
 @Injectable()
 export class HeaderTenantAuthenticator extends RequestAuthenticator {
