@@ -19,7 +19,19 @@ const schema = z.object({
   BODY_LIMIT_BYTES: positiveInt(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: positiveInt(30_000),
   SHUTDOWN_DRAIN_DELAY_MS: nonNegativeInt(0),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(false|true|\d+|[\d.:a-fA-F/]+(,\s*[\d.:a-fA-F/]+)*)$/, {
+      message: 'expected false, true, a hop count, or comma-separated proxy addresses/CIDRs',
+    })
+    .default('false'),
 });
+
+/** Fastify's trustProxy: which X-Forwarded-For hops to believe when finding the client's address. */
+function trustProxy(value: string): boolean | number | string {
+  if (value === 'false' || value === 'true') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
 
 export const appConfig = registerAs('app', () => {
   const env = parseEnv('app', schema);
@@ -32,6 +44,8 @@ export const appConfig = registerAs('app', () => {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     /** How long readiness answers 503 before the server stops taking requests (lets a load balancer notice). */
     shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
+    /** Off by default: a client could otherwise pick its own address (and dodge per-IP limits). */
+    trustProxy: trustProxy(env.TRUST_PROXY),
   };
 });
 export type AppConfig = ReturnType<typeof appConfig>;

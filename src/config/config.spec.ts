@@ -56,4 +56,15 @@ describe('configuration', () => {
     process.env.KAFKA_BROKERS = 'no-port';
     expect(problemsOf(() => kafkaConfig())).toEqual([expect.stringContaining('KAFKA_BROKERS')]);
   });
+
+  it('trusts no proxy by default, and takes hop counts or proxy addresses when told', () => {
+    delete process.env.TRUST_PROXY;
+    expect(appConfig().trustProxy).toBe(false);
+    process.env.TRUST_PROXY = '2';
+    expect(appConfig().trustProxy).toBe(2);
+    process.env.TRUST_PROXY = '10.0.0.0/8, 127.0.0.1';
+    expect(appConfig().trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
+    process.env.TRUST_PROXY = 'everyone';
+    expect(problemsOf(() => appConfig())).toEqual([expect.stringContaining('TRUST_PROXY')]);
+  });
 });

@@ -17,7 +17,7 @@ export function requestIdOf(req: IncomingMessage): string {
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: true,
+    trustProxy: config.trustProxy,
     genReqId: requestIdOf,
     rewriteUrl: (req: IncomingMessage) => {
       const url = req.url ?? '/';

@@ -6,7 +6,8 @@ import { AwsClients } from '../../src/shared/aws';
 import { createTestApp, type TestApp } from '../support/app';
 import { insertTenant, PASSWORD, tenantMember, uniqueEmail } from '../support/identities';
 
-// trustProxy is on: X-Forwarded-For gives each test a client address of its own.
+// TRUST_PROXY=127.0.0.1 in tests (test/support/env.ts): the test client is the trusted proxy, so
+// X-Forwarded-For gives each test a client address of its own.
 const randomIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
 describe('Auth: abuse limits and failure modes', () => {

@@ -3,6 +3,8 @@ import { loadLocalEnv } from '../../src/config/load-env';
 /** e2e runs against the real services, in their test databases. */
 export function applyTestEnv(): void {
   process.env.NODE_ENV = 'test';
+  // The test client stands in for a trusted proxy: X-Forwarded-For picks the client address.
+  process.env.TRUST_PROXY ??= '127.0.0.1';
   process.env.LOG_LEVEL ??= 'warn';
   process.env.DATABASE_URL ??= 'postgres://tessera_app:tessera_app@127.0.0.1:5432/tessera_test';
   process.env.DATABASE_MIGRATION_URL ??=
