@@ -81,7 +81,10 @@ export async function sqlAs<T = Record<string, unknown>>(
   const client = new Client({ ...PG, ...login });
   await client.connect();
   try {
-    return (await client.query(sql, params)).rows as T[];
+    // Several statements answer one result each: the last one is what the caller asked for.
+    const result = (await client.query(sql, params.length ? params : undefined)) as unknown;
+    const last = (Array.isArray(result) ? result.at(-1) : result) as { rows: T[] };
+    return last.rows;
   } finally {
     await client.end();
   }

@@ -44,17 +44,17 @@ export interface PoolStats {
 @Injectable()
 export class TenantPoolsService implements OnApplicationShutdown {
   private readonly logger = new Logger(TenantPoolsService.name);
-  private readonly pools: LRUCache<string, PoolEntry, TenantSecret>;
+  private readonly pools: LRUCache<string, PoolEntry>;
+  private readonly opening = new Map<string, Promise<PoolEntry>>();
   private readonly closing = new Set<Promise<void>>();
   private readonly counts = { created: 0, evicted: 0, expired: 0, closed: 0 };
 
   constructor(@Inject(tenancyConfig.KEY) private readonly config: TenancyConfig) {
-    this.pools = new LRUCache<string, PoolEntry, TenantSecret>({
+    this.pools = new LRUCache<string, PoolEntry>({
       max: config.poolCache.max,
       ttl: config.poolCache.idleEvictMs,
       updateAgeOnGet: true,
       ttlAutopurge: true,
-      fetchMethod: (_key, _stale, { context }) => this.create(context),
       dispose: (entry, _key, reason) => this.retire(entry, reason),
     });
   }
@@ -65,9 +65,8 @@ export class TenantPoolsService implements OnApplicationShutdown {
     work: (dataSource: DataSource) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
-      const entry = await this.pools.fetch(secret.identityKey, { context: secret });
-      if (!entry) throw new Error(`no pool for ${secret.identityKey}`);
-      // Evicted and already closing between the fetch and now: take (or make) the current one.
+      const entry = this.pools.get(secret.identityKey) ?? (await this.open(secret));
+      // Evicted and already closing before this caller could lease it: take (or open) the current one.
       if (entry.closing && attempt < 3) continue;
       entry.leases += 1;
       if (secret.fetchedAt > entry.passwordAt) {
@@ -81,6 +80,22 @@ export class TenantPoolsService implements OnApplicationShutdown {
         if (entry.retired && entry.leases === 0) this.close(entry);
       }
     }
+  }
+
+  /** Concurrent first uses of an identity share one creation (singleflight). */
+  private open(secret: TenantSecret): Promise<PoolEntry> {
+    const key = secret.identityKey;
+    let opening = this.opening.get(key);
+    if (!opening) {
+      opening = this.create(secret)
+        .then((entry) => {
+          this.pools.set(key, entry);
+          return entry;
+        })
+        .finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
+    }
+    return opening;
   }
 
   /** Pool figures of the pool a tenant's secret points at (null when none is open). */
@@ -113,6 +128,7 @@ export class TenantPoolsService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.opening.values()]);
     this.pools.clear();
     await Promise.allSettled([...this.closing]);
   }
