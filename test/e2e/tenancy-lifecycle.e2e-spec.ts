@@ -378,4 +378,46 @@ describe('Tenancy lifecycle', () => {
       ).status,
     ).toBe(400);
   });
+
+  it('reports cache figures on /health/cache and the same on /metrics; clearing makes the next use read again', async () => {
+    const res = await create({ name: uniqueName('figures') });
+    const id = res.body.id as string;
+    for (let i = 0; i < 3; i += 1) {
+      await request(t.url).get('/api/v1/tenant/info').set('Authorization', asMember(id));
+    }
+    const cache = await request(t.url).get('/health/cache').set('Authorization', asAdmin);
+    expect(cache.status).toBe(200);
+    expect(cache.body.secrets).toMatchObject({
+      hits: expect.any(Number),
+      misses: expect.any(Number),
+      size: expect.any(Number),
+      evictions: expect.any(Number),
+      negative_entries: expect.any(Number),
+      fetch_latency_ms: { p50: expect.any(Number), p99: expect.any(Number) },
+    });
+    expect(cache.body.secrets.hits).toBeGreaterThanOrEqual(2);
+    expect(cache.body.secrets.hit_rate).toBeGreaterThan(0);
+    expect(cache.body.pools.size).toBeGreaterThanOrEqual(1);
+
+    const metrics = await request(t.url).get('/metrics');
+    for (const name of [
+      'tessera_tenant_secret_cache_lookups_total{result="hit"}',
+      'tessera_tenant_secret_cache_size',
+      'tessera_tenant_secret_cache_negative_entries',
+      'tessera_tenant_secret_cache_evictions_total',
+      'tessera_tenant_secret_fetch_seconds_bucket',
+      'tessera_tenant_pools',
+      'tessera_tenant_pool_connections{state="in_use"}',
+    ]) {
+      expect(metrics.text).toContain(name);
+    }
+
+    const fetchesBefore = cache.body.secrets.fetches as number;
+    expect(
+      (await request(t.url).post('/admin/cache/clear').set('Authorization', asAdmin)).status,
+    ).toBe(204);
+    await request(t.url).get('/api/v1/tenant/info').set('Authorization', asMember(id));
+    const after = await request(t.url).get('/health/cache').set('Authorization', asAdmin);
+    expect(after.body.secrets.fetches).toBe(fetchesBefore + 1);
+  });
 });
