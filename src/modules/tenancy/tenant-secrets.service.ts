@@ -109,7 +109,8 @@ export class TenantSecretsService {
   stats() {
     let negative = 0;
     let stale = 0;
-    for (const entry of this.cache.values()) {
+    // dump() includes expired entries (values() skips them), which stale-on-error still serves.
+    for (const [, { value: entry }] of this.cache.dump()) {
       if (entry.kind !== 'found') negative += 1;
       else if (entry.secret.stale) stale += 1;
     }
