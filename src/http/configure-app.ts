@@ -1,10 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { ClsServiceManager } from 'nestjs-cls';
 import { Logger } from 'nestjs-pino';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
-import { toErrorBody } from '../shared/errors';
 
 export const API_PREFIX = 'api/v1';
 
@@ -21,15 +19,6 @@ export function configureApp(app: NestFastifyApplication): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
-  });
-  // Errors Fastify raises before Nest's pipeline (malformed JSON, body over the limit …) get
-  // the same envelope as everything else.
-  fastify.setErrorHandler((error, request, reply) => {
-    const { body, known } = toErrorBody(error);
-    const cls = ClsServiceManager.getClsService();
-    body.request_id = cls.isActive() ? cls.getId() : request.id;
-    if (!known) request.log.error({ err: error }, 'Unhandled error');
-    void reply.status(body.statusCode).send(body);
   });
 
   const document = SwaggerModule.createDocument(

@@ -118,4 +118,14 @@ describe('HTTP pipeline', () => {
       /http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} [1-9]/,
     );
   });
+
+  it("serves the original systems' paths as aliases of the /api/v1 handlers", async () => {
+    const canonical = await request(t.url).post('/api/v1/auth/login').send({});
+    const legacy = await request(t.url).post('/auth/login').send({});
+    expect(legacy.status).toBe(400);
+    expect(legacy.body.details).toEqual(canonical.body.details);
+    expect((await request(t.url).get('/tenants')).status).toBe(401);
+    expect((await request(t.url).get('/api/v1/tenants')).status).toBe(401);
+    expect((await request(t.url).get('/health/live')).status).toBe(200);
+  });
 });
