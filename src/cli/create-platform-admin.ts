@@ -24,11 +24,19 @@ export async function ensurePlatformAdmin(email: string, password: string): Prom
     }
     await cognito.adminSetPassword(email, password);
     await db.connect();
+    // The e-mail names the admin: when its Cognito user was made anew (another sub), the row
+    // follows the new user instead of colliding with the old one.
+    await db.query('begin');
+    await db.query('delete from platform_admins where email = $2 and user_id <> $1', [
+      userId,
+      email,
+    ]);
     await db.query(
       `insert into platform_admins (user_id, email) values ($1, $2)
        on conflict (user_id) do update set email = excluded.email`,
       [userId, email],
     );
+    await db.query('commit');
     return userId;
   } finally {
     await db.end().catch(() => undefined);

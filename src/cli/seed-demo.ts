@@ -15,6 +15,13 @@ const TENANTS = [
 ];
 
 type Json = Record<string, unknown>;
+type Call = (
+  method: string,
+  path: string,
+  body?: Json,
+  token?: string,
+  tenantId?: string,
+) => Promise<{ status: number; body: Json }>;
 
 /**
  * `npm run seed:demo` (development only): a platform admin, two tenants, an owner and a user in
@@ -38,17 +45,13 @@ async function main(): Promise<void> {
   configureApp(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-  const call = async (
-    method: string,
-    path: string,
-    body?: Json,
-    token?: string,
-  ): Promise<{ status: number; body: Json }> => {
+  const call: Call = async (method, path, body, token, tenantId) => {
     const res = await fetch(`${base}${path}`, {
       method,
       headers: {
         'content-type': 'application/json',
         ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(tenantId ? { 'x-tenant-id': tenantId } : {}),
       },
       body: body ? JSON.stringify(body) : undefined,
     });
@@ -96,19 +99,34 @@ async function main(): Promise<void> {
 }
 
 async function findOrCreateTenant(
-  call: (
-    method: string,
-    path: string,
-    body?: Json,
-    token?: string,
-  ) => Promise<{ status: number; body: Json }>,
+  call: Call,
   token: string,
   name: string,
 ): Promise<Json & { id: string }> {
-  const created = await call('POST', '/api/v1/tenants', { name, allow_self_signup: true }, token);
-  if (created.status === 201) return created.body as Json & { id: string };
-  if (created.status !== 409)
+  const create = async () => {
+    const created = await call('POST', '/api/v1/tenants', { name, allow_self_signup: true }, token);
+    if (created.status === 201 || created.status === 409) return created;
     throw new Error(`creating ${name} answered ${created.status}: ${JSON.stringify(created.body)}`);
+  };
+  const created = await create();
+  if (created.status === 201) return created.body as Json & { id: string };
+  const existing = await findTenant(call, token, name);
+  // The emulator keeps secrets and users in memory: after it restarted, the demo tenant's
+  // database secret is gone. Development only: replace the tenant rather than leave it broken.
+  const info = await call('GET', '/api/v1/tenant/info', undefined, token, existing.id);
+  if (info.status === 200) return existing;
+  const removed = await call('DELETE', `/api/v1/tenants/${existing.id}`, undefined, token);
+  if (removed.status !== 204)
+    throw new Error(
+      `replacing ${name} answered ${removed.status}: ${JSON.stringify(removed.body)}`,
+    );
+  const again = await create();
+  if (again.status !== 201)
+    throw new Error(`re-creating ${name} answered ${again.status}: ${JSON.stringify(again.body)}`);
+  return again.body as Json & { id: string };
+}
+
+async function findTenant(call: Call, token: string, name: string): Promise<Json & { id: string }> {
   for (let cursor: string | null = null, first = true; first || cursor; first = false) {
     const page = await call(
       'GET',
