@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const res = await fetch(`${base}${path}`, {
       method,
       headers: {
-        'content-type': 'application/json',
+        ...(body ? { 'content-type': 'application/json' } : {}),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
         ...(tenantId ? { 'x-tenant-id': tenantId } : {}),
       },
