@@ -1,0 +1,92 @@
+import request from 'supertest';
+import WebSocket from 'ws';
+import { RealtimeGateway } from '../../src/modules/realtime';
+import { createTestApp, type TestApp } from '../support/app';
+import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+
+type Message = { type: string; data: Record<string, unknown> };
+
+/** The WebSocket gateway with the real credentials: API keys and Cognito sessions. */
+describe('WebSocket /api/v1/ws with real credentials', () => {
+  let t: TestApp;
+  let wsUrl: string;
+  let tenantA: { id: string; api_key: string };
+  let tenantB: { id: string; api_key: string };
+  let memberB: Identity;
+
+  const open = (query = '', headers: Record<string, string> = {}) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(`${wsUrl}${query}`, { headers });
+      socket.once('open', () => resolve(socket));
+      socket.once('unexpected-response', (_req, res) =>
+        reject(new Error(`HTTP ${res.statusCode}`)),
+      );
+    });
+  const next = (socket: WebSocket, timeoutMs = 5_000) =>
+    new Promise<Message | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      socket.once('message', (raw: Buffer) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(raw.toString()) as Message);
+      });
+    });
+  const whoami = async (socket: WebSocket) => {
+    const answer = next(socket);
+    socket.send(JSON.stringify({ event: 'whoami', data: { request_id: 'ws-1' } }));
+    return answer;
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    wsUrl = t.url.replace('http', 'ws') + '/api/v1/ws';
+    const admin = await platformAdmin(t);
+    tenantA = await createTenant(t, admin);
+    tenantB = await createTenant(t, admin);
+    memberB = await tenantMember(t, tenantB.id, 'user');
+  });
+  afterAll(() => t.close());
+
+  it("an API key's socket runs in the key's tenant", async () => {
+    const socket = await open(`?api_key=${tenantA.api_key}`);
+    expect(await whoami(socket)).toEqual({
+      type: 'whoami',
+      data: { tenant_id: tenantA.id, request_id: 'ws-1', transport: 'ws' },
+    });
+    socket.close();
+  });
+
+  it("a session's socket runs in the member's tenant", async () => {
+    const socket = await open('', { authorization: memberB.bearer });
+    expect((await whoami(socket))?.data.tenant_id).toBe(tenantB.id);
+    socket.close();
+  });
+
+  it('refuses at the upgrade: an unknown key, an ended session, another tenant chosen with a key', async () => {
+    await expect(open('?api_key=tsk_not-a-real-key')).rejects.toThrow('HTTP 401');
+    await expect(open(`?api_key=${tenantA.api_key}&tenant_id=${tenantB.id}`)).rejects.toThrow(
+      'HTTP 403',
+    );
+    const ended = await tenantMember(t, tenantB.id, 'user');
+    expect(
+      (await request(t.url).post('/api/v1/auth/logout').set('Authorization', ended.bearer)).status,
+    ).toBe(204);
+    await expect(open('', { authorization: ended.bearer })).rejects.toThrow('HTTP 401');
+  });
+
+  it("a push to one tenant reaches that tenant's sockets only", async () => {
+    const [a, b] = await Promise.all([
+      open(`?api_key=${tenantA.api_key}`),
+      open(`?api_key=${tenantB.api_key}`),
+    ]);
+    const atA = next(a);
+    const atB = next(b, 500);
+    const sent = t.app
+      .get(RealtimeGateway)
+      .sendToTenant(tenantA.id, { type: 'event', data: { n: 1 } });
+    expect(sent).toBe(1);
+    expect(await atA).toEqual({ type: 'event', data: { n: 1 } });
+    expect(await atB).toBeNull();
+    a.close();
+    b.close();
+  });
+});
