@@ -2,12 +2,12 @@ import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import request from 'supertest';
 import type { EntityManager } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../src/config';
-import { TenancyModule, TenantDatabase } from '../../src/modules/tenancy';
+import { TenancyModule } from '../../src/modules/tenancy';
 import { TenantPoolsService } from '../../src/modules/tenancy/tenant-pools.service';
 import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
-import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import {
+  unitOfWork,
   asAdmin,
   asMember,
   putSecret,
@@ -55,17 +55,8 @@ describe('Tenancy: pool eviction and rotated credentials', () => {
     return { id, role };
   }
 
-  function asTenant<T>(tenantId: string, work: (m: EntityManager) => Promise<T>): Promise<T> {
-    const principal = {
-      tenantId,
-      isPlatformAdmin: false,
-      via: 'header' as const,
-      role: 'user' as const,
-    };
-    return t.app
-      .get(TenantContext)
-      .run({ transport: 'internal', principal }, () => t.app.get(TenantDatabase).run(work));
-  }
+  const asTenant = <T>(tenantId: string, work: (m: EntityManager) => Promise<T>) =>
+    unitOfWork(t, tenantId, work);
 
   it('keeps every query of three busy tenants alive while a bound of two pools evicts', async () => {
     expect(t.app.get<TenancyConfig>(tenancyConfig.KEY).poolCache.max).toBe(2);

@@ -1,11 +1,11 @@
 import request from 'supertest';
 import type { EntityManager } from 'typeorm';
-import { TenancyModule, TenantDatabase } from '../../src/modules/tenancy';
+import { TenancyModule } from '../../src/modules/tenancy';
 import { TenantPoolsService } from '../../src/modules/tenancy/tenant-pools.service';
 import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
-import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import {
+  unitOfWork,
   adminSql,
   asAdmin,
   asMember,
@@ -54,18 +54,8 @@ describe('Tenancy: row-level security and shared pools', () => {
     t.app.get(TenantSecretsService).invalidate(tenantId);
   }
 
-  /** One unit of work as a request does it: a tenant context, then TenantDatabase.run. */
-  function asTenant<T>(tenantId: string, work: (m: EntityManager) => Promise<T>): Promise<T> {
-    const principal = {
-      tenantId,
-      isPlatformAdmin: false,
-      via: 'header' as const,
-      role: 'user' as const,
-    };
-    return t.app
-      .get(TenantContext)
-      .run({ transport: 'internal', principal }, () => t.app.get(TenantDatabase).run(work));
-  }
+  const asTenant = <T>(tenantId: string, work: (m: EntityManager) => Promise<T>) =>
+    unitOfWork(t, tenantId, work);
 
   it("shows a tenant only its own rows with no WHERE, and refuses a row carrying another tenant's id", async () => {
     const [a, b] = [await newTenant('rls-a'), await newTenant('rls-b')];

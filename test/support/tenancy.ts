@@ -13,7 +13,10 @@ import { Client } from 'pg';
 import { z } from 'zod';
 import { RequestAuthenticator, type Credentials } from '../../src/shared/auth';
 import { commonError } from '../../src/shared/errors';
-import type { Principal } from '../../src/shared/tenant-context';
+import type { EntityManager } from 'typeorm';
+import { TenantDatabase } from '../../src/modules/tenancy';
+import { type Principal, TenantContext } from '../../src/shared/tenant-context';
+import type { TestApp } from './app';
 
 const PG = { host: '127.0.0.1', port: 5432 };
 
@@ -207,3 +210,20 @@ export function tenantSecretName(tenantId: string): string {
 }
 
 export { randomUUID };
+
+/** One unit of work as a request does it: a tenant context, then TenantDatabase.run. */
+export function unitOfWork<T>(
+  t: TestApp,
+  tenantId: string,
+  work: (manager: EntityManager) => Promise<T>,
+): Promise<T> {
+  const principal = {
+    tenantId,
+    isPlatformAdmin: false,
+    via: 'header' as const,
+    role: 'user' as const,
+  };
+  return t.app
+    .get(TenantContext)
+    .run({ transport: 'internal', principal }, () => t.app.get(TenantDatabase).run(work));
+}
