@@ -105,8 +105,13 @@ describe('Tenancy: pool eviction and rotated credentials', () => {
     const failures: unknown[] = [];
     let ok = 0;
     let running = true;
+    let paused = false;
     const worker = async () => {
       while (running) {
+        if (paused) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
         const res = await request(t.url)
           .get('/api/v1/tenant/stats')
           .set('Authorization', asMember(id, 'user'));
@@ -133,7 +138,12 @@ describe('Tenancy: pool eviction and rotated credentials', () => {
         }),
       );
       await role.rotate(next);
-      await new Promise((r) => setTimeout(r, 4_000));
+      // A quiet spell longer than the pool's idle timeout: every open connection closes, so the
+      // next request must log in anew, with the cached (now wrong) password.
+      paused = true;
+      await new Promise((r) => setTimeout(r, 1_800));
+      paused = false;
+      await new Promise((r) => setTimeout(r, 2_500));
     } finally {
       running = false;
       await load;
