@@ -9,4 +9,5 @@ export {
 export { TenancyModule } from './tenancy.module';
 export type { TenantStatus } from './tenant.entity';
 export { TenantDatabase } from './tenant-database.service';
+export { type TenantMigrationReport, TenantMigrationsRunner } from './tenant-migrations.runner';
 export { type TenantPage, TenantsService, type TenantView } from './tenants.service';

@@ -9,6 +9,7 @@ import { TenantEntity } from './tenant.entity';
 import { TenantDatabase } from './tenant-database.service';
 import { registerTenantEntities } from './tenant-entities';
 import { TenantMigratorService } from './tenant-migrator.service';
+import { TenantMigrationsRunner } from './tenant-migrations.runner';
 import { TenantPoolsService } from './tenant-pools.service';
 import { TenantProvisionerService } from './tenant-provisioner.service';
 import { TenantSecretsService } from './tenant-secrets.service';
@@ -24,11 +25,12 @@ import { TenantsService } from './tenants.service';
     TenantSecretsService,
     TenantPoolsService,
     TenantMigratorService,
+    TenantMigrationsRunner,
     TenantDatabase,
     TenantProvisionerService,
     TenancyHealthService,
   ],
-  exports: [TenantsService, ApiKeysService, TenantDatabase],
+  exports: [TenantsService, ApiKeysService, TenantDatabase, TenantMigrationsRunner],
 })
 export class TenancyModule {
   /**
