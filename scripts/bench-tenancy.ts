@@ -1,8 +1,5 @@
 import 'reflect-metadata';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { EventEmitterModule } from '@nestjs/event-emitter';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -10,13 +7,13 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { platformMigrations } from '../migrations/platform';
-import { configNamespaces, databaseConfig, loadLocalEnv, tenancyConfig } from '../src/config';
-import { TenancyModule, TenantDatabase } from '../src/modules/tenancy';
+import { TenancyStandaloneModule } from '../src/cli/tenancy-standalone.module';
+import { databaseConfig, loadLocalEnv, tenancyConfig } from '../src/config';
+import { TenantDatabase } from '../src/modules/tenancy';
 import { TenantPoolsService } from '../src/modules/tenancy/tenant-pools.service';
 import { TenantSecretsService } from '../src/modules/tenancy/tenant-secrets.service';
-import { AwsClients, AwsModule } from '../src/shared/aws';
-import { DatabaseModule, runMigrations } from '../src/shared/database';
-import { TenantContextModule } from '../src/shared/tenant-context';
+import { AwsClients } from '../src/shared/aws';
+import { runMigrations } from '../src/shared/database';
 
 /**
  * `npm run bench:tenancy` (after `npm run build`, services up): 1,000 pooled tenants (registry rows
@@ -30,23 +27,6 @@ import { TenantContextModule } from '../src/shared/tenant-context';
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1_000);
 const UNITS = Number(process.env.BENCH_UNITS ?? 10_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-
-@Module({
-  imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      cache: true,
-      ignoreEnvFile: true,
-      load: configNamespaces,
-    }),
-    EventEmitterModule.forRoot(),
-    TenantContextModule,
-    DatabaseModule,
-    AwsModule,
-    TenancyModule,
-  ],
-})
-class BenchModule {}
 
 function quantiles(samples: number[]): { p50: number; p99: number } {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -76,7 +56,9 @@ async function main(): Promise<void> {
   process.env.TENANT_SECRET_PREFIX ??= 'tessera-bench/tenants';
   await runMigrations(databaseConfig().migrationUrl, platformMigrations);
 
-  const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error'] });
+  const app = await NestFactory.createApplicationContext(TenancyStandaloneModule, {
+    logger: ['error'],
+  });
   const platform = app.get<DataSource>(getDataSourceToken());
   const aws = app.get(AwsClients);
   const secrets = app.get(TenantSecretsService);

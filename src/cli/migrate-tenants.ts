@@ -1,30 +1,7 @@
-import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
-import { EventEmitterModule } from '@nestjs/event-emitter';
-import { configNamespaces, loadLocalEnv } from '../config';
-import { TenancyModule, TenantMigrationsRunner } from '../modules/tenancy';
-import { AwsModule } from '../shared/aws';
-import { DatabaseModule } from '../shared/database';
-import { TenantContextModule } from '../shared/tenant-context';
-
-/** Only what reaching tenant databases needs: no HTTP, brokers or Redis. */
-@Module({
-  imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      cache: true,
-      ignoreEnvFile: true,
-      load: configNamespaces,
-    }),
-    EventEmitterModule.forRoot(),
-    TenantContextModule,
-    DatabaseModule,
-    AwsModule,
-    TenancyModule,
-  ],
-})
-class TenantMigrationsCliModule {}
+import { loadLocalEnv } from '../config';
+import { TenantMigrationsRunner } from '../modules/tenancy';
+import { TenancyStandaloneModule } from './tenancy-standalone.module';
 
 /**
  * `npm run migrate:tenants`: migrations/tenant on every live tenant's database, once per database.
@@ -32,7 +9,7 @@ class TenantMigrationsCliModule {}
  */
 async function main(): Promise<void> {
   loadLocalEnv();
-  const app = await NestFactory.createApplicationContext(TenantMigrationsCliModule, {
+  const app = await NestFactory.createApplicationContext(TenancyStandaloneModule, {
     logger: ['error', 'warn'],
   });
   try {
