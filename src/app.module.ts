@@ -1,9 +1,8 @@
 import { Global, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ZodValidationPipe } from 'nestjs-zod';
-import { configNamespaces } from './config';
+import { AppConfigModule } from './config';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './modules/auth';
 import { RealtimeModule } from './modules/realtime';
@@ -29,12 +28,7 @@ class CoreModule {}
 
 @Module({
   imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      cache: true,
-      ignoreEnvFile: true,
-      load: configNamespaces,
-    }),
+    AppConfigModule,
     EventEmitterModule.forRoot(),
     TenantContextModule,
     LoggingModule,

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { EventEmitterModule } from '@nestjs/event-emitter';
-import { configNamespaces } from '../config';
+import { AppConfigModule } from '../config';
 import { TenancyModule } from '../modules/tenancy';
 import { AwsModule } from '../shared/aws';
 import { DatabaseModule } from '../shared/database';
@@ -13,12 +12,7 @@ import { TenantContextModule } from '../shared/tenant-context';
  */
 @Module({
   imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      cache: true,
-      ignoreEnvFile: true,
-      load: configNamespaces,
-    }),
+    AppConfigModule,
     EventEmitterModule.forRoot(),
     TenantContextModule,
     DatabaseModule,

@@ -1,0 +1,22 @@
+import { appConfig } from './app.config';
+import { authConfig } from './auth.config';
+import { awsConfig } from './aws.config';
+import { cognitoConfig } from './cognito.config';
+import { databaseConfig } from './database.config';
+import { kafkaConfig } from './kafka.config';
+import { rabbitmqConfig } from './rabbitmq.config';
+import { redisConfig } from './redis.config';
+import { tenancyConfig } from './tenancy.config';
+
+/** Every namespace; each validates its variables when the app starts. */
+export const configNamespaces = [
+  appConfig,
+  databaseConfig,
+  redisConfig,
+  kafkaConfig,
+  rabbitmqConfig,
+  awsConfig,
+  cognitoConfig,
+  authConfig,
+  tenancyConfig,
+];
