@@ -10,6 +10,8 @@ import { applyTestEnv } from './env';
 export default async function globalSetup(): Promise<void> {
   applyTestEnv();
   await runMigrations(process.env.DATABASE_MIGRATION_URL!, platformMigrations);
+  // Several suites run side by side while developing: TESSERA_TEST_KEEP_DATA=1 leaves theirs alone.
+  if (process.env.TESSERA_TEST_KEEP_DATA === '1') return;
   await asOwner(process.env.DATABASE_MIGRATION_URL!, async (db) => {
     await db.query(
       'truncate table tenant_api_keys, tenant_users, platform_admins, tenants cascade',
