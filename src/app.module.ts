@@ -15,6 +15,7 @@ import { KafkaModule } from './shared/kafka';
 import { LifecycleService } from './shared/lifecycle';
 import { LoggingModule } from './shared/logging';
 import { MetricsModule } from './shared/metrics';
+import { OutboundModule } from './shared/outbound';
 import { RabbitMqModule } from './shared/rabbitmq';
 import { RedisModule } from './shared/redis';
 import { TenantContextModule } from './shared/tenant-context';
@@ -36,6 +37,7 @@ class CoreModule {}
     DatabaseModule,
     RedisModule,
     KafkaModule,
+    OutboundModule,
     RabbitMqModule,
     AwsModule,
     MetricsModule,

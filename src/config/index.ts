@@ -7,6 +7,7 @@ export * from './config.module';
 export * from './database.config';
 export * from './kafka.config';
 export * from './load-env';
+export * from './location.config';
 export * from './namespaces';
 export * from './rabbitmq.config';
 export * from './redis.config';

@@ -4,6 +4,7 @@ import { awsConfig } from './aws.config';
 import { cognitoConfig } from './cognito.config';
 import { databaseConfig } from './database.config';
 import { kafkaConfig } from './kafka.config';
+import { locationConfig } from './location.config';
 import { rabbitmqConfig } from './rabbitmq.config';
 import { redisConfig } from './redis.config';
 import { tenancyConfig } from './tenancy.config';
@@ -19,4 +20,5 @@ export const configNamespaces = [
   cognitoConfig,
   authConfig,
   tenancyConfig,
+  locationConfig,
 ];
