@@ -163,7 +163,7 @@ export class AuthController {
   @ApiNotFoundResponse({ description: 'The caller has no such session' })
   async end(@Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     const principal = this.sessionPrincipal();
-    if (!(await this.sessions.endById(principal.userId!, id))) {
+    if (!(await this.sessions.endById(principal.userId!, id, 'revoked'))) {
       throw authError('AUTH.SESSION_NOT_FOUND', 'You have no session with this id');
     }
   }

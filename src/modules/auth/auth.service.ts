@@ -126,10 +126,11 @@ export class AuthService {
   async logout(principal: Principal, accessToken: string, all: boolean): Promise<void> {
     if (all) {
       await this.cognito.globalSignOut(accessToken);
-      await this.sessions.endAllForUser(principal.userId!);
+      await this.sessions.endAllForUser(principal.userId!, 'global_sign_out');
       return;
     }
-    if (principal.sessionId) await this.sessions.endById(principal.userId!, principal.sessionId);
+    if (principal.sessionId)
+      await this.sessions.endById(principal.userId!, principal.sessionId, 'logout');
   }
 
   private async openSession(

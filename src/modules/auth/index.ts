@@ -4,3 +4,16 @@ export { CognitoGateway, type CognitoTokens } from './cognito.gateway';
 export { MembershipsService } from './memberships.service';
 export { SessionAuthenticator } from './session.authenticator';
 export { SessionStore, type SessionProfile } from './session.store';
+export {
+  SESSION_CREATED,
+  SESSION_REVOKED,
+  type SessionEndReason,
+  SessionCreatedEvent,
+  SessionRevokedEvent,
+  USER_ADDED,
+  USER_REMOVED,
+  USER_ROLE_CHANGED,
+  UserAddedEvent,
+  UserRemovedEvent,
+  UserRoleChangedEvent,
+} from './auth.events';

@@ -1,8 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import type { TenantRole } from '../../shared/tenant-context';
+import { emitLifecycleEvent } from '../tenancy';
 import { authError } from './auth.errors';
+import {
+  USER_ADDED,
+  USER_REMOVED,
+  USER_ROLE_CHANGED,
+  UserAddedEvent,
+  UserRemovedEvent,
+  UserRoleChangedEvent,
+} from './auth.events';
 import { PlatformAdminEntity } from './platform-admin.entity';
 import { TenantUserEntity } from './tenant-user.entity';
 
@@ -12,9 +22,12 @@ const isUniqueViolation = (error: unknown) =>
 /** Platform admins and tenant memberships (platform database). */
 @Injectable()
 export class MembershipsService {
+  private readonly logger = new Logger(MembershipsService.name);
+
   constructor(
     @InjectRepository(TenantUserEntity) private readonly members: Repository<TenantUserEntity>,
     @InjectRepository(PlatformAdminEntity) private readonly admins: Repository<PlatformAdminEntity>,
+    private readonly events: EventEmitter2,
   ) {}
 
   async isPlatformAdmin(userId: string): Promise<PlatformAdminEntity | null> {
@@ -43,6 +56,7 @@ export class MembershipsService {
         throw authError('AUTH.ALREADY_MEMBER', 'This user is already a member of the tenant');
       throw error;
     }
+    this.emit(USER_ADDED, new UserAddedEvent(tenantId, userId, email, role));
     return (await this.membership(tenantId, userId))!;
   }
 
@@ -78,7 +92,7 @@ export class MembershipsService {
 
   /** Changes a role; the tenant always keeps one owner. */
   async changeRole(tenantId: string, userId: string, role: TenantRole): Promise<TenantUserEntity> {
-    return this.members.manager.transaction(async (tx) => {
+    const changed = await this.members.manager.transaction(async (tx) => {
       const member = await this.lockedMember(tx.getRepository(TenantUserEntity), tenantId, userId);
       if (member.role === 'tenant_owner' && role !== 'tenant_owner')
         await this.assertAnotherOwner(tx.getRepository(TenantUserEntity), tenantId, userId);
@@ -87,6 +101,8 @@ export class MembershipsService {
         .update({ tenantId, userId }, { role, updatedAt: new Date() });
       return { ...member, role };
     });
+    this.emit(USER_ROLE_CHANGED, new UserRoleChangedEvent(tenantId, userId, role));
+    return changed;
   }
 
   async remove(tenantId: string, userId: string): Promise<void> {
@@ -96,10 +112,15 @@ export class MembershipsService {
       if (member.role === 'tenant_owner') await this.assertAnotherOwner(repo, tenantId, userId);
       await repo.delete({ tenantId, userId });
     });
+    this.emit(USER_REMOVED, new UserRemovedEvent(tenantId, userId));
   }
 
   async recordLogin(tenantId: string, userId: string): Promise<void> {
     await this.members.update({ tenantId, userId }, { lastLoginAt: new Date() });
+  }
+
+  private emit(name: string, payload: object): void {
+    emitLifecycleEvent(this.events, this.logger, name, payload);
   }
 
   private async lockedMember(

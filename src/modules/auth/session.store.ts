@@ -1,9 +1,18 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
 import { redisConfig, type RedisConfig } from '../../config';
 import { RedisService } from '../../shared/redis';
 import type { TenantRole } from '../../shared/tenant-context';
+import { emitLifecycleEvent } from '../tenancy';
 import { sessionStoreDown } from './auth.errors';
+import {
+  SESSION_CREATED,
+  SESSION_REVOKED,
+  SessionCreatedEvent,
+  type SessionEndReason,
+  SessionRevokedEvent,
+} from './auth.events';
 
 /** What a session remembers: the verified profile, so a request needs one Redis read. */
 export interface SessionProfile {
@@ -42,6 +51,7 @@ export class SessionStore {
   constructor(
     private readonly redis: RedisService,
     @Inject(redisConfig.KEY) config: RedisConfig,
+    private readonly events: EventEmitter2,
   ) {
     this.prefix = `${config.keyPrefix}auth:`;
   }
@@ -75,6 +85,15 @@ export class SessionStore {
         .expire(tenantKey, ttl, 'GT');
     }
     await this.exec(tx);
+    this.emit(
+      SESSION_CREATED,
+      new SessionCreatedEvent(
+        session.tenantId ?? null,
+        session.userId,
+        session.id,
+        new Date(session.expiresAt),
+      ),
+    );
     return session;
   }
 
@@ -109,47 +128,50 @@ export class SessionStore {
   }
 
   /** Ends one of the user's sessions by id; false when the user has no such session. */
-  async endById(userId: string, sessionId: string): Promise<boolean> {
+  async endById(userId: string, sessionId: string, reason: SessionEndReason): Promise<boolean> {
     const hash = await this.run(() => this.redis.client.hget(this.userKey(userId), sessionId));
     if (!hash) return false;
-    await this.end(hash);
+    await this.end(hash, reason);
     return true;
   }
 
   /** Ends the session of `hash` and removes it from its indexes. */
-  async end(hash: string): Promise<void> {
+  async end(hash: string, reason: SessionEndReason): Promise<void> {
     const fields = await this.run(() =>
       this.redis.client.hmget(this.sessionKey(hash), 'id', 'user_id', 'tenant_id'),
     );
     const [id, userId, tenantId] = fields;
-    const tx = this.redis.client.multi().del(this.sessionKey(hash));
-    if (id && userId) tx.hdel(this.userKey(userId), id);
-    if (id && tenantId) tx.hdel(this.tenantKey(tenantId), id);
-    await this.exec(tx);
+    if (!id || !userId) {
+      await this.run(() => this.redis.client.del(this.sessionKey(hash)));
+      return;
+    }
+    await this.endMany([{ hash, id, userId, tenantId: tenantId || undefined }], reason);
   }
 
-  async endAllForUser(userId: string): Promise<number> {
+  async endAllForUser(userId: string, reason: SessionEndReason): Promise<number> {
     const sessions = await this.listForUser(userId);
-    await this.endMany(sessions);
-    return sessions.length;
+    return this.endMany(sessions, reason);
   }
 
-  async endForUserInTenant(userId: string, tenantId: string): Promise<number> {
+  async endForUserInTenant(
+    userId: string,
+    tenantId: string,
+    reason: SessionEndReason,
+  ): Promise<number> {
     const sessions = (await this.listForUser(userId)).filter((s) => s.tenantId === tenantId);
-    await this.endMany(sessions);
-    return sessions.length;
+    return this.endMany(sessions, reason);
   }
 
   /** Ends every session opened in the tenant (the tenant is being deleted). */
-  async endAllForTenant(tenantId: string): Promise<number> {
+  async endAllForTenant(tenantId: string, reason: SessionEndReason): Promise<number> {
     const index = await this.run(() => this.redis.client.hgetall(this.tenantKey(tenantId)));
-    const tx = this.redis.client.multi().del(this.tenantKey(tenantId));
-    for (const [id, value] of Object.entries(index)) {
+    const sessions = Object.entries(index).map(([id, value]) => {
       const [userId, hash] = value.split(':');
-      tx.del(this.sessionKey(hash)).hdel(this.userKey(userId), id);
-    }
-    await this.exec(tx);
-    return Object.keys(index).length;
+      return { id, userId, hash, tenantId };
+    });
+    const ended = await this.endMany(sessions, reason);
+    await this.run(() => this.redis.client.del(this.tenantKey(tenantId)));
+    return ended;
   }
 
   /** A role change applies to the user's open sessions in that tenant at once. */
@@ -187,16 +209,42 @@ export class SessionStore {
     await this.run(() => this.redis.client.del(this.refreshKey(refreshToken)));
   }
 
+  /**
+   * Ends the sessions; one `auth.session.revoked` for each this call actually deleted (a session
+   * two callers end at once is reported once). Answers how many it ended.
+   */
   private async endMany(
     sessions: { hash: string; id: string; userId: string; tenantId?: string }[],
-  ): Promise<void> {
-    if (sessions.length === 0) return;
+    reason: SessionEndReason,
+  ): Promise<number> {
+    if (sessions.length === 0) return 0;
     const tx = this.redis.client.multi();
+    const deletes: number[] = [];
+    let index = 0;
     for (const s of sessions) {
+      deletes.push(index);
       tx.del(this.sessionKey(s.hash)).hdel(this.userKey(s.userId), s.id);
-      if (s.tenantId) tx.hdel(this.tenantKey(s.tenantId), s.id);
+      index += 2;
+      if (s.tenantId) {
+        tx.hdel(this.tenantKey(s.tenantId), s.id);
+        index += 1;
+      }
     }
-    await this.exec(tx);
+    const results = await this.exec(tx);
+    let ended = 0;
+    sessions.forEach((s, i) => {
+      if (results[deletes[i]] !== 1) return;
+      ended += 1;
+      this.emit(
+        SESSION_REVOKED,
+        new SessionRevokedEvent(s.tenantId ?? null, s.userId, s.id, reason),
+      );
+    });
+    return ended;
+  }
+
+  private emit(name: string, payload: object): void {
+    emitLifecycleEvent(this.events, this.logger, name, payload);
   }
 
   private async setIfExists(hash: string, fields: Record<string, string>): Promise<void> {

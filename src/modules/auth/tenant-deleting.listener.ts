@@ -12,7 +12,7 @@ export class TenantDeletingListener {
 
   @OnEvent(TENANT_DELETING, { promisify: true, suppressErrors: false })
   async onDeleting(event: TenantDeletingEvent): Promise<void> {
-    const ended = await this.sessions.endAllForTenant(event.tenantId);
+    const ended = await this.sessions.endAllForTenant(event.tenantId, 'tenant_deleted');
     this.logger.log({ tenant_id: event.tenantId, ended }, 'Sessions of a deleted tenant ended');
   }
 }

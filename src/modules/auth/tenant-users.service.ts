@@ -102,7 +102,7 @@ export class TenantUsersService {
   /** Removes the membership and ends the user's sessions in this tenant (the account stays). */
   async remove(tenantId: string, userId: string): Promise<void> {
     await this.memberships.remove(tenantId, userId);
-    await this.sessions.endForUserInTenant(userId, tenantId);
+    await this.sessions.endForUserInTenant(userId, tenantId, 'membership_removed');
     await this.auth.syncMemberships(userId);
   }
 }

@@ -1,10 +1,18 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LRUCache } from 'lru-cache';
 import { createHash, randomBytes } from 'node:crypto';
 import { type EntityManager, IsNull, type Repository } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../config';
 import { tenancyError } from './tenancy.errors';
+import {
+  API_KEY_ISSUED,
+  API_KEY_REVOKED,
+  ApiKeyIssuedEvent,
+  ApiKeyRevokedEvent,
+  emitLifecycleEvent,
+} from './tenancy.events';
 import { TenantApiKeyEntity } from './tenant-api-key.entity';
 import { isTenantId } from './tenant-id';
 
@@ -35,11 +43,13 @@ export function hashApiKey(rawKey: string): string {
  */
 @Injectable()
 export class ApiKeysService {
+  private readonly logger = new Logger(ApiKeysService.name);
   private readonly cache?: LRUCache<string, ApiKeyPrincipal>;
 
   constructor(
     @Inject(tenancyConfig.KEY) config: TenancyConfig,
     @InjectRepository(TenantApiKeyEntity) private readonly keys: Repository<TenantApiKeyEntity>,
+    private readonly events: EventEmitter2,
   ) {
     if (config.apiKeyCacheTtlMs > 0)
       this.cache = new LRUCache({ max: 10_000, ttl: config.apiKeyCacheTtlMs });
@@ -63,7 +73,10 @@ export class ApiKeysService {
     return principal;
   }
 
-  /** Issues a key for the tenant (inside `manager`'s transaction when given). */
+  /**
+   * Issues a key for the tenant (inside `manager`'s transaction when given: the caller then emits
+   * `tenancy.api_key.issued` after its commit).
+   */
   async issue(tenantId: string, manager?: EntityManager): Promise<IssuedApiKey> {
     const apiKey = KEY_PREFIX + randomBytes(32).toString('base64url');
     const repository = manager ? manager.getRepository(TenantApiKeyEntity) : this.keys;
@@ -75,6 +88,7 @@ export class ApiKeysService {
         revokedAt: null,
       }),
     );
+    if (!manager) this.emit(API_KEY_ISSUED, new ApiKeyIssuedEvent(tenantId, saved.id));
     return {
       id: saved.id,
       api_key: apiKey,
@@ -93,13 +107,27 @@ export class ApiKeysService {
     if (!result.affected)
       throw tenancyError('TENANCY.API_KEY_NOT_FOUND', `API key ${keyId} not found`);
     this.forget((principal) => principal.keyId === keyId);
+    this.emit(API_KEY_REVOKED, new ApiKeyRevokedEvent(tenantId, keyId));
   }
 
-  /** Revokes every key of the tenant (deletion, failed provisioning). */
-  async revokeAll(tenantId: string, manager?: EntityManager): Promise<void> {
+  /**
+   * Revokes every key of the tenant (deletion, failed provisioning); one `tenancy.api_key.revoked`
+   * per key, unless inside `manager`'s transaction (the caller emits after its commit).
+   */
+  async revokeAll(tenantId: string, manager?: EntityManager): Promise<string[]> {
     const repository = manager ? manager.getRepository(TenantApiKeyEntity) : this.keys;
-    await repository.update({ tenantId, revokedAt: IsNull() }, { revokedAt: () => 'now()' });
+    const result = await repository
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: () => 'now()' })
+      .where('tenant_id = :tenantId and revoked_at is null', { tenantId })
+      .returning(['id'])
+      .execute();
     this.forget((principal) => principal.tenantId === tenantId);
+    const ids = ((result.raw ?? []) as Array<{ id: string }>).map((row) => row.id);
+    if (!manager)
+      for (const id of ids) this.emit(API_KEY_REVOKED, new ApiKeyRevokedEvent(tenantId, id));
+    return ids;
   }
 
   clearCache(): void {
@@ -108,6 +136,10 @@ export class ApiKeysService {
 
   cacheSize(): number {
     return this.cache?.size ?? 0;
+  }
+
+  private emit(name: string, payload: object): void {
+    emitLifecycleEvent(this.events, this.logger, name, payload);
   }
 
   private forget(match: (principal: ApiKeyPrincipal) => boolean): void {

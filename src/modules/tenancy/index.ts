@@ -1,10 +1,19 @@
 export { type ApiKeyPrincipal, ApiKeysService, type IssuedApiKey } from './api-keys.service';
 export { tenancyError } from './tenancy.errors';
 export {
+  API_KEY_ISSUED,
+  API_KEY_REVOKED,
+  ApiKeyIssuedEvent,
+  ApiKeyRevokedEvent,
+  emitLifecycleEvent,
+  TENANT_DELETED,
   TENANT_DELETING,
   TENANT_PROVISIONED,
+  TENANT_UPDATED,
+  TenantDeletedEvent,
   TenantDeletingEvent,
   TenantProvisionedEvent,
+  TenantUpdatedEvent,
 } from './tenancy.events';
 export { TenancyModule } from './tenancy.module';
 export type { TenantStatus } from './tenant.entity';

@@ -1,3 +1,6 @@
+import type { Logger } from '@nestjs/common';
+import type { EventEmitter2 } from '@nestjs/event-emitter';
+
 /** Emitted (awaited) once a tenant's secret, schema and first API key exist. */
 export const TENANT_PROVISIONED = 'tenant.provisioned';
 /** Emitted (awaited) before a tenant is marked deleted: drain and stop its work. */
@@ -18,4 +21,62 @@ export class TenantDeletingEvent {
     readonly tenantId: string,
     readonly name: string,
   ) {}
+}
+
+/** Emitted after a tenant's name or self sign-up setting changed (committed). */
+export const TENANT_UPDATED = 'tenancy.tenant.updated';
+/** Emitted after a tenant is marked deleted (its keys revoked, its sessions ended). */
+export const TENANT_DELETED = 'tenancy.tenant.deleted';
+/** Emitted after an API key of the tenant was issued. */
+export const API_KEY_ISSUED = 'tenancy.api_key.issued';
+/** Emitted after an API key of the tenant was revoked (one event per key, deletion included). */
+export const API_KEY_REVOKED = 'tenancy.api_key.revoked';
+
+/** Payload of `tenancy.tenant.updated`: `changes` names the fields the update set. */
+export class TenantUpdatedEvent {
+  constructor(
+    readonly tenantId: string,
+    readonly name: string,
+    readonly changes: string[],
+  ) {}
+}
+
+/** Payload of `tenancy.tenant.deleted`. */
+export class TenantDeletedEvent {
+  constructor(readonly tenantId: string) {}
+}
+
+/** Payload of `tenancy.api_key.issued`. */
+export class ApiKeyIssuedEvent {
+  constructor(
+    readonly tenantId: string,
+    readonly keyId: string,
+  ) {}
+}
+
+/** Payload of `tenancy.api_key.revoked`. */
+export class ApiKeyRevokedEvent {
+  constructor(
+    readonly tenantId: string,
+    readonly keyId: string,
+  ) {}
+}
+
+/**
+ * Emits a lifecycle event after the fact committed, without waiting for listeners: a listener that
+ * throws (at once or later) is logged and never fails the producer.
+ */
+export function emitLifecycleEvent(
+  emitter: EventEmitter2,
+  logger: Logger,
+  name: string,
+  payload: object,
+): void {
+  try {
+    emitter
+      .emitAsync(name, payload)
+      .catch((error: unknown) => logger.warn({ err: error }, `A ${name} listener failed`));
+  } catch (error) {
+    logger.warn({ err: error }, `A ${name} listener failed`);
+  }
 }

@@ -14,8 +14,11 @@ import { AppError } from '../../shared/errors';
 import { ApiKeysService } from './api-keys.service';
 import { tenancyError } from './tenancy.errors';
 import {
+  emitLifecycleEvent,
+  TENANT_DELETED,
   TENANT_DELETING,
   TENANT_PROVISIONED,
+  TenantDeletedEvent,
   TenantDeletingEvent,
   TenantProvisionedEvent,
 } from './tenancy.events';
@@ -116,6 +119,7 @@ export class TenantProvisionerService {
     await this.tenants.update({ id }, { status: 'deleted', deletedAt: () => 'now()' });
     this.secrets.invalidate(id);
     this.logger.log(`Tenant ${id} (${tenant.name}) deleted`);
+    emitLifecycleEvent(this.events, this.logger, TENANT_DELETED, new TenantDeletedEvent(id));
   }
 
   /** A new row, or the failed tenant of the same name taken back for a retry; 409 otherwise. */

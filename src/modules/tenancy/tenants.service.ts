@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import { tenancyError } from './tenancy.errors';
+import { emitLifecycleEvent, TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
 import { TenantEntity, type TenantStatus } from './tenant.entity';
 import { isTenantId } from './tenant-id';
 
@@ -41,7 +43,12 @@ export function toTenantView(tenant: TenantEntity): TenantView {
 /** The tenant registry (platform database). */
 @Injectable()
 export class TenantsService {
-  constructor(@InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>) {}
+  private readonly logger = new Logger(TenantsService.name);
+
+  constructor(
+    @InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>,
+    private readonly events: EventEmitter2,
+  ) {}
 
   /** The tenant, deleted ones included; null when the id is unknown or not a uuid. */
   async findById(id: string): Promise<TenantView | null> {
@@ -106,13 +113,24 @@ export class TenantsService {
     const tenant = await this.live(id);
     if (changes.name !== undefined) tenant.name = changes.name;
     if (changes.allow_self_signup !== undefined) tenant.allowSelfSignup = changes.allow_self_signup;
+    let saved: TenantEntity;
     try {
-      return toTenantView(await this.tenants.save(tenant));
+      saved = await this.tenants.save(tenant);
     } catch (error) {
       if (isUniqueViolation(error))
         throw tenancyError('TENANCY.NAME_TAKEN', `A tenant named '${changes.name}' exists`);
       throw error;
     }
+    const fields = Object.entries(changes)
+      .filter(([, value]) => value !== undefined)
+      .map(([field]) => field);
+    emitLifecycleEvent(
+      this.events,
+      this.logger,
+      TENANT_UPDATED,
+      new TenantUpdatedEvent(saved.id, saved.name, fields),
+    );
+    return toTenantView(saved);
   }
 
   /** The tenant's default worker count (the messaging module scales its queues from it). */
