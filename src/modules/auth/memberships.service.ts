@@ -2,6 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
+import { z } from 'zod';
+import { cursorCodec, cursorParts } from '../../shared/pagination';
 import type { TenantRole } from '../../shared/tenant-context';
 import { emitLifecycleEvent } from '../tenancy';
 import { authError } from './auth.errors';
@@ -15,6 +17,9 @@ import {
 } from './auth.events';
 import { PlatformAdminEntity } from './platform-admin.entity';
 import { TenantUserEntity } from './tenant-user.entity';
+
+// (created_at to the millisecond, user_id — a Cognito sub, a uuid): the oldest-first member list.
+const memberCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
 const isUniqueViolation = (error: unknown) =>
   error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505';
@@ -78,16 +83,20 @@ export class MembershipsService {
       .addOrderBy('m.user_id', 'ASC')
       .limit(limit + 1);
     if (cursor) {
-      const after = decodeCursor(cursor);
+      const [at, id] = memberCursor.decode(cursor);
       query.andWhere(
         "(date_trunc('milliseconds', m.created_at), m.user_id) > (:at::timestamptz, :id)",
-        { at: after.at, id: after.id },
+        { at, id },
       );
     }
     const rows = await query.getMany();
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { rows: page, next: rows.length > limit && last ? encodeCursor(last) : null };
+    const next =
+      rows.length > limit && last
+        ? memberCursor.encode([last.createdAt.toISOString(), last.userId])
+        : null;
+    return { rows: page, next };
   }
 
   /** Changes a role; the tenant always keeps one owner. */
@@ -153,21 +162,4 @@ export class MembershipsService {
       );
     }
   }
-}
-
-function encodeCursor(row: TenantUserEntity): string {
-  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.userId])).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): { at: string; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
-    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(at)))
-      return { at, id };
-  } catch {
-    // falls through to the 400 below
-  }
-  throw authError('AUTH.INVALID_INPUT', 'Invalid cursor: pass next_cursor from the previous page');
 }

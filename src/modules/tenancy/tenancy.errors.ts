@@ -4,7 +4,6 @@ import { defineErrorCodes } from '../../shared/errors';
 export const tenancyError = defineErrorCodes({
   'TENANCY.INVALID_TENANT_ID': 400,
   'TENANCY.INVALID_SECRET': 400,
-  'TENANCY.INVALID_CURSOR': 400,
   'TENANCY.TENANT_NOT_FOUND': 404,
   'TENANCY.API_KEY_NOT_FOUND': 404,
   'TENANCY.NAME_TAKEN': 409,

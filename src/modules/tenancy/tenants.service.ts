@@ -2,6 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
+import { z } from 'zod';
+import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
 import { tenancyError } from './tenancy.errors';
 import { emitLifecycleEvent, TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
 import { TenantEntity, type TenantStatus } from './tenant.entity';
@@ -20,10 +22,10 @@ export interface TenantView {
   provisioning_error?: string;
 }
 
-export interface TenantPage {
-  data: TenantView[];
-  next_cursor: string | null;
-}
+export type TenantPage = Page<TenantView>;
+
+// (created_at to the millisecond, id): the keyset of the newest-first list.
+const tenantCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
 export function toTenantView(tenant: TenantEntity): TenantView {
   return {
@@ -90,19 +92,16 @@ export class TenantsService {
     if (query.status) qb.andWhere('t.status = :status', { status: query.status });
     else qb.andWhere(`t.status <> 'deleted'`);
     if (query.cursor) {
-      const { createdAt, id } = decodeCursor(query.cursor);
+      const [createdAt, id] = tenantCursor.decode(query.cursor);
       qb.andWhere(`(date_trunc('milliseconds', t.created_at), t.id) < (:createdAt, :id)`, {
         createdAt,
         id,
       });
     }
     const rows = await qb.take(query.limit + 1).getMany();
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
-    return {
-      data: page.map(toTenantView),
-      next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null,
-    };
+    return toPage(rows, query.limit, toTenantView, (last) =>
+      tenantCursor.encode([last.createdAt.toISOString(), last.id]),
+    );
   }
 
   /** Renames or opens/closes self sign-up; 404 unknown/deleted, 409 name taken. */
@@ -162,23 +161,4 @@ export function isUniqueViolation(error: unknown): boolean {
   return (
     error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505'
   );
-}
-
-function encodeCursor(tenant: TenantEntity): string {
-  return Buffer.from(JSON.stringify([tenant.createdAt.toISOString(), tenant.id])).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(
-      Buffer.from(cursor, 'base64url').toString('utf8'),
-    ) as unknown[];
-    if (typeof createdAt === 'string' && !Number.isNaN(Date.parse(createdAt)) && isTenantId(id))
-      return { createdAt, id };
-  } catch {
-    // fall through
-  }
-  throw tenancyError('TENANCY.INVALID_CURSOR', 'The cursor is not one this API returned');
 }
