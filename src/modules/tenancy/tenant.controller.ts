@@ -21,10 +21,14 @@ export interface TenantInfo {
   pool: Omit<PoolStats, 'user'> | null;
 }
 
+/**
+ * `tables` are the tenant's own rows. `database` and `pool` describe what pooled tenants share (the
+ * whole database, the pool of one database identity): platform admins only, null for members.
+ */
 export interface TenantStats {
   tenant_id: string;
   tables: Record<string, number>;
-  database: { size_bytes: number; connections: number; commits: number; rollbacks: number };
+  database: { size_bytes: number; connections: number; commits: number; rollbacks: number } | null;
   pool: Omit<PoolStats, 'user'> | null;
 }
 
@@ -64,11 +68,18 @@ export class TenantController {
   }
 
   @Get('stats')
-  @ApiOperation({ summary: 'Row counts of the tenant’s tables and statistics of its database' })
-  @ApiOkResponse({ description: '`{tenant_id, tables: {name: rows}, database, pool}`' })
+  @ApiOperation({
+    summary:
+      'Row counts of the tenant’s tables; database and pool figures (shared with other pooled tenants) for platform admins only',
+  })
+  @ApiOkResponse({
+    description:
+      '`{tenant_id, tables: {name: rows}, database, pool}` (database, pool null for members)',
+  })
   @ApiNotFoundResponse({ description: 'Unknown or deleted tenant' })
   async stats(): Promise<TenantStats> {
     const tenantId = this.context.tenantId;
+    const admin = this.context.principal.isPlatformAdmin;
     const result = await this.tenantDb.run(async (manager) => {
       const tables = await manager.query<Array<{ name: string }>>(
         `select c.relname as name from pg_class c
@@ -84,6 +95,7 @@ export class TenantController {
         );
         counts[name] = Number(row.n);
       }
+      if (!admin) return { counts, db: null };
       const [db] = await manager.query<
         Array<{ size: string; backends: number; commits: string; rollbacks: string }>
       >(
@@ -93,6 +105,8 @@ export class TenantController {
       );
       return { counts, db };
     });
+    if (!result.db)
+      return { tenant_id: tenantId, tables: result.counts, database: null, pool: null };
     const { pool } = await this.tenantDb.poolOf(tenantId);
     return {
       tenant_id: tenantId,
