@@ -126,4 +126,92 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
     );
     expect(committed).toBe(1);
   });
+
+  it('heartbeats during a long handler: a message whose attempts outlast the session timeout is handled once, not again after an eviction (issue 7, item 7)', async () => {
+    const topic = `test.consumer.${randomUUID()}`;
+    const groupId = `test-consumer-${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    const calls: string[] = [];
+    const handled: string[] = [];
+    await kafka.startConsumer<{ n: string }>({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      attempts: 3,
+      sessionTimeoutMs: 6_000,
+      parse: (value) => JSON.parse(value.toString()) as { n: string },
+      handle: async (message) => {
+        calls.push(message.body.n);
+        if (message.body.n === 'slow' && calls.filter((n) => n === 'slow').length < 3) {
+          // Two slow failures: together past the 6 s session timeout.
+          await new Promise((r) => setTimeout(r, 4_000));
+          throw new Error('slow downstream');
+        }
+        handled.push(message.body.n);
+      },
+      onPoison: () => Promise.resolve(),
+    });
+    await asTenant(() =>
+      kafka.send(topic, [
+        { key: 'k', value: JSON.stringify({ n: 'slow' }) },
+        { key: 'k', value: JSON.stringify({ n: 'next' }) },
+      ]),
+    );
+    await eventually(
+      () => Promise.resolve(handled.length),
+      (n) => n >= 2,
+      60_000,
+    );
+    const committed = await eventually(
+      () => committedOffset(groupId, topic),
+      (n) => n === 2,
+      15_000,
+    );
+    // Give an evicted member's redelivery the time to show up, then count.
+    await new Promise((r) => setTimeout(r, 3_000));
+    console.log(`long handler: calls=${JSON.stringify(calls)} committed=${committed}`);
+    expect(calls).toEqual(['slow', 'slow', 'slow', 'next']);
+    expect(committed).toBe(2);
+  }, 90_000);
+
+  it("stamps the context's tenant last and refuses a caller header naming another tenant (issue 7, item 12)", async () => {
+    const topic = `test.consumer.${randomUUID()}`;
+    const groupId = `test-consumer-${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    const other = randomUUID();
+    await expect(
+      asTenant(() =>
+        kafka.send(topic, [
+          { key: 'k', value: JSON.stringify({ n: 'forged' }), headers: { 'x-tenant-id': other } },
+        ]),
+      ),
+    ).rejects.toThrow(/x-tenant-id/);
+    const seen: Array<{ n: string; tenant: string }> = [];
+    await kafka.startConsumer<{ n: string }>({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      parse: (value) => JSON.parse(value.toString()) as { n: string },
+      handle: (message) => {
+        seen.push({ n: message.body.n, tenant: message.tenantId });
+        return Promise.resolve();
+      },
+      onPoison: () => Promise.resolve(),
+    });
+    await asTenant(() =>
+      kafka.send(topic, [
+        { key: 'k', value: JSON.stringify({ n: 'same' }), headers: { 'x-tenant-id': tenantId } },
+        { key: 'k', value: JSON.stringify({ n: 'plain' }), headers: { 'x-event-id': 'e1' } },
+      ]),
+    );
+    await eventually(
+      () => Promise.resolve(seen.length),
+      (n) => n >= 2,
+      30_000,
+    );
+    expect(seen).toEqual([
+      { n: 'same', tenant: tenantId },
+      { n: 'plain', tenant: tenantId },
+    ]);
+  });
 });

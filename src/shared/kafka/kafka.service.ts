@@ -15,6 +15,7 @@ import {
   type RecordMetadata,
 } from 'kafkajs';
 import { kafkaConfig, type KafkaConfig } from '../../config';
+import { commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';
 
@@ -22,6 +23,21 @@ export interface OutboundMessage {
   key?: string;
   value: string | Buffer;
   headers?: IHeaders;
+}
+
+const PREPARED = Symbol('prepared');
+
+/** A message stamped by `KafkaService.prepare` in its producer's tenant context. */
+export interface PreparedMessage {
+  key?: string;
+  value: string | Buffer;
+  headers: IHeaders;
+  readonly [PREPARED]: true;
+}
+
+function headerText(value: IHeaders[string]): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
 }
 
 /**
@@ -91,17 +107,51 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
 
   /** Produces with acks=all; headers carry the current tenant and request id. */
   async send(topic: string, messages: OutboundMessage[]): Promise<RecordMetadata[]> {
-    const principal = this.context.principalOrNull();
+    return this.sendPrepared(topic, this.prepare(messages));
+  }
+
+  /**
+   * Stamps messages in the current context: the context's tenant and request id are written
+   * last (a caller's header cannot override them), and a caller-supplied `x-tenant-id` that
+   * names another tenant is refused. Outside any tenant context the caller's headers stand
+   * (trusted system code). For producers that send later, from another context (batchers).
+   */
+  prepare(messages: OutboundMessage[]): PreparedMessage[] {
+    const tenantId = this.context.principalOrNull()?.tenantId;
     const requestId = this.context.requestId;
-    const stamped = messages.map((message) => ({
-      ...message,
-      headers: {
-        ...(principal?.tenantId ? { [TENANT_HEADER]: principal.tenantId } : {}),
-        ...(requestId ? { [REQUEST_ID_HEADER]: requestId } : {}),
-        ...message.headers,
-      },
-    }));
-    return this.producer.send({ topic, acks: -1, messages: stamped });
+    return messages.map((message) => {
+      const headers: IHeaders = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) {
+        const lower = name.toLowerCase();
+        if (lower === TENANT_HEADER && tenantId) {
+          const given = headerText(value);
+          if (given !== undefined && given !== tenantId) {
+            throw commonError(
+              'COMMON.FORBIDDEN',
+              `A message's ${TENANT_HEADER} header names another tenant than the context's`,
+            );
+          }
+          continue;
+        }
+        if (lower === REQUEST_ID_HEADER && requestId) continue;
+        headers[lower === TENANT_HEADER ? TENANT_HEADER : name] = value;
+      }
+      if (requestId) headers[REQUEST_ID_HEADER] = requestId;
+      if (tenantId) headers[TENANT_HEADER] = tenantId;
+      return { key: message.key, value: message.value, headers, [PREPARED]: true as const };
+    });
+  }
+
+  /** Sends messages made by `prepare` (possibly of several tenants) in one produce request. */
+  async sendPrepared(topic: string, messages: PreparedMessage[]): Promise<RecordMetadata[]> {
+    if (messages.some((message) => message[PREPARED] !== true)) {
+      throw new Error('sendPrepared takes messages made by prepare()');
+    }
+    return this.producer.send({
+      topic,
+      acks: -1,
+      messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
+    });
   }
 
   async describeCluster(): Promise<{ brokers: number; controller: number | null }> {
