@@ -1,0 +1,302 @@
+import { type INestApplication, ParseUUIDPipe } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { MetadataScanner, ModulesContainer } from '@nestjs/core';
+import { DECORATORS, DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import type {
+  OperationObject,
+  ParameterObject,
+  ResponseObject,
+  SchemaObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { cleanupOpenApiDoc } from 'nestjs-zod';
+import { type Access, IS_PUBLIC, REQUIRED_ACCESS } from '../shared/auth';
+
+/**
+ * The OpenAPI document, made true once for every route instead of field by field:
+ *
+ * 1. zod 4 writes a nullable bare type as `type: ["string", "null"]`, which nestjs-zod 5 passes
+ *    on and @nestjs/swagger 11 reads as `type: array` (top-level fields) or leaves as an array
+ *    inside a 3.0 document (nested ones). Every zod DTO the routes use gets its metadata
+ *    rewritten to the 3.0 form (`type: "string", nullable: true`) before Swagger reads it, and a
+ *    last pass over the document catches any the routes do not reach directly.
+ * 2. What the shared guard, pipes and error filter answer is added to every operation they
+ *    guard: the error envelope on each 4xx/5xx; 400/401/403/404/503 on authenticated routes
+ *    (credentials, `X-Tenant-ID`), 400 on routes with input, 404 on routes with path ids;
+ *    `format: uuid` on path ids a ParseUUIDPipe checks; the `X-Tenant-ID` header; the `api_key`
+ *    scheme where an API key can call (no role required, not a session-only route).
+ * Per-route answers (409, 429 …) and response bodies stay with the route's own decorators.
+ */
+export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const routes = describeRoutes(app);
+  for (const route of routes.values()) for (const dto of route.models) rewriteZodDtoMetadata(dto);
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Tessera')
+      .setDescription('Multi-tenant tenancy, auth, location, messaging and events behind one API')
+      .setVersion('1')
+      .addBearerAuth()
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')
+      .build(),
+  );
+  return completeDocument(cleanupOpenApiDoc(document), routes);
+}
+
+/** Marks a route that only a user session can call (an API key is refused with 403). */
+export const SESSION_ONLY = 'x-session-only';
+
+/** The error envelope of API.md, answered by the one ErrorFilter. */
+export const ERROR_BODY_SCHEMA: SchemaObject = {
+  type: 'object',
+  required: ['statusCode', 'error', 'message'],
+  properties: {
+    statusCode: { type: 'integer', minimum: 400, maximum: 599 },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    code: { type: 'string', description: 'MODULE.REASON' },
+    details: { type: 'array', items: {} },
+    request_id: { type: 'string' },
+  },
+};
+
+const TENANT_HEADER: ParameterObject = {
+  name: 'X-Tenant-ID',
+  in: 'header',
+  required: false,
+  description:
+    'The tenant of this request: any tenant for a platform admin, one of the memberships for a user; ' +
+    'with an API key it must be the key’s own tenant',
+  schema: { type: 'string', format: 'uuid' },
+};
+
+/** What the shared guard, pipes and filter can answer, and why. */
+const GENERIC_ANSWERS: Record<string, string> = {
+  '400': 'Invalid input (COMMON.VALIDATION with details), or an X-Tenant-ID that is not a uuid',
+  '401': 'Missing, invalid or expired credentials',
+  '403':
+    'The caller’s role (or credential kind) does not allow this, or X-Tenant-ID names a tenant the caller may not use',
+  '404': 'No such resource (or X-Tenant-ID names no tenant)',
+  '503': 'A dependency (session store, tenant secret or database) does not answer; retry shortly',
+};
+
+interface RouteFacts {
+  isPublic: boolean;
+  access?: Access;
+  /** Path parameters checked by a ParseUUIDPipe. */
+  uuidParams: Set<string>;
+  /** Classes the route hands to Swagger (body, query, responses): the zod DTOs among them. */
+  models: Set<unknown>;
+}
+
+/** Route facts by the operationId Swagger gives the handler (`Controller_method`). */
+function describeRoutes(app: INestApplication): Map<string, RouteFacts> {
+  const routes = new Map<string, RouteFacts>();
+  const scanner = new MetadataScanner();
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
+      if (!controller || typeof controller !== 'function') continue;
+      const prototype = controller.prototype as Record<string, unknown>;
+      for (const name of scanner.getAllMethodNames(prototype)) {
+        const handler = prototype[name] as object;
+        if (Reflect.getMetadata(METHOD_METADATA, handler) === undefined) continue;
+        if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+        const targets = [handler, controller];
+        const facts: RouteFacts = {
+          isPublic: targets.some((t) => Reflect.getMetadata(IS_PUBLIC, t) === true),
+          access: (Reflect.getMetadata(REQUIRED_ACCESS, handler) ??
+            Reflect.getMetadata(REQUIRED_ACCESS, controller)) as Access | undefined,
+          uuidParams: uuidParamsOf(controller, name),
+          models: modelsOf(prototype, name, handler, controller),
+        };
+        routes.set(`${controller.name}_${name}`, facts);
+      }
+    }
+  }
+  return routes;
+}
+
+function uuidParamsOf(controller: object, method: string): Set<string> {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller.constructor, method) ??
+    Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ??
+    {}) as Record<string, { data?: unknown; pipes?: unknown[] }>;
+  const names = new Set<string>();
+  for (const [key, arg] of Object.entries(args)) {
+    if (Number(key.split(':')[0]) !== Number(RouteParamtypes.PARAM)) continue;
+    const uuid = (arg.pipes ?? []).some(
+      (pipe) => pipe === ParseUUIDPipe || pipe instanceof ParseUUIDPipe,
+    );
+    if (uuid && typeof arg.data === 'string') names.add(arg.data);
+  }
+  return names;
+}
+
+function modelsOf(
+  prototype: object,
+  method: string,
+  handler: object,
+  controller: object,
+): Set<unknown> {
+  const models = new Set<unknown>(
+    (Reflect.getMetadata('design:paramtypes', prototype, method) ?? []) as unknown[],
+  );
+  const responses = (Reflect.getMetadata(DECORATORS.API_RESPONSE, handler) ?? {}) as Record<
+    string,
+    { type?: unknown }
+  >;
+  for (const response of Object.values(responses)) models.add(response.type);
+  const parameters = (Reflect.getMetadata(DECORATORS.API_PARAMETERS, handler) ?? []) as Array<{
+    type?: unknown;
+  }>;
+  for (const parameter of parameters) models.add(parameter.type);
+  for (const target of [handler, controller]) {
+    for (const extra of (Reflect.getMetadata(DECORATORS.API_EXTRA_MODELS, target) ??
+      []) as unknown[])
+      models.add(extra);
+  }
+  return models;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Nullable types: zod 4 / nestjs-zod 5 metadata in OpenAPI 3.0 form
+
+const FACTORY = '_OPENAPI_METADATA_FACTORY';
+const REWRITTEN = Symbol('tessera.openapi.rewritten');
+type MetadataFactory = (() => Record<string, Record<string, unknown>>) & {
+  [REWRITTEN]?: true;
+};
+
+/**
+ * Wraps the metadata factory nestjs-zod gives a DTO class (on the class that owns it: Swagger
+ * calls every factory up the prototype chain, so wrapping only the subclass would be overwritten).
+ */
+function rewriteZodDtoMetadata(dto: unknown): void {
+  if (typeof dto !== 'function' || !('isZodDto' in dto)) return;
+  let owner: object | null = dto;
+  while (owner && !Object.prototype.hasOwnProperty.call(owner, FACTORY))
+    owner = Object.getPrototypeOf(owner) as object | null;
+  if (!owner) return;
+  const original = (owner as Record<string, MetadataFactory>)[FACTORY];
+  if (typeof original !== 'function' || original[REWRITTEN]) return;
+  const rewritten: MetadataFactory = function (this: unknown) {
+    const properties = original.call(this);
+    for (const property of Object.values(properties)) {
+      const hadTypeArray = Array.isArray(property.type);
+      toOpenApi30Types(property);
+      // nestjs-zod deletes an empty top-level `type` (its marker for "no single type").
+      if (hadTypeArray && property.type === undefined) property.type = '';
+    }
+    return properties;
+  };
+  rewritten[REWRITTEN] = true;
+  Object.defineProperty(owner, FACTORY, { value: rewritten, configurable: true, writable: true });
+}
+
+/** Keywords whose values are data, not schemas. */
+const DATA_KEYWORDS = new Set(['enum', 'default', 'example', 'examples', 'const', 'required']);
+
+/** `type: [T, "null"]` → `type: T, nullable: true`; `type: [A, B]` → `anyOf`; in place, deep. */
+function toOpenApi30Types(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) toOpenApi30Types(item);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  const schema = node as Record<string, unknown>;
+  if (Array.isArray(schema.type)) {
+    const types = (schema.type as unknown[]).filter((t) => t !== 'null');
+    const nullable = types.length < (schema.type as unknown[]).length;
+    if (types.length === 1) schema.type = types[0];
+    else {
+      delete schema.type;
+      if (types.length > 1) schema.anyOf = types.map((type) => ({ type }));
+    }
+    if (nullable) schema.nullable = true;
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    if (!DATA_KEYWORDS.has(key)) toOpenApi30Types(value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. What the guard, pipes and filter answer, on every operation
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+
+function completeDocument(doc: OpenAPIObject, routes: Map<string, RouteFacts>): OpenAPIObject {
+  toOpenApi30Types(doc.components?.schemas);
+  doc.components = {
+    ...doc.components,
+    schemas: { ...doc.components?.schemas, ErrorBody: ERROR_BODY_SCHEMA },
+  };
+
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (!operation) continue;
+      const facts = routes.get(operation.operationId ?? '');
+      completeOperation(path, operation, facts);
+    }
+  }
+  return doc;
+}
+
+function completeOperation(
+  path: string,
+  operation: OperationObject,
+  facts: RouteFacts | undefined,
+): void {
+  const extensions = operation as unknown as Record<string, unknown>;
+  const isPublic = facts?.isPublic ?? extensions['x-public'] === true;
+  const parameters = (operation.parameters ?? []) as ParameterObject[];
+  toOpenApi30Types(parameters);
+
+  // Path ids: every `{name}` of the path is a required path parameter; uuid when a pipe says so.
+  for (const name of [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1])) {
+    let parameter = parameters.find((p) => p.in === 'path' && p.name === name);
+    if (!parameter) {
+      parameter = { name, in: 'path', required: true, schema: { type: 'string' } };
+      parameters.push(parameter);
+    }
+    if (facts?.uuidParams.has(name))
+      parameter.schema = { ...(parameter.schema as SchemaObject), type: 'string', format: 'uuid' };
+  }
+
+  const answers = new Set<string>();
+  const hasInput = parameters.length > 0 || operation.requestBody !== undefined;
+  if (hasInput) answers.add('400');
+  if (parameters.some((p) => p.in === 'path')) answers.add('404');
+
+  if (!isPublic) {
+    for (const status of ['400', '401', '403', '404', '503']) answers.add(status);
+    if (!parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-tenant-id'))
+      parameters.push({ ...TENANT_HEADER });
+    operation.security = securityOf(facts, extensions[SESSION_ONLY] === true);
+  }
+  if (parameters.length > 0) operation.parameters = parameters;
+
+  operation.responses ??= {};
+  for (const status of answers) {
+    operation.responses[status] ??= { description: GENERIC_ANSWERS[status] };
+  }
+  for (const [status, response] of Object.entries(operation.responses)) {
+    if (!/^[45]\d\d$/.test(status)) continue;
+    const answer = response as ResponseObject;
+    if (!answer.description) answer.description = GENERIC_ANSWERS[status] ?? 'Error';
+    answer.content ??= {};
+    const json = (answer.content['application/json'] ??= {});
+    json.schema ??= { $ref: '#/components/schemas/ErrorBody' };
+  }
+}
+
+/** Bearer always; an API key too where a caller without a role may call and no session is needed. */
+function securityOf(
+  facts: RouteFacts | undefined,
+  sessionOnly: boolean,
+): Array<Record<string, string[]>> {
+  const access = facts?.access;
+  const keyAllowed = !sessionOnly && (!access || access.roles === 'any');
+  return keyAllowed ? [{ bearer: [] }, { api_key: [] }] : [{ bearer: [] }];
+}
