@@ -60,6 +60,9 @@ export class AuthService {
     if (!tenant.allowSelfSignup)
       throw authError('AUTH.SIGNUP_CLOSED', 'This tenant does not allow self sign-up');
 
+    // Register tests the password of an existing account: it counts against the same per-account
+    // limit as login, so it can never guess faster (and is refused alike once limited).
+    await this.limiter.attempt(body.email, undefined);
     let userId: string;
     let confirmed: boolean;
     let created = false;
