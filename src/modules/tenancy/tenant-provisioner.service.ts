@@ -83,7 +83,12 @@ export class TenantProvisionerService {
         TENANT_PROVISIONED,
         new TenantProvisionedEvent(tenant.id, tenant.name, tenant.concurrencyConfig),
       );
-      await this.tenants.update({ id: tenant.id }, { status: 'active', provisioningError: null });
+      // Conditional, like every status move here: a tenant whose status changed meanwhile stays so.
+      const activated = await this.tenants.update(
+        { id: tenant.id, status: 'provisioning' },
+        { status: 'active', provisioningError: null },
+      );
+      if (!activated.affected) throw new Error('the tenant left provisioning meanwhile');
       const active = await this.tenants.findOneByOrFail({ id: tenant.id });
       this.logger.log(`Tenant ${tenant.id} (${tenant.name}) provisioned`);
       return { ...toTenantView(active), api_key: key.api_key, api_key_id: key.id };
@@ -97,12 +102,30 @@ export class TenantProvisionerService {
     }
   }
 
-  /** `tenant.deleting` (awaited: modules drain and stop), then keys revoked and the tenant marked deleted. */
+  /**
+   * `tenant.deleting` (awaited: modules drain and stop), then keys revoked and the tenant marked
+   * deleted. A tenant still provisioning is refused (409): the move to `deleting` is conditional,
+   * so a provisioning that is running can never bring a deleted tenant back.
+   */
   async delete(id: string): Promise<void> {
     const tenant = await this.tenants.findOneBy({ id });
     if (!tenant || tenant.status === 'deleted')
       throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
-    await this.tenants.update({ id }, { status: 'deleting' });
+    const moved = await this.tenants
+      .createQueryBuilder()
+      .update()
+      .set({ status: 'deleting' })
+      .where(`id = :id and status in ('active', 'provisioning_failed', 'deleting')`, { id })
+      .execute();
+    if (!moved.affected) {
+      const now = await this.tenants.findOneBy({ id });
+      if (!now || now.status === 'deleted')
+        throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+      throw tenancyError(
+        'TENANCY.TENANT_NOT_ACTIVE',
+        `Tenant ${id} is provisioning; delete it once provisioning has finished`,
+      );
+    }
     try {
       await this.events.emitAsync(TENANT_DELETING, new TenantDeletingEvent(id, tenant.name));
     } catch (error) {
@@ -116,7 +139,10 @@ export class TenantProvisionerService {
       );
     }
     await this.apiKeys.revokeAll(id);
-    await this.tenants.update({ id }, { status: 'deleted', deletedAt: () => 'now()' });
+    await this.tenants.update(
+      { id, status: 'deleting' },
+      { status: 'deleted', deletedAt: () => 'now()' },
+    );
     this.secrets.invalidate(id);
     this.logger.log(`Tenant ${id} (${tenant.name}) deleted`);
     emitLifecycleEvent(this.events, this.logger, TENANT_DELETED, new TenantDeletedEvent(id));
@@ -205,7 +231,7 @@ export class TenantProvisionerService {
     try {
       await this.apiKeys.revokeAll(tenant.id);
       await this.tenants.update(
-        { id: tenant.id },
+        { id: tenant.id, status: 'provisioning' },
         { status: 'provisioning_failed', provisioningError: `${step}: ${message}`.slice(0, 1000) },
       );
     } catch (markError) {

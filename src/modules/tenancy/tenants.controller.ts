@@ -109,6 +109,9 @@ export class TenantsController {
   })
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiNotFoundResponse({ description: 'Unknown or already deleted' })
+  @ApiConflictResponse({
+    description: 'Still provisioning (TENANCY.TENANT_NOT_ACTIVE): retry after',
+  })
   async remove(@Param('id', uuid) id: string): Promise<void> {
     await this.provisioner.delete(id);
   }
