@@ -18,6 +18,26 @@ import { RabbitMqService } from '../shared/rabbitmq';
 import { RedisService } from '../shared/redis';
 import { DependencyHealth } from './dependency.health';
 
+/** Terminus' result: every component by name, `{status: up|down, ...}`. */
+const components = {
+  type: 'object',
+  additionalProperties: {
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: ['up', 'down'] } },
+  },
+};
+const HEALTH_RESULT = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] },
+    info: components,
+    error: components,
+    details: components,
+  },
+};
+
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
@@ -35,7 +55,10 @@ export class HealthController {
   @Public()
   @Get('live')
   @ApiOperation({ summary: 'Liveness: 200 while the process can serve (checks no dependency)' })
-  @ApiOkResponse({ description: 'The process is alive' })
+  @ApiOkResponse({
+    description: 'The process is alive',
+    schema: { type: 'object', required: ['status'], properties: { status: { enum: ['ok'] } } },
+  })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -46,9 +69,13 @@ export class HealthController {
   @ApiOperation({
     summary: 'Readiness: platform database, Redis, Kafka, RabbitMQ and Secrets Manager',
   })
-  @ApiOkResponse({ description: 'Every component answers, with its latency' })
+  @ApiOkResponse({
+    description: 'Every component answers, with its latency',
+    schema: HEALTH_RESULT,
+  })
   @ApiServiceUnavailableResponse({
     description: 'A component is down (named), or the instance is draining',
+    schema: HEALTH_RESULT,
   })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     if (this.lifecycle.draining) {

@@ -14,6 +14,7 @@ import {
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiExtension,
   ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -42,6 +43,9 @@ import {
 import { bearerToken, sessionOf } from './session.authenticator';
 import { SessionStore } from './session.store';
 
+/** Only a user session can call it: the OpenAPI document offers no API key (src/http/openapi.ts). */
+const SessionOnly = () => ApiExtension('x-session-only', true);
+
 const meta = (request: FastifyRequest): ClientMeta => ({
   ip: request.ip,
   userAgent: headerValue(request.headers['user-agent']),
@@ -66,6 +70,9 @@ export class AuthController {
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
   @ApiConflictResponse({
     description: 'An account with this email exists (and the password did not prove it)',
+  })
+  @ApiTooManyRequestsResponse({
+    description: 'Too many attempts for this account or address (Retry-After)',
   })
   register(@Body() body: RegisterDto, @Req() request: FastifyRequest): Promise<RegisteredView> {
     return this.auth.register(body, meta(request));
@@ -100,6 +107,7 @@ export class AuthController {
 
   @Post('logout')
   @Authenticated()
+  @SessionOnly()
   @HttpCode(204)
   @ApiOperation({
     summary: 'Ends this session; ?all=true signs out everywhere (refresh tokens revoked)',
@@ -117,6 +125,7 @@ export class AuthController {
 
   @Get('me')
   @Authenticated()
+  @SessionOnly()
   @ApiOperation({ summary: 'The caller: user, tenant of this request, role, memberships' })
   @ApiOkResponse({ type: MeView })
   me(): MeView {
@@ -136,6 +145,7 @@ export class AuthController {
 
   @Get('sessions')
   @Authenticated()
+  @SessionOnly()
   @ApiOperation({ summary: "The caller's open sessions (every tenant), the current one flagged" })
   @ApiOkResponse({ type: SessionListView })
   async list(): Promise<SessionListView> {
@@ -157,6 +167,7 @@ export class AuthController {
 
   @Delete('sessions/:id')
   @Authenticated()
+  @SessionOnly()
   @HttpCode(204)
   @ApiOperation({ summary: 'Ends one of the caller’s sessions (another user’s id is a 404)' })
   @ApiNoContentResponse({ description: 'Session ended' })

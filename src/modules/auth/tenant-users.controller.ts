@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   Body,
   Controller,
   Delete,
@@ -18,6 +19,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import { Allow, Authenticated } from '../../shared/auth';
 import {
@@ -31,6 +33,17 @@ import { TenantUsersService } from './tenant-users.service';
 
 const OwnersAndAdmins = () => Allow({ platformAdmin: true, roles: ['tenant_owner'] });
 const uuid = () => new ParseUUIDPipe();
+
+/** Answers of the routes beyond what every guarded route answers (src/http/openapi.ts). */
+const AddAnswers = () =>
+  applyDecorators(
+    ApiConflictResponse({ description: 'Already a member (AUTH.ALREADY_MEMBER)' }),
+    ApiTooManyRequestsResponse({ description: 'The identity provider throttles (Retry-After)' }),
+  );
+const LastOwner = () =>
+  ApiConflictResponse({
+    description: 'The tenant keeps at least one owner (AUTH.LAST_OWNER)',
+  });
 
 /** `/tenants/:id/users`: a tenant owner (of that tenant) or a platform admin. */
 @ApiTags('tenant users')
@@ -56,7 +69,7 @@ export class TenantUsersController {
       'Adds a user: creates the Cognito account (invitation or temporary password) and the membership',
   })
   @ApiCreatedResponse({ type: TenantUserDto })
-  @ApiConflictResponse({ description: 'Already a member' })
+  @AddAnswers()
   async add(
     @Param('id', uuid()) id: string,
     @Body() body: AddTenantUserDto,
@@ -68,6 +81,7 @@ export class TenantUsersController {
   @ApiOperation({ summary: "Changes a user's role (the tenant keeps at least one owner)" })
   @ApiOkResponse({ type: TenantUserDto })
   @ApiNotFoundResponse({ description: 'No such user in the tenant' })
+  @LastOwner()
   async changeRole(
     @Param('id', uuid()) id: string,
     @Param('user_id', uuid()) userId: string,
@@ -80,6 +94,7 @@ export class TenantUsersController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Removes a user from the tenant and ends their sessions in it' })
   @ApiNoContentResponse({ description: 'Removed' })
+  @LastOwner()
   async remove(
     @Param('id', uuid()) id: string,
     @Param('user_id', uuid()) userId: string,
@@ -106,6 +121,7 @@ export class CurrentTenantUsersController {
   @Post()
   @ApiOperation({ summary: 'Adds a user to the current tenant' })
   @ApiCreatedResponse({ type: TenantUserDto })
+  @AddAnswers()
   async add(@Body() body: AddTenantUserDto): Promise<TenantUserDto> {
     return this.users.add(await this.users.managedTenant(), body);
   }
@@ -120,6 +136,7 @@ export class CurrentTenantUsersController {
   @Put(':user_id')
   @ApiOperation({ summary: "Changes a user's role in the current tenant" })
   @ApiOkResponse({ type: TenantUserDto })
+  @LastOwner()
   async changeRole(
     @Param('user_id', uuid()) userId: string,
     @Body() body: ChangeRoleDto,
@@ -131,6 +148,7 @@ export class CurrentTenantUsersController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Removes a user from the current tenant' })
   @ApiNoContentResponse({ description: 'Removed' })
+  @LastOwner()
   async remove(@Param('user_id', uuid()) userId: string): Promise<void> {
     await this.users.remove(await this.users.managedTenant(), userId);
   }

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { Authenticated, PlatformAdminOnly } from '../../shared/auth';
 import { ApiKeysService } from './api-keys.service';
+import { CacheFiguresDto, TenantHealthDto, TenantsHealthDto } from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
 import { TenancyHealthService, type TenantHealth } from './tenancy-health.service';
 import { TenantSecretsService } from './tenant-secrets.service';
@@ -28,14 +29,20 @@ export class TenancyHealthController {
 
   @Get('health/tenants')
   @ApiOperation({ summary: 'Connection health of every tenant, with a summary (platform admin)' })
-  @ApiOkResponse({ description: '`{summary: {total, healthy, unhealthy, pools}, tenants: [...]}`' })
+  @ApiOkResponse({
+    description: '`{summary: {total, healthy, unhealthy, pools}, tenants: [...]}`',
+    type: TenantsHealthDto,
+  })
   tenantsHealth() {
     return this.health.all();
   }
 
   @Get('health/tenant/:id')
   @ApiOperation({ summary: 'One tenant’s connection health and pool figures (platform admin)' })
-  @ApiOkResponse({ description: '`{tenant_id, name, status, healthy, latency_ms, error?, pool}`' })
+  @ApiOkResponse({
+    description: '`{tenant_id, name, status, healthy, latency_ms, error?, pool}`',
+    type: TenantHealthDto,
+  })
   @ApiNotFoundResponse({ description: 'Unknown or deleted tenant' })
   async tenantHealth(@Param('id', new ParseUUIDPipe()) id: string): Promise<TenantHealth> {
     const tenant = await this.tenants.findById(id);
@@ -49,6 +56,7 @@ export class TenancyHealthController {
   @ApiOkResponse({
     description:
       'hits, misses, hit rate, size, evictions, negative entries, fetch latency p50/p99; pools',
+    type: CacheFiguresDto,
   })
   cache() {
     return this.health.cache();

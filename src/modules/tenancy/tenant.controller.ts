@@ -8,6 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { Allow, Authenticated } from '../../shared/auth';
 import { TenantContext } from '../../shared/tenant-context';
+import { TenantInfoDto, TenantStatsDto } from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
 import { TenantDatabase } from './tenant-database.service';
 import type { PoolStats } from './tenant-pools.service';
@@ -48,6 +49,7 @@ export class TenantController {
   @ApiOperation({ summary: 'The current tenant and where its data lives (never credentials)' })
   @ApiOkResponse({
     description: '`{tenant_id, name, status, database: {engine, host, port, database}, pool}`',
+    type: TenantInfoDto,
   })
   @ApiNotFoundResponse({ description: 'Unknown or deleted tenant' })
   @ApiServiceUnavailableResponse({ description: 'Its secret or database cannot be reached' })
@@ -75,6 +77,7 @@ export class TenantController {
   @ApiOkResponse({
     description:
       '`{tenant_id, tables: {name: rows}, database, pool}` (database, pool null for members)',
+    type: TenantStatsDto,
   })
   @ApiNotFoundResponse({ description: 'Unknown or deleted tenant' })
   async stats(): Promise<TenantStats> {

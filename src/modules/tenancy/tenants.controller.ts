@@ -27,6 +27,12 @@ import { Allow, Authenticated, PlatformAdminOnly } from '../../shared/auth';
 import { TenantContext } from '../../shared/tenant-context';
 import { ApiKeysService, type IssuedApiKey } from './api-keys.service';
 import { CreateTenantDto, ListTenantsQueryDto, UpdateTenantDto } from './dto/tenant.dto';
+import {
+  IssuedApiKeyDto,
+  ProvisionedTenantDto,
+  TenantPageDto,
+  TenantViewDto,
+} from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
 import { TenantDatabase } from './tenant-database.service';
 import { type ProvisionedTenant, TenantProvisionerService } from './tenant-provisioner.service';
@@ -54,7 +60,10 @@ export class TenantsController {
     summary:
       'Create and provision a tenant (database secret, schema, first API key, tenant.provisioned)',
   })
-  @ApiCreatedResponse({ description: 'The tenant with `api_key` (shown this once)' })
+  @ApiCreatedResponse({
+    description: 'The tenant with `api_key` (shown this once)',
+    type: ProvisionedTenantDto,
+  })
   @ApiBadRequestResponse({ description: 'Invalid body, or database_secret_id missing or invalid' })
   @ApiConflictResponse({ description: 'A tenant with this name exists' })
   @ApiServiceUnavailableResponse({
@@ -67,7 +76,7 @@ export class TenantsController {
   @Get()
   @PlatformAdminOnly()
   @ApiOperation({ summary: 'List tenants, newest first (deleted ones with ?status=deleted)' })
-  @ApiOkResponse({ description: '`{data, next_cursor}`' })
+  @ApiOkResponse({ description: '`{data, next_cursor}`', type: TenantPageDto })
   list(@Query() query: ListTenantsQueryDto): Promise<TenantPage> {
     return this.tenants.list(query);
   }
@@ -75,7 +84,7 @@ export class TenantsController {
   @Get(':id')
   @Allow({ platformAdmin: true, roles: 'any' })
   @ApiOperation({ summary: 'One tenant (platform admin, or a member of it)' })
-  @ApiOkResponse({ description: 'The tenant' })
+  @ApiOkResponse({ description: 'The tenant', type: TenantViewDto })
   @ApiNotFoundResponse({ description: 'Unknown, deleted, or not the caller’s tenant' })
   async get(@Param('id', uuid) id: string): Promise<TenantView> {
     this.assertReach(id);
@@ -90,9 +99,9 @@ export class TenantsController {
   @ApiOperation({
     summary: 'Rename a tenant or open/close self sign-up (platform admin, tenant owner)',
   })
-  @ApiOkResponse({ description: 'The tenant' })
+  @ApiOkResponse({ description: 'The tenant', type: TenantViewDto })
   @ApiNotFoundResponse({ description: 'Unknown, deleted, or not the caller’s tenant' })
-  @ApiConflictResponse({ description: 'The name is taken' })
+  @ApiConflictResponse({ description: 'The name is taken, or the tenant is not active' })
   async update(@Param('id', uuid) id: string, @Body() body: UpdateTenantDto): Promise<TenantView> {
     this.assertReach(id);
     const tenant = await this.tenants.update(id, body);
@@ -119,8 +128,12 @@ export class TenantsController {
   @Post(':id/api-keys')
   @Allow({ platformAdmin: true, roles: ['tenant_owner'] })
   @ApiOperation({ summary: 'Issue an API key for the tenant (shown once)' })
-  @ApiCreatedResponse({ description: '`{id, api_key, key_prefix, created_at}`' })
+  @ApiCreatedResponse({
+    description: '`{id, api_key, key_prefix, created_at}`',
+    type: IssuedApiKeyDto,
+  })
   @ApiNotFoundResponse({ description: 'Unknown, deleted, or not the caller’s tenant' })
+  @ApiConflictResponse({ description: 'The tenant is not active' })
   async createKey(@Param('id', uuid) id: string): Promise<IssuedApiKey> {
     this.assertReach(id);
     await this.tenants.requireActive(id);

@@ -1,5 +1,5 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth';
@@ -10,7 +10,8 @@ export class MetricsController extends PrometheusController {
   @Public()
   @Get()
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
-  @ApiOkResponse({ description: 'Process, HTTP and module metrics' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Process, HTTP and module metrics', schema: { type: 'string' } })
   override index(@Res({ passthrough: true }) response: FastifyReply): Promise<string> {
     return super.index(response);
   }

@@ -1,7 +1,8 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { emailAddress } from './email';
 
-const email = z.email({ error: 'expected an email address' }).max(254);
+const email = emailAddress();
 const password = z.string({ error: 'expected a password' }).min(1, 'expected a password').max(256);
 
 /** `username` is the original systems' name for `email`; answers always say `email`. */
@@ -9,6 +10,8 @@ const identity = { email: email.optional(), username: email.optional() };
 const oneEmail = (body: { email?: string; username?: string }) =>
   Boolean(body.email ?? body.username);
 const emailRequired = { message: 'expected email (or username)', path: ['email'] };
+/** The same rule in the OpenAPI document. */
+const emailOrUsername = { anyOf: [{ required: ['email'] }, { required: ['username'] }] };
 const normalized = <B extends { email?: string; username?: string }>({ username, ...body }: B) => ({
   ...body,
   email: (body.email ?? username ?? '').toLowerCase(),
@@ -24,6 +27,7 @@ export class RegisterDto extends createZodDto(
       // Accepted so that asking for tenant_owner is refused with 403, not silently ignored.
       role: z.enum(['tenant_owner', 'user'], { error: 'expected user' }).optional(),
     })
+    .meta(emailOrUsername)
     .refine(oneEmail, emailRequired)
     .transform(normalized),
 ) {}
@@ -37,6 +41,7 @@ export class LoginDto extends createZodDto(
       /** Answers Cognito's NEW_PASSWORD_REQUIRED challenge (accounts created with a temporary password). */
       new_password: z.string().min(1).max(256).optional(),
     })
+    .meta(emailOrUsername)
     .refine(oneEmail, emailRequired)
     .transform(normalized),
 ) {}

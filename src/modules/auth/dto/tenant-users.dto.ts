@@ -1,14 +1,12 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { emailAddress } from './email';
 
 const role = z.enum(['tenant_owner', 'user'], { error: 'expected tenant_owner or user' });
 
 export class AddTenantUserDto extends createZodDto(
   z.object({
-    email: z
-      .email({ error: 'expected an email address' })
-      .max(254)
-      .transform((value) => value.toLowerCase()),
+    email: emailAddress().transform((value) => value.toLowerCase()),
     role: role.default('user'),
     /** Given: the account starts with it (changed at first login) and no invitation is sent. */
     temporary_password: z.string().min(8).max(256).optional(),

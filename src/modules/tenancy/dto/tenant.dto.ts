@@ -36,6 +36,7 @@ export class CreateTenantDto extends createZodDto(createTenantSchema) {}
 export const updateTenantSchema = z
   .object({ name: name.optional(), allow_self_signup: z.boolean().optional() })
   .strict()
+  .meta({ minProperties: 1 })
   .refine((body) => body.name !== undefined || body.allow_self_signup !== undefined, {
     message: 'send name or allow_self_signup',
   });
