@@ -5,6 +5,7 @@ import { ZodValidationPipe } from 'nestjs-zod';
 import { AppConfigModule } from './config';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './modules/auth';
+import { EventsModule } from './modules/events';
 import { RealtimeModule } from './modules/realtime';
 import { TenancyModule } from './modules/tenancy';
 import { AuthGuard } from './shared/auth';
@@ -45,6 +46,7 @@ class CoreModule {}
     RealtimeModule,
     TenancyModule,
     AuthModule,
+    EventsModule,
   ],
   providers: [
     { provide: APP_PIPE, useClass: ZodValidationPipe },

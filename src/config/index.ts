@@ -5,6 +5,7 @@ export * from './cognito.config';
 export * from './config.errors';
 export * from './config.module';
 export * from './database.config';
+export * from './events.config';
 export * from './kafka.config';
 export * from './load-env';
 export * from './location.config';

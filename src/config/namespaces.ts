@@ -3,6 +3,7 @@ import { authConfig } from './auth.config';
 import { awsConfig } from './aws.config';
 import { cognitoConfig } from './cognito.config';
 import { databaseConfig } from './database.config';
+import { eventsConfig } from './events.config';
 import { kafkaConfig } from './kafka.config';
 import { locationConfig } from './location.config';
 import { rabbitmqConfig } from './rabbitmq.config';
@@ -21,4 +22,5 @@ export const configNamespaces = [
   authConfig,
   tenancyConfig,
   locationConfig,
+  eventsConfig,
 ];

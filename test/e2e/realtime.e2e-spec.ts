@@ -17,7 +17,12 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
   const open = (query = '', headers: Record<string, string> = {}) =>
     new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(`${wsUrl}${query}`, { headers });
-      socket.once('open', () => resolve(socket));
+      // The first frame is always hello: {tenant_id, seq}.
+      socket.once('message', (raw: Buffer) => {
+        const hello = JSON.parse(raw.toString()) as Message;
+        if (hello.type === 'hello') resolve(socket);
+        else reject(new Error(`expected hello, got ${raw.toString()}`));
+      });
       socket.once('unexpected-response', (_req, res) =>
         reject(new Error(`HTTP ${res.statusCode}`)),
       );
@@ -47,7 +52,7 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
   afterAll(() => t.close());
 
   it("an API key's socket runs in the key's tenant", async () => {
-    const socket = await open(`?api_key=${tenantA.api_key}`);
+    const socket = await open('', { 'x-api-key': tenantA.api_key });
     expect(await whoami(socket)).toEqual({
       type: 'whoami',
       data: { tenant_id: tenantA.id, request_id: 'ws-1', transport: 'ws' },
@@ -62,10 +67,10 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
   });
 
   it('refuses at the upgrade: an unknown key, an ended session, another tenant chosen with a key', async () => {
-    await expect(open('?api_key=tsk_not-a-real-key')).rejects.toThrow('HTTP 401');
-    await expect(open(`?api_key=${tenantA.api_key}&tenant_id=${tenantB.id}`)).rejects.toThrow(
-      'HTTP 403',
-    );
+    await expect(open('', { 'x-api-key': 'tsk_not-a-real-key' })).rejects.toThrow('HTTP 401');
+    await expect(
+      open(`?tenant_id=${tenantB.id}`, { 'x-api-key': tenantA.api_key }),
+    ).rejects.toThrow('HTTP 403');
     const ended = await tenantMember(t, tenantB.id, 'user');
     expect(
       (await request(t.url).post('/api/v1/auth/logout').set('Authorization', ended.bearer)).status,
@@ -75,8 +80,8 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
 
   it("a push to one tenant reaches that tenant's sockets only", async () => {
     const [a, b] = await Promise.all([
-      open(`?api_key=${tenantA.api_key}`),
-      open(`?api_key=${tenantB.api_key}`),
+      open('', { 'x-api-key': tenantA.api_key }),
+      open('', { 'x-api-key': tenantB.api_key }),
     ]);
     const atA = next(a);
     const atB = next(b, 500);

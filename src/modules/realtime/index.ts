@@ -1,2 +1,2 @@
-export { RealtimeGateway } from './realtime.gateway';
+export { RealtimeGateway, SUBPROTOCOL } from './realtime.gateway';
 export { RealtimeModule } from './realtime.module';

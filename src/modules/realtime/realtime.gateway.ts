@@ -1,4 +1,10 @@
-import { type OnApplicationShutdown, UseFilters, UseInterceptors } from '@nestjs/common';
+import {
+  Inject,
+  Logger,
+  type OnApplicationShutdown,
+  UseFilters,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   type OnGatewayConnection,
   type OnGatewayDisconnect,
@@ -7,99 +13,193 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket, WebSocketServer } from 'ws';
-import { headerValue, RequestAuthenticator } from '../../shared/auth';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { eventsConfig, type EventsConfig } from '../../config';
+import { type Credentials, headerValue, RequestAuthenticator } from '../../shared/auth';
 import { AppError, ErrorFilter } from '../../shared/errors';
 import {
-  getSocketPrincipal,
   type Principal,
   setSocketPrincipal,
   TenantContext,
   TenantContextInterceptor,
 } from '../../shared/tenant-context';
+import { eventsMetrics } from '../events';
+import { ApiKeysService } from '../tenancy';
+import { CLOSE, FeedClient } from './feed-client';
+import { TenantFeeds } from './tenant-feeds';
 
-const PING_INTERVAL_MS = 30_000;
-const principalsByRequest = new WeakMap<IncomingMessage, Principal>();
+export const SUBPROTOCOL = 'tessera.v1';
+const MAX_PAYLOAD = 64 * 1024;
+const EVENT_TYPE = /^[A-Za-z0-9_.-]{1,100}$/;
+
+const subscribeSchema = z
+  .object({
+    event_types: z.array(z.string().regex(EVENT_TYPE)).max(100).optional(),
+    since_seq: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+interface Admission {
+  principal: Principal & { tenantId: string };
+  keyId?: string;
+  /** Access token expiry (ms since epoch) of a bearer socket. */
+  expiresAt?: number;
+  release: () => void;
+  bound: boolean;
+}
 
 type VerifyClient = (
-  info: { req: IncomingMessage },
+  info: { req: IncomingMessage; origin?: string },
   callback: (verified: boolean, code?: number, message?: string) => void,
 ) => void;
 
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const admissions = new WeakMap<IncomingMessage, Admission>();
+const clientsBySocket = new WeakMap<WebSocket, FeedClient>();
+
 /**
- * `GET /api/v1/ws`: credentials are checked once, at the upgrade (a bad one is refused with
- * its HTTP status); each message then runs in the socket's tenant context. Sockets are kept
- * per tenant so that a tenant's pushes reach only that tenant's clients.
+ * `GET /api/v1/ws`: credentials (headers, or the subprotocols `tessera.v1` + `key.<k>` /
+ * `bearer.<t>`), the Origin allow-list and the connection caps are checked at the upgrade, which a
+ * refusal answers with its HTTP status. A socket then gets `hello`, its tenant's events in seq
+ * order, and `subscribe` (types, `since_seq` replay); it is closed when its credential ends.
  */
-@WebSocketGateway({ path: '/api/v1/ws', maxPayload: 64 * 1024 })
+@WebSocketGateway({ path: '/api/v1/ws', maxPayload: MAX_PAYLOAD })
 @UseInterceptors(TenantContextInterceptor)
 @UseFilters(ErrorFilter)
 export class RealtimeGateway
   implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown
 {
-  private readonly socketsByTenant = new Map<string, Set<WebSocket>>();
+  private readonly logger = new Logger(RealtimeGateway.name);
   private readonly alive = new WeakSet<WebSocket>();
+  private readonly perTenant = new Map<string, number>();
+  private readonly perKey = new Map<string, number>();
+  private server?: WebSocketServer;
   private pinger?: NodeJS.Timeout;
+  private sockets = 0;
+  private readonly gaugeSource = { socketCount: () => this.sockets };
 
   constructor(
     private readonly authenticator: RequestAuthenticator,
     private readonly context: TenantContext,
+    private readonly feeds: TenantFeeds,
+    private readonly apiKeys: ApiKeysService,
+    @Inject(eventsConfig.KEY) private readonly config: EventsConfig,
   ) {}
 
   afterInit(server: WebSocketServer): void {
-    // ws consults options.verifyClient at every upgrade; set here so it can use DI.
-    (server.options as { verifyClient?: VerifyClient }).verifyClient = (info, callback) => {
-      this.verify(info.req).then(
-        (principal) => {
-          principalsByRequest.set(info.req, principal);
+    this.server = server;
+    const options = server.options as {
+      verifyClient?: VerifyClient;
+      handleProtocols?: (protocols: Set<string>) => string | false;
+    };
+    // ws consults these at every upgrade; set here so they can use DI.
+    options.verifyClient = (info, callback) => {
+      this.admit(info.req).then(
+        (admission) => {
+          admissions.set(info.req, admission);
+          // A handshake that fails after admission must not hold its cap slot.
+          info.req.socket.once('close', () => {
+            if (!admission.bound) admission.release();
+          });
           callback(true);
         },
         (error: unknown) => {
-          const status = error instanceof AppError ? error.status : 500;
-          const message = error instanceof AppError ? error.message : 'Internal server error';
+          const { status, message } = refusalOf(error);
+          if (status >= 500) this.logger.warn({ err: error }, 'WebSocket upgrade failed');
+          eventsMetrics.wsRefused.inc({ status: String(status) });
           callback(false, status, message);
         },
       );
     };
-    this.pinger = setInterval(() => this.pingAll(server), PING_INTERVAL_MS).unref();
+    options.handleProtocols = (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false);
+    this.pinger = setInterval(() => this.pingAll(server), this.config.ws.pingIntervalMs).unref();
+    eventsMetrics.socketSources.add(this.gaugeSource);
   }
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const principal = principalsByRequest.get(request);
-    if (!principal?.tenantId) {
+    const admission = admissions.get(request);
+    if (!admission) {
       socket.close(1008, 'unauthenticated');
       return;
     }
-    setSocketPrincipal(socket, principal);
+    admission.bound = true;
+    this.sockets++;
+    const client = new FeedClient(
+      socket,
+      admission.principal,
+      admission.keyId,
+      this.config.ws.maxBufferedBytes,
+    );
+    clientsBySocket.set(socket, client);
+    setSocketPrincipal(socket, admission.principal);
     this.alive.add(socket);
     socket.on('pong', () => this.alive.add(socket));
-    let sockets = this.socketsByTenant.get(principal.tenantId);
-    if (!sockets) this.socketsByTenant.set(principal.tenantId, (sockets = new Set()));
-    sockets.add(socket);
+    socket.on('message', (data: RawData, isBinary: boolean) =>
+      this.onFrame(client, data, isBinary),
+    );
+    let expiry: NodeJS.Timeout | undefined;
+    if (admission.expiresAt) {
+      expiry = setTimeout(
+        () => {
+          eventsMetrics.wsClosed.inc({ reason: 'expired' });
+          client.close(CLOSE.unauthorized, 'token expired');
+        },
+        Math.max(0, admission.expiresAt - Date.now()),
+      ).unref();
+    }
+    socket.once('close', () => {
+      clearTimeout(expiry);
+      this.sockets--;
+      admission.release();
+      this.feeds.leave(client);
+    });
+    client.chain = this.feeds.join(client).catch((error: unknown) => {
+      this.logger.warn({ err: error, tenantId: client.tenantId }, 'Feed not joined');
+      client.close(1011, 'feed unavailable; reconnect later');
+    });
   }
 
   handleDisconnect(socket: WebSocket): void {
-    const tenantId = getSocketPrincipal(socket)?.tenantId;
-    if (!tenantId) return;
-    const sockets = this.socketsByTenant.get(tenantId);
-    sockets?.delete(socket);
-    if (sockets?.size === 0) this.socketsByTenant.delete(tenantId);
+    const client = clientsBySocket.get(socket);
+    if (client) this.feeds.leave(client);
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.pinger);
-    for (const sockets of this.socketsByTenant.values()) {
-      for (const socket of sockets) socket.close(1001, 'server shutting down');
+    eventsMetrics.socketSources.delete(this.gaugeSource);
+    for (const socket of this.server?.clients ?? []) {
+      eventsMetrics.wsClosed.inc({ reason: 'shutdown' });
+      socket.close(CLOSE.goingAway, 'server shutting down');
     }
   }
 
   /** Sends to every socket of one tenant on this instance. */
   sendToTenant(tenantId: string, message: { type: string; data: unknown }): number {
-    const sockets = this.socketsByTenant.get(tenantId);
-    if (!sockets) return 0;
-    const payload = JSON.stringify(message);
-    for (const socket of sockets) socket.send(payload);
-    return sockets.size;
+    const frame = JSON.stringify(message);
+    let sent = 0;
+    for (const client of this.feeds.tenantClients(tenantId)) if (client.write(frame)) sent++;
+    return sent;
+  }
+
+  /** Closes this instance's sockets that `match`, with 4401 and `reason`. */
+  closeWhere(match: (client: FeedClient) => boolean, reason: string, metric: string): number {
+    let closed = 0;
+    for (const client of [...this.feeds.clients()]) {
+      if (!match(client)) continue;
+      client.close(CLOSE.unauthorized, reason);
+      eventsMetrics.wsClosed.inc({ reason: metric });
+      closed++;
+    }
+    return closed;
   }
 
   @SubscribeMessage('whoami')
@@ -117,25 +217,157 @@ export class RealtimeGateway
     };
   }
 
-  private verify(request: IncomingMessage): Promise<Principal> {
+  /** Frames Nest does not route (it ignores garbage silently): garbage gets an error message. */
+  private onFrame(client: FeedClient, data: RawData, isBinary: boolean): void {
+    let message: unknown;
+    try {
+      message = isBinary ? undefined : JSON.parse(rawText(data));
+    } catch {
+      message = undefined;
+    }
+    if (!message || typeof message !== 'object' || Array.isArray(message)) {
+      client.send(
+        errorMessage('Frames are JSON text: {"event": "subscribe" | "whoami", "data": {…}}'),
+      );
+      return;
+    }
+    const { event, data: body } = message as { event?: unknown; data?: unknown };
+    if (event === 'whoami') return; // answered by the Nest handler above
+    if (event !== 'subscribe') {
+      client.send(errorMessage(`Unknown event ${JSON.stringify(event)}: send subscribe or whoami`));
+      return;
+    }
+    const parsed = subscribeSchema.safeParse(body ?? {});
+    if (!parsed.success) {
+      client.send(
+        errorMessage(
+          `Invalid subscribe: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`,
+        ),
+      );
+      return;
+    }
+    client.chain = client.chain
+      .then(() => this.feeds.subscribe(client, parsed.data.event_types, parsed.data.since_seq))
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error, tenantId: client.tenantId }, 'Replay failed');
+        client.send(errorMessage('Replay failed; subscribe again shortly'));
+      });
+  }
+
+  private async admit(request: IncomingMessage): Promise<Admission> {
+    this.checkOrigin(request);
+    const credentials = this.credentials(request);
+    const principal = await this.authenticator.authenticate(credentials);
+    if (!principal.tenantId) throw new Refusal(400, 'Choose a tenant with X-Tenant-ID');
+    const tenantId = principal.tenantId;
+    let keyId: string | undefined;
+    if (principal.via === 'api_key' && credentials.apiKey)
+      keyId = (await this.apiKeys.resolve(credentials.apiKey))?.keyId;
+    const expiresAt =
+      principal.via === 'session' ? tokenExpiry(credentials.authorization) : undefined;
+
+    const tenantCount = this.perTenant.get(tenantId) ?? 0;
+    if (tenantCount >= this.config.ws.maxSocketsPerTenant)
+      throw new Refusal(429, 'Too many connections for this tenant');
+    const keyCount = keyId ? (this.perKey.get(keyId) ?? 0) : 0;
+    if (keyId && keyCount >= this.config.ws.maxSocketsPerKey)
+      throw new Refusal(429, 'Too many connections for this API key');
+    this.perTenant.set(tenantId, tenantCount + 1);
+    if (keyId) this.perKey.set(keyId, keyCount + 1);
+    let released = false;
+    return {
+      principal: { ...principal, tenantId },
+      keyId,
+      expiresAt,
+      bound: false,
+      release: () => {
+        if (released) return;
+        released = true;
+        decrement(this.perTenant, tenantId);
+        if (keyId) decrement(this.perKey, keyId);
+      },
+    };
+  }
+
+  private checkOrigin(request: IncomingMessage): void {
+    const origin = headerValue(request.headers.origin);
+    if (!origin) return; // not a browser: its credentials decide
+    const allowed = this.config.ws.allowedOrigins;
+    if (allowed.includes('*') || allowed.includes(origin.replace(/\/+$/, ''))) return;
+    const host = headerValue(request.headers.host);
+    if (host && (origin === `http://${host}` || origin === `https://${host}`)) return;
+    throw new Refusal(403, `Origin ${origin} is not allowed`);
+  }
+
+  private credentials(request: IncomingMessage): Credentials {
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-    return this.authenticator.authenticate({
-      authorization: headerValue(request.headers.authorization),
-      apiKey: headerValue(request.headers['x-api-key']) ?? query.get('api_key') ?? undefined,
+    const offered = (headerValue(request.headers['sec-websocket-protocol']) ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    const fromProtocol = (prefix: string) =>
+      offered.find((p) => p.startsWith(prefix))?.slice(prefix.length) || undefined;
+    const protocolKey = fromProtocol('key.');
+    const protocolBearer = fromProtocol('bearer.');
+    const queryKey = this.config.queryApiKey ? (query.get('api_key') ?? undefined) : undefined;
+    if (!this.config.queryApiKey && query.has('api_key'))
+      throw new Refusal(400, '?api_key= is disabled: send X-API-Key or the subprotocol key.<key>');
+    return {
+      authorization:
+        headerValue(request.headers.authorization) ??
+        (protocolBearer ? `Bearer ${protocolBearer}` : undefined),
+      apiKey: headerValue(request.headers['x-api-key']) ?? protocolKey ?? queryKey,
       tenantId: headerValue(request.headers['x-tenant-id']) ?? query.get('tenant_id') ?? undefined,
       ip: request.socket.remoteAddress,
       userAgent: headerValue(request.headers['user-agent']),
-    });
+    };
   }
 
   private pingAll(server: WebSocketServer): void {
     for (const socket of server.clients) {
       if (!this.alive.has(socket)) {
+        eventsMetrics.wsClosed.inc({ reason: 'dead_peer' });
         socket.terminate();
         continue;
       }
       this.alive.delete(socket);
       socket.ping();
     }
+  }
+}
+
+function refusalOf(error: unknown): { status: number; message: string } {
+  if (error instanceof Refusal || error instanceof AppError)
+    return { status: error.status, message: error.message };
+  return { status: 500, message: 'Internal server error' };
+}
+
+function errorMessage(message: string): { type: 'error'; data: { message: string } } {
+  return { type: 'error', data: { message } };
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data as ArrayBuffer).toString('utf8');
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const next = (counts.get(key) ?? 1) - 1;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+}
+
+/** The `exp` of an already verified access token, in ms. */
+function tokenExpiry(authorization: string | undefined): number | undefined {
+  const token = authorization?.replace(/^Bearer\s+/i, '');
+  const payload = token?.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const exp = (
+      JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }
+    ).exp;
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

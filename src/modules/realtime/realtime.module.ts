@@ -1,10 +1,14 @@
 import { Module } from '@nestjs/common';
+import { EventsModule } from '../events';
+import { TenancyModule } from '../tenancy';
 import { ContextController } from './context.controller';
 import { RealtimeGateway } from './realtime.gateway';
+import { TenantFeeds } from './tenant-feeds';
 
 @Module({
+  imports: [EventsModule, TenancyModule.forFeature([])],
   controllers: [ContextController],
-  providers: [RealtimeGateway],
+  providers: [RealtimeGateway, TenantFeeds],
   exports: [RealtimeGateway],
 })
 export class RealtimeModule {}

@@ -1,0 +1,123 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+export const EVENT_TYPE = /^[A-Za-z0-9_.-]{1,100}$/;
+/** RFC 3339 date-time: any offset, optional fraction, `T` (or `t`/space) between date and time. */
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** True when `value` is a real RFC 3339 instant (no 30 February, no hour 25). */
+export function isRfc3339(value: string): boolean {
+  const m = RFC3339.exec(value);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) return false;
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > daysInMonth) return false;
+  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
+  return !Number.isNaN(Date.parse(value.replace(' ', 'T').toUpperCase()));
+}
+
+const eventType = z
+  .string()
+  .regex(EVENT_TYPE, 'event_type: 1–100 characters of letters, digits, `_`, `.` and `-`');
+export const rfc3339 = (field: string) =>
+  z.string().refine(isRfc3339, {
+    message: `${field} must be an RFC 3339 date-time (e.g. 2026-01-02T03:04:05Z or …+02:00)`,
+  });
+
+export const eventInputSchema = z
+  .object({
+    event_type: eventType.optional(),
+    /** Synonym of event_type (the original system's name). */
+    type: eventType.optional(),
+    timestamp: rfc3339('timestamp').optional(),
+    metadata: z
+      .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+      .optional(),
+    source: z
+      .string()
+      .trim()
+      .min(1, 'source must not be empty')
+      .max(100, 'source is at most 100 characters')
+      .optional(),
+    event_id: z
+      .string()
+      .min(1, 'event_id must not be empty')
+      .max(200, 'event_id is at most 200 characters')
+      .optional(),
+    tenant_id: z.string().max(100).optional(),
+  })
+  .refine((body) => body.event_type !== undefined || body.type !== undefined, {
+    message: 'event_type is required',
+    path: ['event_type'],
+  })
+  .transform(({ type, ...rest }) => ({ ...rest, event_type: (rest.event_type ?? type)! }));
+export type EventInput = z.output<typeof eventInputSchema>;
+export class CreateEventDto extends createZodDto(eventInputSchema) {}
+
+export const MAX_BATCH = 500;
+export const batchSchema = z.object({
+  tenant_id: z.string().max(100).optional(),
+  events: z
+    .array(eventInputSchema)
+    .min(1, 'events: at least one event')
+    .max(MAX_BATCH, `events: at most ${MAX_BATCH} per batch`),
+});
+export class CreateEventBatchDto extends createZodDto(batchSchema) {}
+
+const since = rfc3339('since').optional();
+const until = rfc3339('until').optional();
+
+export const listEventsSchema = z
+  .object({
+    event_type: eventType.optional(),
+    type: eventType.optional(),
+    source: z.string().min(1).max(100).optional(),
+    search: z.string().min(1).max(200).optional(),
+    since,
+    until,
+    cursor: z.string().max(500).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .strict()
+  .transform(({ type, ...rest }) => ({ ...rest, event_type: rest.event_type ?? type }));
+export type ListEventsQuery = z.output<typeof listEventsSchema>;
+export class ListEventsQueryDto extends createZodDto(listEventsSchema) {}
+
+export const BUCKETS = ['minute', 'hour', 'day'] as const;
+export const statsSchema = z
+  .object({
+    since,
+    until,
+    bucket: z.enum(BUCKETS, { error: 'bucket must be minute, hour or day' }).default('hour'),
+  })
+  .strict();
+export type StatsQuery = z.output<typeof statsSchema>;
+export class EventStatsQueryDto extends createZodDto(statsSchema) {}
+
+export const rateLimitSchema = z
+  .object({
+    points: z.number().int().min(1).max(10_000_000),
+    window_seconds: z.number().int().min(1).max(86_400),
+  })
+  .strict();
+export class EventRateLimitDto extends createZodDto(rateLimitSchema) {}
+
+/** An event as the API answers it and the feed pushes it. */
+export interface EventView {
+  id: string;
+  tenant_id: string;
+  seq: number;
+  event_type: string;
+  source: string;
+  timestamp: string;
+  metadata: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface EventStats {
+  total: number;
+  by_type: Array<{ event_type: string; count: number }>;
+  by_time: Array<{ bucket_start: string; count: number }>;
+}

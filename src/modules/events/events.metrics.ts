@@ -1,0 +1,57 @@
+import { counter, gauge, histogram } from '../../shared/metrics';
+
+export const eventsIngested = counter({
+  name: 'tessera_events_ingested_total',
+  help: 'Events stored, by source (api for POST /events, or the module of a lifecycle fact)',
+  labelNames: ['source'] as const,
+});
+export const eventsRejected = counter({
+  name: 'tessera_events_rejected_total',
+  help: 'Event ingestions refused, by reason (rate_limited, foreign_tenant, too_large, too_deep, invalid, limiter_down)',
+  labelNames: ['reason'] as const,
+});
+export const eventsDuplicates = counter({
+  name: 'tessera_events_duplicates_total',
+  help: 'Ingestions answered with the stored event of a repeated event_id',
+});
+export const ingestSeconds = histogram({
+  name: 'tessera_events_ingest_seconds',
+  help: 'Time of the ingestion transaction (seq counter lock held for its length)',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+});
+export const wsPushes = counter({
+  name: 'tessera_ws_pushes_total',
+  help: 'Event messages written to WebSocket clients',
+});
+export const wsPushLatency = histogram({
+  name: 'tessera_ws_push_latency_seconds',
+  help: 'From the publication after commit to the write to a socket',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+});
+export const wsClosed = counter({
+  name: 'tessera_ws_closed_total',
+  help: 'WebSocket connections closed by the server, by reason (slow_reader, revoked, expired, shutdown …)',
+  labelNames: ['reason'] as const,
+});
+export const wsRefused = counter({
+  name: 'tessera_ws_refused_total',
+  help: 'WebSocket upgrades refused, by HTTP status',
+  labelNames: ['status'] as const,
+});
+export const wsReplayed = counter({
+  name: 'tessera_ws_replayed_total',
+  help: 'Events replayed from the database to a resuming socket, and gaps answered',
+  labelNames: ['kind'] as const,
+});
+
+/** Sockets open on this process (every app instance in it). */
+export const socketSources = new Set<{ socketCount(): number }>();
+gauge({
+  name: 'tessera_ws_sockets',
+  help: 'WebSocket connections open on this instance',
+  collect() {
+    let total = 0;
+    for (const source of socketSources) total += source.socketCount();
+    this.set(total);
+  },
+});
