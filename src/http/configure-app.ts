@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { answerMethodNotAllowed } from './method-not-allowed';
 import { createOpenApiDocument } from './openapi';
 
 export const API_PREFIX = 'api/v1';
@@ -20,6 +21,7 @@ export function configureApp(app: NestFastifyApplication): void {
     void reply.header('x-request-id', request.id);
     done();
   });
+  answerMethodNotAllowed(fastify);
 
   SwaggerModule.setup('docs', app, createOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

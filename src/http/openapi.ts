@@ -68,7 +68,11 @@ const TENANT_HEADER: ParameterObject = {
   description:
     'The tenant of this request: any tenant for a platform admin, one of the memberships for a user; ' +
     'with an API key it must be the key’s own tenant',
-  schema: { type: 'string', format: 'uuid' },
+  // Empty counts as absent (the guard reads a blank header as none); otherwise a uuid of any version.
+  schema: {
+    type: 'string',
+    pattern: '^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  },
 };
 
 /** What the shared guard, pipes and filter can answer, and why. */
