@@ -9,6 +9,7 @@ export * from './events.config';
 export * from './kafka.config';
 export * from './load-env';
 export * from './location.config';
+export * from './messaging.config';
 export * from './namespaces';
 export * from './rabbitmq.config';
 export * from './redis.config';

@@ -6,6 +6,7 @@ import { databaseConfig } from './database.config';
 import { eventsConfig } from './events.config';
 import { kafkaConfig } from './kafka.config';
 import { locationConfig } from './location.config';
+import { messagingConfig } from './messaging.config';
 import { rabbitmqConfig } from './rabbitmq.config';
 import { redisConfig } from './redis.config';
 import { tenancyConfig } from './tenancy.config';
@@ -22,5 +23,6 @@ export const configNamespaces = [
   authConfig,
   tenancyConfig,
   locationConfig,
+  messagingConfig,
   eventsConfig,
 ];

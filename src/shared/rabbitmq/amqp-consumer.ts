@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { z } from 'zod';
 import { REQUEST_ID_HEADER, TENANT_HEADER, type TenantContext } from '../tenant-context';
+import type { ChannelGeneration, ChannelMember, ConsumerChannel } from './consumer-channel';
 
 export interface AmqpInbound<T> {
   tenantId: string;
@@ -17,11 +17,11 @@ export type AmqpOutcome = 'ack' | 'dead-letter' | 'requeue';
 
 export interface AmqpConsumerOptions<T> {
   queue: string;
-  /** Messages handled at once on this consumer's channel (its prefetch). */
+  /** Handlers running at once for this consumer (enforced here; also its prefetch). */
   concurrency: number;
   /** The tenant whose queue this is: a message whose header names another is dead-lettered. */
   expectedTenantId?: string;
-  /** Declares what the consumer needs (replayed after reconnects). */
+  /** Declares what the consumer needs, on its channel, before every (re)subscription. */
   setup?: (channel: ConfirmChannel) => Promise<unknown>;
   parse: (content: Buffer) => T;
   /** Runs inside the message's tenant context. */
@@ -30,65 +30,185 @@ export interface AmqpConsumerOptions<T> {
   onError?: (message: AmqpInbound<T>, error: Error) => Promise<AmqpOutcome>;
 }
 
+interface Delivery {
+  generation: ChannelGeneration;
+  raw: ConsumeMessage;
+  settled: boolean;
+}
+
 const tenantIdSchema = z.uuid();
+const RESUBSCRIBE_DELAY_MS = 1_000;
 
 /**
- * One consumer on its own channel (prefetch = concurrency), manual acks. `stop()` cancels
- * delivery, waits for in-flight handlers to settle and then closes the channel, so nothing
- * it took is lost: unacked messages return to the queue when the channel closes.
+ * One queue's consumer on a channel it may share with many others. Manual acks, each on the
+ * channel generation the delivery arrived on: after a reconnect a handler that began on the old
+ * channel settles nothing (the broker requeued its message), so it can never ack another
+ * message's tag on the new channel. Concurrency is enforced here (a change applies at once;
+ * the prefetch follows by cancel and re-consume). `stop()` cancels, returns what it buffered,
+ * lets in-flight handlers finish and settle, then leaves the channel.
  */
-export class AmqpConsumer<T> {
+export class AmqpConsumer<T> implements ChannelMember {
   private readonly logger: Logger;
-  private readonly channel: ChannelWrapper;
+  private limit: number;
+  private readonly buffer: Delivery[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  private subscription?: { generation: ChannelGeneration; consumerTag: string };
   private stopping?: Promise<void>;
   private readonly stoppedCallbacks: Array<() => void> = [];
+  private firstSubscription!: () => void;
+  private retryTimer?: NodeJS.Timeout;
+  /** Resolves once the consumer first subscribed. */
+  readonly subscribed: Promise<void>;
+  /** Settlements skipped because their channel had closed (the broker requeued them). */
+  skippedSettles = 0;
 
   constructor(
-    connection: AmqpConnectionManager,
+    private readonly channel: ConsumerChannel,
     private readonly context: TenantContext,
     private readonly options: AmqpConsumerOptions<T>,
   ) {
     this.logger = new Logger(`AmqpConsumer:${options.queue}`);
-    this.channel = connection.createChannel({
-      name: `consumer:${options.queue}`,
-      confirm: true,
-      setup: options.setup,
-    });
+    this.limit = options.concurrency;
+    this.subscribed = new Promise((resolve) => (this.firstSubscription = resolve));
   }
 
+  get queue(): string {
+    return this.options.queue;
+  }
+
+  /** Handlers running now. */
   get active(): number {
     return this.inFlight.size;
   }
 
-  async start(): Promise<void> {
-    await this.channel.waitForConnect();
-    await this.channel.consume(this.options.queue, (message) => this.track(message), {
-      prefetch: this.options.concurrency,
-      noAck: false,
-    });
+  get concurrency(): number {
+    return this.limit;
+  }
+
+  /** Subscribed on an open channel now. */
+  get isSubscribed(): boolean {
+    return !!this.subscription?.generation.open;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Joins the channel; resolves once subscribed when `wait` (the default). */
+  async start(wait = true): Promise<void> {
+    await this.channel.attach(this);
+    if (wait) await this.subscribed;
   }
 
   onStopped(callback: () => void): void {
     this.stoppedCallbacks.push(callback);
   }
 
+  /** New concurrency, applied at once to what starts next; the prefetch follows by re-consuming. */
+  async setConcurrency(concurrency: number): Promise<void> {
+    if (concurrency === this.limit || this.stopping) return;
+    this.limit = concurrency;
+    this.pump();
+    const current = this.subscription;
+    if (!current?.generation.open) return;
+    await this.channel.exclusive(async () => {
+      if (this.stopping || this.subscription !== current || !current.generation.open) return;
+      await current.generation.channel.cancel(current.consumerTag);
+      this.subscription = undefined;
+      await this.consume(current.generation);
+    });
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.channel.cancelAll().catch(() => undefined);
-      await Promise.allSettled([...this.inFlight]);
-      await this.channel.close().catch(() => undefined);
+      clearTimeout(this.retryTimer);
+      const current = this.subscription;
+      if (current?.generation.open) {
+        await this.channel
+          .exclusive(() => current.generation.channel.cancel(current.consumerTag))
+          .catch(() => undefined);
+      }
+      this.subscription = undefined;
+      this.channel.detach(this);
+      // Taken but not started: back to the queue, for this or another instance.
+      for (const delivery of this.buffer.splice(0)) this.settle(delivery, 'requeue');
+      while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
       this.stoppedCallbacks.forEach((callback) => callback());
     })();
     return this.stopping;
   }
 
-  private track(message: ConsumeMessage): void {
-    const work = this.process(message).finally(() => this.inFlight.delete(work));
-    this.inFlight.add(work);
+  /** ChannelMember: declare, qos, consume on this generation. */
+  async subscribe(generation: ChannelGeneration): Promise<void> {
+    if (this.stopping) return;
+    try {
+      if (this.options.setup) await this.options.setup(generation.channel);
+      await this.consume(generation);
+      this.firstSubscription();
+    } catch (err) {
+      this.scheduleResubscribe();
+      throw err;
+    }
   }
 
-  private async process(raw: ConsumeMessage): Promise<void> {
+  /** ChannelMember: the channel closed; what it delivered is back in the queue. */
+  channelLost(generation: ChannelGeneration): void {
+    if (this.subscription?.generation === generation) this.subscription = undefined;
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      if (this.buffer[i].generation === generation) this.buffer.splice(i, 1);
+    }
+  }
+
+  private async consume(generation: ChannelGeneration): Promise<void> {
+    await generation.channel.prefetch(this.limit, false);
+    const { consumerTag } = await generation.channel.consume(
+      this.options.queue,
+      (raw) => this.onDelivery(generation, raw),
+      { noAck: false },
+    );
+    this.subscription = { generation, consumerTag };
+  }
+
+  private scheduleResubscribe(): void {
+    if (this.stopping) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (!this.isSubscribed) void this.channel.resubscribe(this);
+    }, RESUBSCRIBE_DELAY_MS);
+    this.retryTimer.unref();
+  }
+
+  private onDelivery(generation: ChannelGeneration, raw: ConsumeMessage | null): void {
+    if (raw === null) {
+      // Cancelled by the broker (queue deleted): subscribe again later unless stopping.
+      if (this.subscription?.generation === generation) this.subscription = undefined;
+      this.logger.warn('Consumer cancelled by the broker');
+      this.scheduleResubscribe();
+      return;
+    }
+    const delivery: Delivery = { generation, raw, settled: false };
+    if (this.stopping) {
+      this.settle(delivery, 'requeue');
+      return;
+    }
+    this.buffer.push(delivery);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight.size < this.limit && this.buffer.length) {
+      const delivery = this.buffer.shift()!;
+      if (!delivery.generation.open) continue;
+      const work = this.process(delivery).finally(() => {
+        this.inFlight.delete(work);
+        this.pump();
+      });
+      this.inFlight.add(work);
+    }
+  }
+
+  private async process(delivery: Delivery): Promise<void> {
+    const { raw } = delivery;
     const headers = raw.properties.headers ?? {};
     const tenant = tenantIdSchema.safeParse(headerString(headers[TENANT_HEADER]));
     let inbound: AmqpInbound<T>;
@@ -109,7 +229,7 @@ export class AmqpConsumer<T> {
         { err: error, deliveryTag: raw.fields.deliveryTag },
         'Poison message dead-lettered',
       );
-      this.settle(raw, 'dead-letter');
+      this.settle(delivery, 'dead-letter');
       return;
     }
 
@@ -134,12 +254,25 @@ export class AmqpConsumer<T> {
       )
       // An onError that itself fails: leave the message to the broker (redelivered), never drop it.
       .catch(() => 'requeue' as const);
-    this.settle(raw, outcome);
+    this.settle(delivery, outcome);
   }
 
-  private settle(raw: ConsumeMessage, outcome: AmqpOutcome): void {
-    if (outcome === 'ack') this.channel.ack(raw);
-    else this.channel.nack(raw, false, outcome === 'requeue');
+  /** On the delivery's own channel, once; nothing when that channel is gone (already requeued). */
+  private settle(delivery: Delivery, outcome: AmqpOutcome): void {
+    if (delivery.settled) return;
+    delivery.settled = true;
+    if (!delivery.generation.open) {
+      this.skippedSettles++;
+      return;
+    }
+    try {
+      if (outcome === 'ack') delivery.generation.channel.ack(delivery.raw);
+      else delivery.generation.channel.nack(delivery.raw, false, outcome === 'requeue');
+    } catch (err) {
+      // The channel closed between the check and the call: the broker requeued the message.
+      this.skippedSettles++;
+      this.logger.debug({ err }, 'Settle skipped: channel closed');
+    }
   }
 }
 

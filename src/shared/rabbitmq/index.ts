@@ -1,3 +1,4 @@
 export * from './amqp-consumer';
+export * from './consumer-channel';
 export * from './rabbitmq.module';
 export * from './rabbitmq.service';

@@ -6,15 +6,51 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
-import type { ConfirmChannel, Options } from 'amqplib';
-import { rabbitmqConfig, type RabbitmqConfig } from '../../config';
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import {
+  messagingConfig,
+  type MessagingConfig,
+  rabbitmqConfig,
+  type RabbitmqConfig,
+} from '../../config';
+import { commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { AmqpConsumer, type AmqpConsumerOptions } from './amqp-consumer';
+import { ConsumerChannel } from './consumer-channel';
+
+/** The broker nacked a publish (e.g. a full queue with `reject-publish` overflow). */
+export class PublishNackedError extends Error {
+  constructor() {
+    super('The broker refused the message (nack)');
+  }
+}
+
+/** A `mandatory` publish reached no queue. */
+export class PublishUnroutableError extends Error {
+  constructor(routingKey: string) {
+    super(`No queue is bound for ${routingKey}`);
+  }
+}
+
+export interface PublishOptions extends Options.Publish {
+  /** Rejects instead of waiting for a reconnect this long (ms). */
+  timeout?: number;
+}
+
+/** Channels and consumers of this process (for the 1,000-tenant measurement and /metrics). */
+export interface RabbitMqStats {
+  connected: boolean;
+  channels: number;
+  consumerChannels: number;
+  consumers: number;
+}
 
 /**
  * RabbitMQ through amqp-connection-manager: one connection that reconnects by itself and
- * replays every channel's topology (its setup functions) after a reconnect; confirm channels
- * for publishing; consumers that run each message in its tenant context.
+ * replays the publisher's topology (its setup functions) after a reconnect; a confirm channel
+ * for publishing; consumers that run each message in its tenant context. Consumers share a
+ * small pool of channels (RABBITMQ_CONSUMER_CHANNELS): a thousand tenant queues do not need a
+ * thousand channels.
  */
 @Injectable()
 export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
@@ -22,10 +58,14 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   readonly connection: AmqpConnectionManager;
   private readonly publisher: ChannelWrapper;
   private readonly consumers = new Set<AmqpConsumer<unknown>>();
+  private readonly consumerChannels: ConsumerChannel[] = [];
+  private readonly returned = new Set<string>();
 
   constructor(
     @Inject(rabbitmqConfig.KEY) config: RabbitmqConfig,
     private readonly context: TenantContext,
+    @Inject(messagingConfig.KEY)
+    private readonly messaging: Pick<MessagingConfig, 'consumerChannels'>,
   ) {
     this.connection = amqp.connect([config.url], {
       heartbeatIntervalInSeconds: config.heartbeatSeconds,
@@ -40,6 +80,14 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
       name: 'publisher',
       confirm: true,
       publishTimeout: 10_000,
+      setup: (channel: ConfirmChannel) => {
+        // A mandatory message that reaches no queue comes back before its confirm.
+        channel.on('return', (message: ConsumeMessage) => {
+          const id = message.properties.messageId as string | undefined;
+          if (id) this.returned.add(id);
+        });
+        return Promise.resolve();
+      },
     });
   }
 
@@ -49,12 +97,22 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.stopConsumers();
+    await Promise.allSettled(this.consumerChannels.map((channel) => channel.close()));
     await this.publisher.close().catch(() => undefined);
     await this.connection.close();
   }
 
   get connected(): boolean {
     return this.connection.isConnected();
+  }
+
+  stats(): RabbitMqStats {
+    return {
+      connected: this.connected,
+      channels: this.connection.channelCount + this.consumerChannels.filter((c) => c.isOpen).length,
+      consumerChannels: this.consumerChannels.length,
+      consumers: this.consumers.size,
+    };
   }
 
   /** Declares topology now and again after every reconnect. */
@@ -69,36 +127,94 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
     await this.publisher.removeSetup(setup, teardown);
   }
 
-  /** Publishes with a broker confirm; headers carry the current tenant and request id. */
+  /** Runs one-off work on the publisher's channel (declares, deletes, checks), now. */
+  async withChannel<R>(work: (channel: ConfirmChannel) => Promise<R>): Promise<R> {
+    const raw = (this.publisher as unknown as { _channel?: ConfirmChannel })._channel;
+    if (!raw || !this.connected) {
+      throw commonError('COMMON.DEPENDENCY_UNAVAILABLE', 'RabbitMQ is unavailable; retry later');
+    }
+    return work(raw);
+  }
+
+  /**
+   * Publishes with a broker confirm. Headers carry the request id and, stamped last, the
+   * context's tenant: a caller header naming another tenant is refused (403), never sent.
+   * With `mandatory` and a `messageId`, a message no queue took rejects (PublishUnroutableError);
+   * a broker nack rejects with PublishNackedError.
+   */
   async publish(
     exchange: string,
     routingKey: string,
     body: Buffer,
-    options: Options.Publish = {},
+    options: PublishOptions = {},
   ): Promise<void> {
     const principal = this.context.principalOrNull();
     const requestId = this.context.requestId;
-    await this.publisher.publish(exchange, routingKey, body, {
-      persistent: true,
-      contentType: 'application/json',
-      ...options,
-      headers: {
-        ...(principal?.tenantId ? { [TENANT_HEADER]: principal.tenantId } : {}),
-        ...(requestId ? { [REQUEST_ID_HEADER]: requestId } : {}),
-        ...(options.headers as Record<string, unknown> | undefined),
-      },
-    });
+    const callerHeaders = (options.headers ?? {}) as Record<string, unknown>;
+    const callerTenant = callerHeaders[TENANT_HEADER];
+    const tenantId = principal?.tenantId;
+    if (tenantId && callerTenant !== undefined && headerText(callerTenant) !== tenantId) {
+      throw commonError(
+        'COMMON.FORBIDDEN',
+        `A message of tenant ${tenantId} cannot carry another tenant's ${TENANT_HEADER}`,
+      );
+    }
+    const headers: Record<string, unknown> = {
+      ...(requestId ? { [REQUEST_ID_HEADER]: requestId } : {}),
+      ...callerHeaders,
+      ...(tenantId ? { [TENANT_HEADER]: tenantId } : {}),
+    };
+    const messageId = options.messageId;
+    try {
+      await this.publisher.publish(exchange, routingKey, body, {
+        persistent: true,
+        contentType: 'application/json',
+        ...options,
+        headers,
+      });
+    } catch (error) {
+      if (error instanceof Error && /nack/i.test(error.message)) throw new PublishNackedError();
+      throw error;
+    }
+    // A return precedes its confirm: it is known by now.
+    if (options.mandatory && messageId && this.returned.delete(messageId)) {
+      throw new PublishUnroutableError(routingKey);
+    }
   }
 
-  async startConsumer<T>(options: AmqpConsumerOptions<T>): Promise<AmqpConsumer<T>> {
-    const consumer = new AmqpConsumer<T>(this.connection, this.context, options);
+  /** Starts a consumer on the least-used shared channel; resolves once it consumes (when `wait`). */
+  async startConsumer<T>(
+    options: AmqpConsumerOptions<T>,
+    { wait = true }: { wait?: boolean } = {},
+  ): Promise<AmqpConsumer<T>> {
+    const consumer = new AmqpConsumer<T>(this.pickChannel(), this.context, options);
     this.consumers.add(consumer as AmqpConsumer<unknown>);
     consumer.onStopped(() => this.consumers.delete(consumer as AmqpConsumer<unknown>));
-    await consumer.start();
+    await consumer.start(wait);
     return consumer;
   }
 
   async stopConsumers(): Promise<void> {
     await Promise.allSettled([...this.consumers].map((consumer) => consumer.stop()));
   }
+
+  private pickChannel(): ConsumerChannel {
+    if (this.consumerChannels.length < this.messaging.consumerChannels) {
+      const channel = new ConsumerChannel(
+        this.connection,
+        `consumers-${this.consumerChannels.length + 1}`,
+      );
+      this.consumerChannels.push(channel);
+      return channel;
+    }
+    return this.consumerChannels.reduce((least, channel) =>
+      channel.size < least.size ? channel : least,
+    );
+  }
+}
+
+function headerText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString();
+  return JSON.stringify(value);
 }

@@ -1,0 +1,53 @@
+import { registerAs } from '@nestjs/config';
+import { z } from 'zod';
+import { parseEnv } from './config.errors';
+import { booleanFlag, positiveInt } from './env-schemas';
+
+const delays = z
+  .string()
+  .default('1000,5000,30000')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)
+      .map(Number),
+  )
+  .pipe(
+    z
+      .array(z.number().int().positive().max(86_400_000), {
+        error: 'expected comma-separated delays in ms',
+      })
+      .min(1, 'expected at least one delay')
+      .max(10, 'expected at most 10 delays'),
+  );
+
+const schema = z.object({
+  RABBITMQ_CONSUMER_CHANNELS: positiveInt(4),
+  MESSAGING_QUEUE_MAX_LENGTH: positiveInt(100_000),
+  MESSAGING_RETRY_DELAYS_MS: delays,
+  MESSAGING_PUBLISH_TIMEOUT_MS: positiveInt(5_000),
+  MESSAGING_RELAY_INTERVAL_MS: positiveInt(2_000),
+  MESSAGING_RELAY_AFTER_MS: positiveInt(5_000),
+  MESSAGING_WEBHOOK_TIMEOUT_MS: positiveInt(5_000),
+  MESSAGING_DEFAULT_WORKERS: positiveInt(3),
+  MESSAGING_MAX_ATTEMPTS: positiveInt(3),
+  MESSAGING_WORKERS_ENABLED: booleanFlag(true),
+});
+
+export const messagingConfig = registerAs('messaging', () => {
+  const env = parseEnv('messaging', schema);
+  return {
+    consumerChannels: env.RABBITMQ_CONSUMER_CHANNELS,
+    queueMaxLength: env.MESSAGING_QUEUE_MAX_LENGTH,
+    retryDelaysMs: env.MESSAGING_RETRY_DELAYS_MS,
+    publishTimeoutMs: env.MESSAGING_PUBLISH_TIMEOUT_MS,
+    relayIntervalMs: env.MESSAGING_RELAY_INTERVAL_MS,
+    relayAfterMs: env.MESSAGING_RELAY_AFTER_MS,
+    webhookTimeoutMs: env.MESSAGING_WEBHOOK_TIMEOUT_MS,
+    defaultWorkers: env.MESSAGING_DEFAULT_WORKERS,
+    maxAttempts: env.MESSAGING_MAX_ATTEMPTS,
+    workersEnabled: env.MESSAGING_WORKERS_ENABLED,
+  };
+});
+export type MessagingConfig = ReturnType<typeof messagingConfig>;
