@@ -197,14 +197,14 @@ describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () =>
     expect(
       (combined.body.data as Array<{ metadata: { i: number } }>).map((e) => e.metadata.i),
     ).toEqual([10]);
-    for (const query of [
+    const bad: Array<Record<string, string | number>> = [
       { cursor: 'nope' },
       { limit: 0 },
       { limit: 101 },
       { since: 'yesterday' },
       { colour: 'red' },
-    ])
-      expect((await list(tenant.api_key, query)).status).toBe(400);
+    ];
+    for (const query of bad) expect((await list(tenant.api_key, query)).status).toBe(400);
     expect(
       (
         await list(b.api_key, {
