@@ -27,6 +27,7 @@ const schema = z.object({
   TENANT_SECRET_CACHE_TTL_MS: positiveInt(5 * 60_000),
   TENANT_SECRET_NEGATIVE_TTL_MS: positiveInt(30_000),
   TENANT_SECRET_STALE_RETRY_MS: positiveInt(15_000),
+  TENANT_SECRET_FETCH_TIMEOUT_MS: positiveInt(2_000),
   TENANT_SECRET_CACHE_MAX: positiveInt(10_000),
   TENANT_POOL_CACHE_MAX: positiveInt(50),
   TENANT_POOL_IDLE_EVICT_MS: positiveInt(10 * 60_000),
@@ -56,6 +57,8 @@ export const tenancyConfig = registerAs('tenancy', () => {
       ttlMs: env.TENANT_SECRET_CACHE_TTL_MS,
       negativeTtlMs: env.TENANT_SECRET_NEGATIVE_TTL_MS,
       staleRetryMs: env.TENANT_SECRET_STALE_RETRY_MS,
+      /** One read of a secret (retries included) gives up after this: stale served, else 503. */
+      fetchTimeoutMs: env.TENANT_SECRET_FETCH_TIMEOUT_MS,
       max: env.TENANT_SECRET_CACHE_MAX,
     },
     poolCache: { max: env.TENANT_POOL_CACHE_MAX, idleEvictMs: env.TENANT_POOL_IDLE_EVICT_MS },

@@ -1,7 +1,7 @@
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { randomInt } from 'node:crypto';
 import request from 'supertest';
-import { authConfig } from '../../src/config';
+import { authConfig, awsConfig } from '../../src/config';
 import { AwsClients } from '../../src/shared/aws';
 import { createTestApp, type TestApp } from '../support/app';
 import { insertTenant, PASSWORD, tenantMember, uniqueEmail } from '../support/identities';
@@ -74,7 +74,7 @@ describe('Auth: abuse limits and failure modes', () => {
   });
 
   it('answers 503 when Cognito does not answer', async () => {
-    const real = new AwsClients({ region: 'us-east-1', endpoint: process.env.AWS_ENDPOINT_URL });
+    const real = new AwsClients(awsConfig());
     const down = await createTestApp({
       override: (b) =>
         b.overrideProvider(AwsClients).useValue({

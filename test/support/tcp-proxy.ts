@@ -5,13 +5,16 @@ interface Link {
   upstream: Socket;
   /** Bytes from upstream not yet delivered to the client (held). */
   pending: Buffer[];
+  /** Upstream closed while answers were held: the client learns it on release. */
+  upstreamClosed: boolean;
 }
 
 /**
  * A TCP proxy a test controls, in front of a real service (Redis, RabbitMQ, Secrets Manager …):
  *
- * - `hold()`: the service stays reachable and receives every request, but its answers are kept
- *   back — a service that accepts and never answers. `release()` delivers what was held.
+ * - `hold()`: the service stays reachable and receives every request, but its answers (and its
+ *   closing a connection) are kept back — a service that accepts and never answers.
+ *   `release()` delivers what was held.
  * - `cut()`: destroys every open connection at once (both sides), as a network failure would;
  *   new connections are accepted again straight after (reconnects succeed).
  * - `refuse()`: new connections are closed as soon as they open, until `accept()`.
@@ -20,6 +23,7 @@ interface Link {
  */
 export class TcpProxy {
   private readonly links = new Set<Link>();
+  private readonly sockets = new Set<Socket>();
   private holding = false;
   private refusing = false;
   /** Connections accepted so far (a reconnect shows as a new one). */
@@ -62,8 +66,12 @@ export class TcpProxy {
 
   release(): void {
     this.holding = false;
-    for (const link of this.links) {
+    for (const link of [...this.links]) {
       for (const chunk of link.pending.splice(0)) link.client.write(chunk);
+      if (link.upstreamClosed) {
+        this.links.delete(link);
+        link.client.end();
+      }
     }
   }
 
@@ -81,17 +89,20 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.cut();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private onConnection(client: Socket, host: string, port: number): void {
     this.accepted += 1;
+    this.sockets.add(client);
+    client.once('close', () => this.sockets.delete(client));
     if (this.refusing) {
       client.destroy();
       return;
     }
     const upstream = connect(port, host);
-    const link: Link = { client, upstream, pending: [] };
+    const link: Link = { client, upstream, pending: [], upstreamClosed: false };
     this.links.add(link);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -101,8 +112,13 @@ export class TcpProxy {
       else client.write(chunk);
     });
     const end = () => this.drop(link);
+    // A held client sees nothing, not even the service closing (a mute peer, not a dead one).
+    const upstreamEnd = () => {
+      if (this.holding) link.upstreamClosed = true;
+      else this.drop(link);
+    };
     client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
+    upstream.on('close', upstreamEnd).on('error', upstreamEnd);
   }
 
   private drop(link: Link): void {

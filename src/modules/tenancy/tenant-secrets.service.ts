@@ -94,10 +94,14 @@ export class TenantSecretsService {
     this.cache.clear();
   }
 
-  /** Reads and validates a secret by id, without caching (adopting an existing secret). */
+  /**
+   * Reads and validates a secret by id, without caching (adopting an existing secret). Gives up
+   * after TENANT_SECRET_FETCH_TIMEOUT_MS, retries included.
+   */
   async readSecretId(tenantId: string, secretId: string): Promise<TenantSecret> {
     const output = await this.aws.secretsManager.send(
       new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+      { abortSignal: AbortSignal.timeout(this.config.secretCache.fetchTimeoutMs) },
     );
     return {
       ...parseTenantSecret(tenantId, secretId, output.SecretString),

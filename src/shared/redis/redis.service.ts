@@ -4,7 +4,8 @@ import { redisConfig, type RedisConfig } from '../../config';
 
 /**
  * The shared Redis connection. Commands fail fast while Redis is unreachable (no offline
- * queue), so callers answer 503 at once instead of hanging; ioredis reconnects by itself.
+ * queue) and when it stops answering (REDIS_COMMAND_TIMEOUT_MS), so callers answer 503 at once
+ * instead of hanging; ioredis reconnects by itself. Subscribers have no command timeout.
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
@@ -13,7 +14,7 @@ export class RedisService implements OnApplicationShutdown {
   private readonly subscribers: Redis[] = [];
 
   constructor(@Inject(redisConfig.KEY) private readonly config: RedisConfig) {
-    this.client = this.connect('main');
+    this.client = this.connect('main', { commandTimeout: config.commandTimeoutMs });
   }
 
   /** A dedicated connection for SUBSCRIBE (a subscribed connection can run nothing else). */
@@ -31,7 +32,10 @@ export class RedisService implements OnApplicationShutdown {
     await Promise.allSettled([this.client, ...this.subscribers].map((c) => c.quit()));
   }
 
-  private connect(name: string, overrides: { enableOfflineQueue?: boolean } = {}): Redis {
+  private connect(
+    name: string,
+    overrides: { enableOfflineQueue?: boolean; commandTimeout?: number } = {},
+  ): Redis {
     const client = new Redis(this.config.url, {
       connectionName: `tessera-${name}`,
       maxRetriesPerRequest: 1,
