@@ -5,6 +5,7 @@ import { ZodValidationPipe } from 'nestjs-zod';
 import { AppConfigModule } from './config';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './modules/auth';
+import { LocationModule } from './modules/location';
 import { EventsModule } from './modules/events';
 import { RealtimeModule } from './modules/realtime';
 import { TenancyModule } from './modules/tenancy';
@@ -46,6 +47,7 @@ class CoreModule {}
     RealtimeModule,
     TenancyModule,
     AuthModule,
+    LocationModule,
     EventsModule,
   ],
   providers: [

@@ -1,10 +1,12 @@
 import { PlatformRegistry1700000000001 } from './1700000000001-platform-registry';
 import { TenantProvisioning1700000003001 } from './1700000003001-tenant-provisioning';
+import { LocationLedger1700000008001 } from './1700000008001-location-ledger';
 import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits';
 
 /** Platform migrations, in order. Listed explicitly: no globs. */
 export const platformMigrations = [
   PlatformRegistry1700000000001,
   TenantProvisioning1700000003001,
+  LocationLedger1700000008001,
   EventRateLimits1700000010001,
 ];

@@ -1,4 +1,5 @@
 import { TenantAuditEvents1700000003101 } from './1700000003101-tenant-audit-events';
+import { Location1700000008101 } from './1700000008101-location';
 import { TenantEvents1700000010101 } from './1700000010101-events';
 
 export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
@@ -7,4 +8,8 @@ export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
  * Tenant migrations, in order, applied to every tenant database (at provisioning, and once per
  * database at first connection). Listed explicitly: no globs. Each tenant table calls enableTenantRls().
  */
-export const tenantMigrations = [TenantAuditEvents1700000003101, TenantEvents1700000010101];
+export const tenantMigrations = [
+  TenantAuditEvents1700000003101,
+  Location1700000008101,
+  TenantEvents1700000010101,
+];

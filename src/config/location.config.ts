@@ -40,6 +40,7 @@ const schema = z.object({
   LOCATION_RETRY_BATCH: positiveInt(50),
   LOCATION_TOPIC: z.string().min(1).default('location.updates'),
   LOCATION_DLQ_TOPIC: z.string().min(1).default('location.updates.dlq'),
+  LOCATION_GROUP_PREFIX: z.string().min(1).default('tessera-location'),
   LOCATION_CONSUMERS_ENABLED: booleanFlag(true),
   LOCATION_WORKERS_ENABLED: booleanFlag(true),
 });
@@ -71,6 +72,8 @@ export const locationConfig = registerAs('location', () => {
     },
     topic: env.LOCATION_TOPIC,
     dlqTopic: env.LOCATION_DLQ_TOPIC,
+    /** Consumer groups: `<prefix>-persister`, `-streamer`, `-dlq`. */
+    groupPrefix: env.LOCATION_GROUP_PREFIX,
     consumersEnabled: env.LOCATION_CONSUMERS_ENABLED,
     workersEnabled: env.LOCATION_WORKERS_ENABLED,
   };

@@ -1,0 +1,4 @@
+export { Clock, SystemClock } from './clock';
+export * from './location.events';
+export { LocationModule } from './location.module';
+export { SessionExpiryJob } from './session-expiry.job';
