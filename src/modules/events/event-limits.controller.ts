@@ -31,7 +31,7 @@ export class EventLimitsController {
   @ApiOkResponse({ description: '`{points, window_seconds, origin}`' })
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
   get(@Param('id', uuid) id: string): Promise<RateLimit> {
-    return this.limiter.limitOf(id);
+    return this.limiter.describe(id);
   }
 
   @Put()

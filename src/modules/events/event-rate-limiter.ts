@@ -96,17 +96,20 @@ export class EventRateLimiter {
     return limit;
   }
 
+  /** The limit in force for a known tenant, read fresh (404 for an unknown tenant). */
+  async describe(tenantId: string): Promise<RateLimit> {
+    await this.assertTenant(tenantId);
+    this.overrides.delete(tenantId);
+    return this.limitOf(tenantId);
+  }
+
   /** Sets (or with null, removes) a tenant's override; 404 for an unknown tenant. */
   async setOverride(
     tenantId: string,
     value: { points: number; window_seconds: number } | null,
     actor?: string,
   ): Promise<RateLimit> {
-    const known = await this.platform.query<Array<{ id: string }>>(
-      `select id from tenants where id = $1 and status <> 'deleted'`,
-      [tenantId],
-    );
-    if (!known.length) throw eventsError('EVENTS.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
+    await this.assertTenant(tenantId);
     if (value) {
       await this.platform.query(
         `insert into tenant_event_rate_limits (tenant_id, points, window_seconds, updated_by)
@@ -123,6 +126,14 @@ export class EventRateLimiter {
     }
     this.overrides.delete(tenantId);
     return this.limitOf(tenantId);
+  }
+
+  private async assertTenant(tenantId: string): Promise<void> {
+    const known = await this.platform.query<Array<{ id: string }>>(
+      `select id from tenants where id = $1 and status <> 'deleted'`,
+      [tenantId],
+    );
+    if (!known.length) throw eventsError('EVENTS.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
   }
 
   private limiter(limit: RateLimit): RateLimiterRedis {
