@@ -52,6 +52,9 @@ export class TenantSecretsService {
       ttl: config.secretCache.ttlMs,
       // Expired entries stay until read, so a failed refresh can still serve them (stale-on-error).
       ttlAutopurge: false,
+      // delete/clear/evict abort a running fetch, and lru-cache would then answer its waiters
+      // `undefined` (a 503): let the read finish for them instead; its result is not cached.
+      ignoreFetchAbort: true,
       fetchMethod: (tenantId, stale, { options }) => this.load(tenantId, stale, options),
       dispose: (_value, _key, reason) => {
         if (reason === 'evict') {
@@ -85,11 +88,15 @@ export class TenantSecretsService {
     return this.unwrap(tenantId, await this.fetchEntry(tenantId, { forceRefresh }));
   }
 
+  /** Forgets the tenant's secret; lookups already waiting on a read still get its result. */
   invalidate(tenantId: string): void {
     this.cache.delete(tenantId);
   }
 
-  /** Forgets every secret: the next use of each tenant reads Secrets Manager again. */
+  /**
+   * Forgets every secret: the next use of each tenant reads Secrets Manager again. Lookups in
+   * flight are not failed: they get the read they were waiting for.
+   */
   clear(): void {
     this.cache.clear();
   }
