@@ -1,0 +1,185 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import WebSocket from 'ws';
+import { createTestApp, type TestApp } from '../support/app';
+import {
+  createTenant,
+  type Identity,
+  login,
+  platformAdmin,
+  tenantMember,
+  uniqueEmail,
+} from '../support/identities';
+import { eventually } from '../support/services';
+
+type Tenant = { id: string; api_key: string };
+type Event = {
+  seq: number | null;
+  source: string;
+  event_type: string;
+  metadata: Record<string, unknown>;
+};
+
+/** The other modules' lifecycle facts in the tenant feed: stored (or live only) and pushed. */
+describe('events: lifecycle facts of tenancy, auth, location and messaging in the feed', () => {
+  let t: TestApp;
+  let admin: Identity;
+  let a: Tenant;
+  let b: Tenant;
+  let ownerA: Identity;
+  const pushedA: Event[] = [];
+  const pushedB: Event[] = [];
+  const sockets: WebSocket[] = [];
+
+  const feedOf = (tenant: Tenant, query: Record<string, string>) =>
+    request(t.url).get('/api/v1/events').set('X-API-Key', tenant.api_key).query(query);
+  const openFeed = (tenant: Tenant, sink: Event[]) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = new WebSocket(t.url.replace('http', 'ws') + '/api/v1/ws', {
+        headers: { 'x-api-key': tenant.api_key },
+      });
+      sockets.push(socket);
+      socket.on('message', (raw: Buffer) => {
+        const frame = JSON.parse(raw.toString()) as { type: string; data: Event };
+        if (frame.type === 'hello') resolve();
+        if (frame.type === 'event') sink.push(frame.data);
+      });
+      socket.once('error', reject);
+    });
+  const waitFor = (sink: Event[], type: string) =>
+    eventually(
+      () => Promise.resolve(sink.filter((e) => e.event_type === type)),
+      (found) => found.length > 0,
+      15_000,
+      50,
+    );
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    admin = await platformAdmin(t);
+    a = await createTenant(t, admin);
+    b = await createTenant(t, admin);
+    await Promise.all([openFeed(a, pushedA), openFeed(b, pushedB)]);
+    ownerA = await tenantMember(t, a.id, 'tenant_owner');
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await t.close();
+  });
+
+  it('a login puts session.created (source auth) in that tenant only', async () => {
+    const [created] = await waitFor(pushedA, 'session.created');
+    expect(created).toMatchObject({ source: 'auth', metadata: { session_id: ownerA.sessionId } });
+    expect(typeof created.seq).toBe('number');
+    expect(pushedB.filter((e) => e.event_type === 'session.created')).toHaveLength(0);
+  });
+
+  it('adding a user puts user.added (source tenancy) in the feed, stored and pushed, nothing in another tenant', async () => {
+    const email = uniqueEmail('added');
+    const res = await request(t.url)
+      .post('/api/v1/tenant/users')
+      .set('Authorization', ownerA.bearer)
+      .send({ email, role: 'user', temporary_password: 'Temp0rary!pass' });
+    expect(res.status).toBe(201);
+    const [pushed] = await waitFor(pushedA, 'user.added');
+    expect(pushed).toMatchObject({ source: 'tenancy', metadata: { email, role: 'user' } });
+    const stored = await feedOf(a, { event_type: 'user.added', source: 'tenancy' });
+    expect(stored.body.data).toHaveLength(1);
+    expect((await feedOf(b, { event_type: 'user.added' })).body.data).toHaveLength(0);
+    expect(pushedB.filter((e) => e.event_type === 'user.added')).toHaveLength(0);
+  });
+
+  it('revoking a session puts session.revoked in the feed', async () => {
+    const member = await tenantMember(t, a.id, 'user');
+    const again = await login(t, member.email, member.password, { tenant_id: a.id });
+    const res = await request(t.url)
+      .delete(`/api/v1/auth/sessions/${member.sessionId}`)
+      .set('Authorization', again.bearer);
+    expect(res.status).toBe(204);
+    const revoked = await eventually(
+      () =>
+        Promise.resolve(
+          pushedA.filter(
+            (e) => e.event_type === 'session.revoked' && e.metadata.session_id === member.sessionId,
+          ),
+        ),
+      (found) => found.length > 0,
+      15_000,
+      50,
+    );
+    expect(revoked[0]).toMatchObject({
+      source: 'auth',
+      metadata: { reason: 'revoked', user_id: member.userId },
+    });
+    const stored = await eventually(
+      async () => (await feedOf(a, { event_type: 'session.revoked' })).body.data as Event[],
+      (rows) => rows.length > 0,
+      10_000,
+    );
+    expect(stored[0].metadata.session_id).toBe(member.sessionId);
+    expect(pushedB.filter((e) => e.event_type === 'session.revoked')).toHaveLength(0);
+  });
+
+  it('location and messaging facts: stored and pushed; location.delivered pushed live only (seq null)', async () => {
+    const emitter = t.app.get(EventEmitter2);
+    const sessionId = randomUUID();
+    emitter.emit('location.session.started', {
+      tenantId: a.id,
+      sessionId,
+      userId: 'u1',
+      expiresAt: new Date('2030-01-01T00:00:00Z'),
+    });
+    emitter.emit('location.update.delivered', {
+      tenantId: a.id,
+      sessionId,
+      eventId: randomUUID(),
+      latencyMs: 12,
+    });
+    emitter.emit('messaging.message.failed', {
+      tenantId: a.id,
+      messageId: 'm1',
+      queueName: 'q',
+      attempts: 3,
+      lastError: 'boom',
+    });
+    const [started] = await waitFor(pushedA, 'session.started');
+    expect(started).toMatchObject({
+      source: 'location',
+      metadata: { session_id: sessionId, expires_at: '2030-01-01T00:00:00.000Z' },
+    });
+    const [delivered] = await waitFor(pushedA, 'location.delivered');
+    expect(delivered).toMatchObject({
+      source: 'location',
+      seq: null,
+      metadata: { latency_ms: 12 },
+    });
+    const [failed] = await waitFor(pushedA, 'message.failed');
+    expect(failed).toMatchObject({
+      source: 'messaging',
+      metadata: { queue_name: 'q', last_error: 'boom' },
+    });
+    expect((await feedOf(a, { event_type: 'location.delivered' })).body.data).toHaveLength(0);
+    expect((await feedOf(a, { event_type: 'session.started' })).body.data).toHaveLength(1);
+  });
+
+  it('a fact the feed cannot store (unknown tenant, no tenant, odd payload) never breaks its producer', async () => {
+    const emitter = t.app.get(EventEmitter2);
+    expect(() =>
+      emitter.emit('messaging.queue.scaled', {
+        tenantId: randomUUID(),
+        queueName: 'q',
+        workers: 2,
+      }),
+    ).not.toThrow();
+    expect(() =>
+      emitter.emit('auth.session.created', { tenantId: null, userId: 'admin', sessionId: 's' }),
+    ).not.toThrow();
+    expect(() => emitter.emit('messaging.queue.scaled', null)).not.toThrow();
+    await expect(emitter.emitAsync('messaging.queue.scaled', 'text')).resolves.toBeDefined();
+    // The feed keeps working afterwards.
+    emitter.emit('messaging.queue.scaled', { tenantId: a.id, queueName: 'after', workers: 4 });
+    const [scaled] = await waitFor(pushedA, 'queue.scaled');
+    expect(scaled.metadata).toEqual({ queue_name: 'after', workers: 4 });
+  });
+});
