@@ -1,0 +1,101 @@
+import { DescribeSecretCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { type HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AwsClients } from '../shared/aws';
+import { KafkaService } from '../shared/kafka';
+import { RabbitMqService } from '../shared/rabbitmq';
+import { RedisService } from '../shared/redis';
+import { DependencyHealth } from './dependency.health';
+
+/** Readiness is probed at most this often, whatever the number of callers. */
+export const READINESS_REFRESH_MS = 1_000;
+
+// A name no secret has: Secrets Manager answering "not found" proves it reachable and our
+// credentials accepted, at the cost of one cheap call (ListSecrets has a far smaller quota).
+const PROBE_SECRET_ID = 'tessera/health-probe/none';
+
+export interface Readiness {
+  ok: boolean;
+  result: HealthCheckResult;
+  /** When this result was taken (epoch ms). */
+  checkedAt: number;
+}
+
+/**
+ * The dependencies' readiness, from a result refreshed at most every READINESS_REFRESH_MS:
+ * concurrent callers share one probe round, so calling /health/ready never fans out per call.
+ */
+@Injectable()
+export class ReadinessService {
+  private last?: Readiness & { at: number };
+  private running?: Promise<Readiness>;
+
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly probe: DependencyHealth,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly redis: RedisService,
+    private readonly kafka: KafkaService,
+    private readonly rabbit: RabbitMqService,
+    private readonly aws: AwsClients,
+  ) {}
+
+  current(): Promise<Readiness> {
+    if (this.last && performance.now() - this.last.at < READINESS_REFRESH_MS)
+      return Promise.resolve(this.last);
+    this.running ??= this.check().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async check(): Promise<Readiness> {
+    let ok = true;
+    let result: HealthCheckResult;
+    try {
+      result = await this.health.check([
+        () => this.probe.probe('database', () => this.dataSource.query('select 1')),
+        () => this.probe.probe('redis', () => this.redis.ping()),
+        () => this.probe.probe('kafka', () => this.kafka.describeCluster()),
+        () =>
+          this.probe.probe('rabbitmq', () =>
+            this.rabbit.connected ? Promise.resolve() : Promise.reject(new Error('not connected')),
+          ),
+        () => this.probe.probe('secrets_manager', () => this.secretsManagerAnswers()),
+      ]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      ok = false;
+      result = error.getResponse() as HealthCheckResult;
+    }
+    const readiness = { ok, result, checkedAt: Date.now() };
+    this.last = { ...readiness, at: performance.now() };
+    return readiness;
+  }
+
+  private async secretsManagerAnswers(): Promise<void> {
+    try {
+      await this.aws.secretsManager.send(new DescribeSecretCommand({ SecretId: PROBE_SECRET_ID }));
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+  }
+}
+
+/** The result without the components' error text (what anonymous callers see). */
+export function withoutMessages(result: HealthCheckResult): HealthCheckResult {
+  const strip = (components?: HealthCheckResult['info']) =>
+    components &&
+    Object.fromEntries(
+      Object.entries(components).map(([name, component]) => {
+        const { message: _message, ...rest } = component ?? { status: 'down' };
+        return [name, rest];
+      }),
+    );
+  return {
+    status: result.status,
+    info: strip(result.info),
+    error: strip(result.error),
+    details: strip(result.details) ?? {},
+  };
+}
