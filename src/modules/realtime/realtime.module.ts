@@ -3,12 +3,13 @@ import { EventsModule } from '../events';
 import { TenancyModule } from '../tenancy';
 import { ContextController } from './context.controller';
 import { RealtimeGateway } from './realtime.gateway';
+import { SocketRevocations } from './socket-revocations';
 import { TenantFeeds } from './tenant-feeds';
 
 @Module({
   imports: [EventsModule, TenancyModule.forFeature([])],
   controllers: [ContextController],
-  providers: [RealtimeGateway, TenantFeeds],
+  providers: [RealtimeGateway, TenantFeeds, SocketRevocations],
   exports: [RealtimeGateway],
 })
 export class RealtimeModule {}

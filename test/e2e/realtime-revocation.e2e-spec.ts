@@ -1,0 +1,152 @@
+import request from 'supertest';
+import WebSocket from 'ws';
+import { SessionStore } from '../../src/modules/auth';
+import { createTestApp, type TestApp } from '../support/app';
+import { decodePart, motoKey, signRs256 } from '../support/forged-tokens';
+import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+
+type Tenant = { id: string; api_key: string };
+type Closed = { code: number; reason: string };
+
+/**
+ * Open sockets close (4401) when their credential ends, on every instance: the socket lives on
+ * instance two, the credential ends through instance one. Refusals at the upgrade carry their status.
+ */
+describe('WebSocket: credentials that end close their sockets on every instance', () => {
+  let one: TestApp;
+  let two: TestApp;
+  let admin: Identity;
+  let tenant: Tenant;
+  let owner: Identity;
+  const ws = (t: TestApp) => t.url.replace('http', 'ws') + '/api/v1/ws';
+  const now = () => Math.floor(Date.now() / 1000);
+
+  /** Opens a socket (resolves at hello) and a promise of its close. */
+  const open = (t: TestApp, headers: Record<string, string>) =>
+    new Promise<{ socket: WebSocket; closed: Promise<Closed> }>((resolve, reject) => {
+      const socket = new WebSocket(ws(t), { headers });
+      const closed = new Promise<Closed>((done) =>
+        socket.once('close', (code, reason) => done({ code, reason: reason.toString() })),
+      );
+      socket.on('message', (raw: Buffer) => {
+        if ((JSON.parse(raw.toString()) as { type: string }).type === 'hello')
+          resolve({ socket, closed });
+      });
+      socket.once('unexpected-response', (_req, res) =>
+        reject(new Error(`HTTP ${res.statusCode}`)),
+      );
+      socket.once('error', reject);
+    });
+  const bearer = (identity: Identity) => ({ authorization: identity.bearer });
+
+  beforeAll(async () => {
+    [one, two] = await Promise.all([createTestApp(), createTestApp()]);
+    admin = await platformAdmin(one);
+    tenant = await createTenant(one, admin);
+    owner = await tenantMember(one, tenant.id, 'tenant_owner');
+  });
+  afterAll(() => Promise.all([one?.close(), two?.close()]));
+
+  it('a session revoked through another instance', async () => {
+    const member = await tenantMember(one, tenant.id, 'user');
+    const { closed } = await open(two, bearer(member));
+    const other = await tenantMember(one, tenant.id, 'user');
+    const untouched = await open(two, bearer(other));
+    await request(one.url)
+      .delete(`/api/v1/auth/sessions/${member.sessionId}`)
+      .set('Authorization', member.bearer)
+      .expect(204);
+    expect(await closed).toEqual({ code: 4401, reason: 'session ended' });
+    expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
+    untouched.socket.close();
+  });
+
+  it('a logout', async () => {
+    const member = await tenantMember(one, tenant.id, 'user');
+    const { closed } = await open(two, bearer(member));
+    await request(one.url)
+      .post('/api/v1/auth/logout')
+      .set('Authorization', member.bearer)
+      .expect(204);
+    expect(await closed).toEqual({ code: 4401, reason: 'session ended' });
+  });
+
+  it('a membership removed', async () => {
+    const member = await tenantMember(one, tenant.id, 'user');
+    const { closed } = await open(two, bearer(member));
+    const res = await request(one.url)
+      .delete(`/api/v1/tenant/users/${member.userId}`)
+      .set('Authorization', owner.bearer);
+    expect(res.status).toBe(204);
+    expect((await closed).code).toBe(4401);
+  });
+
+  it('an API key revoked: its sockets close, the tenant’s other key stays; the revoked key is refused', async () => {
+    const issue = () =>
+      request(one.url)
+        .post(`/api/v1/tenants/${tenant.id}/api-keys`)
+        .set('Authorization', owner.bearer)
+        .expect(201);
+    const [doomed, kept] = [(await issue()).body, (await issue()).body] as Array<{
+      id: string;
+      api_key: string;
+    }>;
+    const a = await open(two, { 'x-api-key': doomed.api_key });
+    const b = await open(two, { 'x-api-key': kept.api_key });
+    await request(one.url)
+      .delete(`/api/v1/tenants/${tenant.id}/api-keys/${doomed.id}`)
+      .set('Authorization', owner.bearer)
+      .expect(204);
+    expect(await a.closed).toEqual({ code: 4401, reason: 'API key revoked' });
+    expect(b.socket.readyState).toBe(WebSocket.OPEN);
+    await expect(open(one, { 'x-api-key': doomed.api_key })).rejects.toThrow('HTTP 401');
+    b.socket.close();
+  });
+
+  it('a tenant deleted: every socket of it closes', async () => {
+    const doomed = await createTenant(one, admin);
+    const survivor = await open(two, { 'x-api-key': tenant.api_key });
+    const sockets = await Promise.all([
+      open(two, { 'x-api-key': doomed.api_key }),
+      open(one, { 'x-api-key': doomed.api_key }),
+    ]);
+    await request(one.url)
+      .delete(`/api/v1/tenants/${doomed.id}`)
+      .set('Authorization', admin.bearer)
+      .expect(204);
+    const codes = (await Promise.all(sockets.map((s) => s.closed))).map((c) => c.code);
+    console.log(`tenant deleted: ${sockets.length} sockets closed with ${codes.join(', ')}`);
+    expect(codes).toEqual([4401, 4401]);
+    expect(survivor.socket.readyState).toBe(WebSocket.OPEN);
+    survivor.socket.close();
+  });
+
+  it('an access token that expires closes its socket; an expired one is refused at the upgrade', async () => {
+    const member = await tenantMember(one, tenant.id, 'user');
+    const key = motoKey();
+    const header = decodePart(member.token, 0);
+    const claims = decodePart(member.token, 1);
+    const shortLived = signRs256(header, { ...claims, jti: 'short', exp: now() + 3 }, key);
+    await one.app.get(SessionStore).create(shortLived, now() + 3, {
+      userId: member.userId,
+      email: member.email,
+      tenantId: tenant.id,
+      role: 'user',
+      isPlatformAdmin: false,
+      memberships: [],
+    });
+    const { closed } = await open(two, { authorization: `Bearer ${shortLived}` });
+    expect(await closed).toEqual({ code: 4401, reason: 'token expired' });
+    await expect(open(two, { authorization: `Bearer ${shortLived}` })).rejects.toThrow('HTTP 401');
+  });
+
+  it('refuses at the upgrade with the status: bad key 401, no credentials 401, foreign Origin 403', async () => {
+    await expect(open(one, { 'x-api-key': 'tsk_wrong' })).rejects.toThrow('HTTP 401');
+    await expect(open(one, {})).rejects.toThrow('HTTP 401');
+    await expect(
+      open(one, { 'x-api-key': tenant.api_key, origin: 'https://evil.example' }),
+    ).rejects.toThrow('HTTP 403');
+    const sameOrigin = await open(one, { 'x-api-key': tenant.api_key, origin: one.url });
+    sameOrigin.socket.close();
+  });
+});
