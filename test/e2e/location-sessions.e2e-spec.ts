@@ -183,17 +183,19 @@ describe('Location: sessions, validation, updates and expiry', () => {
     ).toBe(404);
     const mine = await api().get('/api/v1/location/sessions').set('Authorization', u1.bearer);
     expect(mine.status).toBe(200);
-    expect(mine.body.data.every((s: { user_id: string }) => s.user_id === u1.userId)).toBe(true);
+    expect(
+      (mine.body.data as Array<{ user_id: string }>).every((s) => s.user_id === u1.userId),
+    ).toBe(true);
     const all = await api()
       .get('/api/v1/location/sessions?status=active')
       .set('Authorization', a.owner.bearer);
-    expect(all.body.data.map((s: { id: string }) => s.id)).toEqual(
+    expect((all.body.data as Array<{ id: string }>).map((s) => s.id)).toEqual(
       expect.arrayContaining([s1, s2]),
     );
     const theirs = await api()
       .get('/api/v1/location/sessions')
       .set('Authorization', b.owner.bearer);
-    expect(theirs.body.data.map((s: { id: string }) => s.id)).not.toContain(s1);
+    expect((theirs.body.data as Array<{ id: string }>).map((s) => s.id)).not.toContain(s1);
     const page1 = await api()
       .get(`/api/v1/location/sessions?limit=1&user_id=${u1.userId}`)
       .set('Authorization', a.owner.bearer);

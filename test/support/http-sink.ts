@@ -89,7 +89,10 @@ export class HttpSink {
         if (this.accepted.has(entry.idempotencyKey)) this.duplicates++;
         else this.accepted.set(entry.idempotencyKey, entry);
       }
-      res.writeHead(code, { 'content-type': 'application/json' }).end('{}');
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      // A redirect points at the cloud metadata address: following it would be SSRF.
+      if (code >= 300 && code < 400) headers.location = 'http://169.254.169.254/latest/meta-data/';
+      res.writeHead(code, headers).end('{}');
     });
   }
 }

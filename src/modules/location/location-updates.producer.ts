@@ -1,9 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { locationConfig, type LocationConfig } from '../../config';
 import { KafkaService, type PreparedMessage } from '../../shared/kafka';
 import { producerBatchSize, updatesProduced } from './location.metrics';

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { locationConfig, type LocationConfig } from '../../config';
+import { OutboundHttp } from '../../shared/outbound';
+import type { DeliveryView } from './dto/delivery.dto';
+
+export interface DeliveryTarget {
+  url: string;
+  secret: string | null;
+  source: 'tenant' | 'operator';
+}
+
+interface SettingsRow {
+  endpoint_url: string | null;
+  enabled: boolean;
+  signing_secret: string | null;
+}
+
+/**
+ * Where a tenant's updates are delivered: its own URL (SSRF-checked when set, and again at
+ * connect time by OutboundHttp), else the operator's THIRD_PARTY_ENDPOINT. Targets are cached
+ * for 5 s per instance, so a change reaches every streamer within 5 s.
+ */
+@Injectable()
+export class DeliverySettingsService {
+  private readonly cache = new Map<string, { target: DeliveryTarget | null; until: number }>();
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly outbound: OutboundHttp,
+    @Inject(locationConfig.KEY) private readonly config: LocationConfig,
+  ) {}
+
+  async view(tenantId: string): Promise<DeliveryView> {
+    return this.toView(await this.row(tenantId));
+  }
+
+  async put(
+    tenantId: string,
+    body: { endpoint_url: string | null; enabled?: boolean; rotate_signing_secret?: boolean },
+  ): Promise<DeliveryView> {
+    if (body.endpoint_url !== null) await this.outbound.assertAllowedUrl(body.endpoint_url);
+    const current = await this.row(tenantId);
+    const fresh =
+      body.rotate_signing_secret || (!current?.signing_secret && body.endpoint_url !== null)
+        ? `whsec_${randomBytes(24).toString('base64url')}`
+        : null;
+    const [row] = await this.db.query<SettingsRow[]>(
+      `insert into location_delivery_settings (tenant_id, endpoint_url, enabled, signing_secret, updated_at)
+       values ($1, $2, coalesce($3, true), $4, now())
+       on conflict (tenant_id) do update
+         set endpoint_url = excluded.endpoint_url,
+             enabled = coalesce($3, location_delivery_settings.enabled),
+             signing_secret = coalesce($4, location_delivery_settings.signing_secret),
+             updated_at = now()
+       returning endpoint_url, enabled, signing_secret`,
+      [tenantId, body.endpoint_url, body.enabled ?? null, fresh],
+    );
+    this.cache.delete(tenantId);
+    return { ...this.toView(row), ...(fresh ? { signing_secret: fresh } : {}) };
+  }
+
+  /** The target of a tenant's deliveries, or null when it has none (or turned delivery off). */
+  async target(tenantId: string): Promise<DeliveryTarget | null> {
+    const hit = this.cache.get(tenantId);
+    if (hit && hit.until > Date.now()) return hit.target;
+    const row = await this.row(tenantId);
+    let target: DeliveryTarget | null;
+    if (row && !row.enabled) target = null;
+    else if (row?.endpoint_url) {
+      target = { url: row.endpoint_url, secret: row.signing_secret, source: 'tenant' };
+    } else if (this.config.thirdPartyEndpoint) {
+      target = {
+        url: this.config.thirdPartyEndpoint,
+        secret: this.config.thirdPartySigningSecret,
+        source: 'operator',
+      };
+    } else target = null;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(tenantId, { target, until: Date.now() + 5_000 });
+    return target;
+  }
+
+  private async row(tenantId: string): Promise<SettingsRow | null> {
+    const [row] = await this.db.query<SettingsRow[]>(
+      'select endpoint_url, enabled, signing_secret from location_delivery_settings where tenant_id = $1',
+      [tenantId],
+    );
+    return row ?? null;
+  }
+
+  private toView(row: SettingsRow | null): DeliveryView {
+    if (row?.endpoint_url) {
+      return {
+        endpoint_url: row.endpoint_url,
+        enabled: row.enabled,
+        signing: Boolean(row.signing_secret),
+        source: 'tenant',
+      };
+    }
+    return {
+      endpoint_url: this.config.thirdPartyEndpoint,
+      enabled: row?.enabled ?? true,
+      signing: Boolean(this.config.thirdPartySigningSecret),
+      source: 'operator',
+    };
+  }
+}

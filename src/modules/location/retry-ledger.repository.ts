@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { LocationUpdateMessage } from './messages/location-update.message';
+
+export type LedgerStatus = 'pending' | 'retried' | 'resolved' | 'permanently_failed';
+
+export interface LedgerRow {
+  id: string;
+  tenant_id: string;
+  event_id: string;
+  session_id: string;
+  user_id: string;
+  latitude: number;
+  longitude: number;
+  accuracy: number | null;
+  recorded_at: Date;
+  payload: LocationUpdateMessage;
+  error_message: string | null;
+  last_status_code: number | null;
+  attempts: number;
+  retry_count: number;
+  status: LedgerStatus;
+  next_retry_at: Date | null;
+  claim_token: string | null;
+  created_at: Date;
+  updated_at: Date;
+  resolved_at: Date | null;
+}
+
+/**
+ * The retry ledger `failed_location_updates` (platform database: one poller for every tenant).
+ * Every read that serves a route takes the tenant filter; `null` means a platform admin's "all".
+ */
+@Injectable()
+export class RetryLedgerRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** Records a failed delivery once per event id; answers whether this call inserted it. */
+  async record(input: {
+    record: LocationUpdateMessage;
+    error: string;
+    statusCode: number | null;
+    attempts: number;
+    status: 'pending' | 'permanently_failed';
+    nextRetryAt: Date | null;
+    now: Date;
+  }): Promise<boolean> {
+    const r = input.record;
+    const rows = await this.db.query<Array<{ id: string }>>(
+      `insert into failed_location_updates
+         (tenant_id, event_id, session_id, user_id, latitude, longitude, accuracy, recorded_at,
+          payload, error_message, last_status_code, attempts, status, next_retry_at, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+       on conflict (event_id) do nothing
+       returning id`,
+      [
+        r.tenant_id,
+        r.event_id,
+        r.session_id,
+        r.user_id,
+        r.latitude,
+        r.longitude,
+        r.accuracy,
+        r.recorded_at,
+        JSON.stringify(r),
+        input.error.slice(0, 2000),
+        input.statusCode,
+        input.attempts,
+        input.status,
+        input.nextRetryAt,
+        input.now,
+      ],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Claims due rows, newest first, with FOR UPDATE SKIP LOCKED: two workers never take the same
+   * row. The claim is a lease (real time, not the schedule clock) with a token; every later
+   * write checks the token, so a row whose lease ran out is never written by its old holder.
+   */
+  async claimDue(now: Date, limit: number, leaseMs: number): Promise<LedgerRow[]> {
+    return this.db.query<LedgerRow[]>(
+      `update failed_location_updates f
+          set claimed_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000),
+              claim_token = $4
+        where f.id in (
+          select id from failed_location_updates
+           where status in ('pending', 'retried') and next_retry_at <= $1
+             and (claimed_until is null or claimed_until < clock_timestamp())
+           order by created_at desc, id desc
+           limit $2
+           for update skip locked)
+        returning f.*`,
+      [now, limit, leaseMs, randomUUID()],
+    );
+  }
+
+  async resolve(row: LedgerRow, now: Date): Promise<boolean> {
+    return this.settle(
+      row,
+      `status = 'resolved', resolved_at = $3, attempts = attempts + 1, next_retry_at = null`,
+      [now],
+    );
+  }
+
+  async retried(
+    row: LedgerRow,
+    input: { now: Date; nextRetryAt: Date; error: string; statusCode: number | null },
+  ): Promise<boolean> {
+    return this.settle(
+      row,
+      `status = 'retried', retry_count = retry_count + 1, attempts = attempts + 1,
+       next_retry_at = $4, error_message = $5, last_status_code = coalesce($6, last_status_code)`,
+      [input.now, input.nextRetryAt, input.error.slice(0, 2000), input.statusCode],
+    );
+  }
+
+  async permanentlyFailed(
+    row: LedgerRow,
+    input: { now: Date; error: string; statusCode: number | null; attempted: boolean },
+  ): Promise<boolean> {
+    return this.settle(
+      row,
+      `status = 'permanently_failed', next_retry_at = null,
+       retry_count = retry_count + $6::int, attempts = attempts + $6::int,
+       error_message = $4, last_status_code = coalesce($5, last_status_code)`,
+      [input.now, input.error.slice(0, 2000), input.statusCode, input.attempted ? 1 : 0],
+    );
+  }
+
+  /** Gives a claimed row back unchanged (its target's breaker is open): due again next tick. */
+  async release(row: LedgerRow): Promise<void> {
+    await this.db.query(
+      `update failed_location_updates set claimed_until = null, claim_token = null
+        where id = $1 and claim_token = $2`,
+      [row.id, row.claim_token],
+    );
+  }
+
+  private async settle(row: LedgerRow, set: string, params: unknown[]): Promise<boolean> {
+    const [, affected] = await this.db.query<[unknown[], number]>(
+      `update failed_location_updates
+          set ${set}, updated_at = $3, claimed_until = null, claim_token = null
+        where id = $1 and claim_token = $2
+        returning id`,
+      [row.id, row.claim_token, ...params],
+    );
+    return affected > 0;
+  }
+
+  async findForTenant(id: string, tenantId: string | null): Promise<LedgerRow | null> {
+    const [row] = await this.db.query<LedgerRow[]>(
+      `select * from failed_location_updates where id = $1 and ($2::uuid is null or tenant_id = $2)`,
+      [id, tenantId],
+    );
+    return row ?? null;
+  }
+
+  /** A manual replay: a pending, retried or permanently_failed row becomes due now. */
+  async replay(id: string, tenantId: string | null, now: Date): Promise<LedgerRow | null> {
+    const [rows] = await this.db.query<[LedgerRow[], number]>(
+      `update failed_location_updates
+          set status = case when status = 'permanently_failed' then 'retried' else status end,
+              next_retry_at = $3, claimed_until = null, claim_token = null, updated_at = $3
+        where id = $1 and ($2::uuid is null or tenant_id = $2) and status <> 'resolved'
+        returning *`,
+      [id, tenantId, now],
+    );
+    return rows[0] ?? null;
+  }
+
+  async list(input: {
+    tenantId: string | null;
+    status?: LedgerStatus;
+    after: [string, string] | null;
+    limit: number;
+  }): Promise<LedgerRow[]> {
+    return this.db.query<LedgerRow[]>(
+      `select * from failed_location_updates
+        where ($1::uuid is null or tenant_id = $1)
+          and ($2::text is null or status = $2)
+          and ($3::timestamptz is null or (created_at, id) < ($3, $4::uuid))
+        order by created_at desc, id desc
+        limit $5`,
+      [
+        input.tenantId,
+        input.status ?? null,
+        input.after?.[0] ?? null,
+        input.after?.[1] ?? null,
+        input.limit + 1,
+      ],
+    );
+  }
+
+  async stats(tenantId: string | null) {
+    const [byStatus, histogram, [edges]] = await Promise.all([
+      this.db.query<Array<{ status: LedgerStatus; count: string }>>(
+        `select status, count(*) as count from failed_location_updates
+          where ($1::uuid is null or tenant_id = $1) group by status`,
+        [tenantId],
+      ),
+      this.db.query<Array<{ retry_count: number; count: string }>>(
+        `select retry_count, count(*) as count from failed_location_updates
+          where ($1::uuid is null or tenant_id = $1) group by retry_count order by retry_count`,
+        [tenantId],
+      ),
+      this.db.query<Array<{ oldest: Date | null; next_due: Date | null }>>(
+        `select min(created_at) filter (where status in ('pending', 'retried')) as oldest,
+                min(next_retry_at) filter (where status in ('pending', 'retried')) as next_due
+           from failed_location_updates where ($1::uuid is null or tenant_id = $1)`,
+        [tenantId],
+      ),
+    ]);
+    return { byStatus, histogram, oldest: edges?.oldest ?? null, nextDue: edges?.next_due ?? null };
+  }
+}

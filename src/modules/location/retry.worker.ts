@@ -1,0 +1,154 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { locationConfig, type LocationConfig } from '../../config';
+import { isClientAppError } from '../../shared/kafka';
+import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
+import { Clock } from './clock';
+import { DeliveryService } from './delivery.service';
+import {
+  LOCATION_UPDATE_PERMANENTLY_FAILED,
+  LOCATION_UPDATE_RESOLVED,
+  LocationPermanentlyFailedEvent,
+  LocationResolvedEvent,
+} from './location.events';
+import { ledgerOutcomes, updatesDelivered } from './location.metrics';
+import { LocationSessionEntity } from './location-session.entity';
+import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
+
+/**
+ * Redelivers due ledger rows. Each tick claims up to `LOCATION_RETRY_BATCH` due rows (newest
+ * first, FOR UPDATE SKIP LOCKED, under a lease): safe with any number of instances. A row whose
+ * session is no longer active is `permanently_failed` without calling the third party; else it
+ * is redelivered: success → `resolved`; a 4xx other than 408/429 → `permanently_failed` with the
+ * status; otherwise → `retried`, the n-th retry due base·2^(n−1) after the previous failure,
+ * and after `LOCATION_RETRY_MAX` failed retries → `permanently_failed`. An open breaker gives
+ * the row back untouched (not counted as a retry).
+ */
+@Injectable()
+export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RetryWorker.name);
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly ledger: RetryLedgerRepository,
+    private readonly delivery: DeliveryService,
+    private readonly tenantDb: TenantDatabase,
+    private readonly clock: Clock,
+    private readonly events: EventEmitter2,
+    @Inject(locationConfig.KEY) private readonly config: LocationConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.workersEnabled) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.tick()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'Retry tick failed'))
+        .finally(() => (this.running = null));
+    }, this.config.retry.intervalMs);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass over the due rows; answers how many it handled. */
+  async tick(): Promise<number> {
+    const leaseMs = this.config.deliveryTimeoutMs * 2 + 30_000;
+    const rows = await this.ledger.claimDue(this.clock.now(), this.config.retry.batch, leaseMs);
+    await Promise.all(rows.map((row) => this.retry(row)));
+    return rows.length;
+  }
+
+  private async retry(row: LedgerRow): Promise<void> {
+    try {
+      const active = await this.sessionActive(row);
+      if (!active) {
+        await this.fail(row, 'session no longer active', null, false);
+        return;
+      }
+      const outcome = await this.delivery.deliver(row.payload);
+      const now = this.clock.now();
+      if (outcome.breakerOpen || outcome.skipped) {
+        await this.ledger.release(row);
+        return;
+      }
+      if (outcome.ok) {
+        if (await this.ledger.resolve(row, now)) {
+          updatesDelivered.inc({ path: 'retry' });
+          ledgerOutcomes.inc({ outcome: 'resolved' });
+          emitLifecycleEvent(
+            this.events,
+            this.logger,
+            LOCATION_UPDATE_RESOLVED,
+            new LocationResolvedEvent(
+              row.tenant_id,
+              row.session_id,
+              row.event_id,
+              row.attempts + 1,
+            ),
+          );
+        }
+        return;
+      }
+      const error = outcome.error ?? 'delivery failed';
+      const statusCode = outcome.status ?? null;
+      const retries = row.retry_count + 1;
+      if (!outcome.retryable) {
+        await this.fail(row, error, statusCode, true);
+      } else if (retries >= this.config.retry.maxRetries) {
+        await this.fail(row, `retries exhausted: ${error}`, statusCode, true);
+      } else {
+        const nextRetryAt = new Date(now.getTime() + this.config.retry.baseMs * 2 ** retries);
+        if (await this.ledger.retried(row, { now, nextRetryAt, error, statusCode })) {
+          ledgerOutcomes.inc({ outcome: 'retried' });
+        }
+      }
+    } catch (error) {
+      if (isClientAppError(error as Error)) {
+        // The tenant is gone (or unknown): nothing will ever take this update.
+        await this.fail(row, (error as Error).message, null, false).catch(() => undefined);
+        return;
+      }
+      // The lease runs out and the row is claimed again later.
+      this.logger.warn({ err: error, id: row.id }, 'Retry of a ledger row failed');
+    }
+  }
+
+  private async fail(
+    row: LedgerRow,
+    reason: string,
+    statusCode: number | null,
+    attempted: boolean,
+  ): Promise<void> {
+    const done = await this.ledger.permanentlyFailed(row, {
+      now: this.clock.now(),
+      error: reason,
+      statusCode,
+      attempted,
+    });
+    if (!done) return;
+    ledgerOutcomes.inc({ outcome: 'permanently_failed' });
+    emitLifecycleEvent(
+      this.events,
+      this.logger,
+      LOCATION_UPDATE_PERMANENTLY_FAILED,
+      new LocationPermanentlyFailedEvent(row.tenant_id, row.session_id, row.event_id, reason),
+    );
+  }
+
+  private async sessionActive(row: LedgerRow): Promise<boolean> {
+    const session = await this.tenantDb.runFor(row.tenant_id, (manager) =>
+      manager.getRepository(LocationSessionEntity).findOneBy({ id: row.session_id }),
+    );
+    return Boolean(session && session.status === 'active' && session.expiresAt > new Date());
+  }
+}
