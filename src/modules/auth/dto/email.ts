@@ -10,4 +10,7 @@ export const EMAIL_PATTERN =
   /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 
 export const emailAddress = () =>
-  z.email({ pattern: EMAIL_PATTERN, error: 'expected an email address' }).max(254);
+  z
+    .email({ pattern: EMAIL_PATTERN, error: 'expected an email address' })
+    .max(254)
+    .refine((value) => value.indexOf('@') <= 64, 'the part before @ is at most 64 characters');

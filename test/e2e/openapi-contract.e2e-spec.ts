@@ -1,0 +1,251 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import request from 'supertest';
+import { createTestApp, type TestApp } from '../support/app';
+import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+
+/**
+ * The OpenAPI document is true: schemathesis 4 (from PyPI, in a venv scripts/ensure-schemathesis.sh
+ * makes) walks every operation of /docs-json with every check (`--checks all`: no 5xx, documented
+ * status codes, response schemas and content types, schema-violating input refused, schema-valid
+ * input accepted, 405 for undeclared methods, auth not ignored …) as a platform admin, a tenant
+ * owner, an API key and anonymous, with a fixed seed and a bounded number of examples. Routes of
+ * new modules join as they land: nothing here names them.
+ *
+ * Schemathesis reuses real ids from responses, so the data it may damage is fenced:
+ * - the admin sees every tenant of the shared database: it makes no change under
+ *   /tenants/{id} (rename, delete, users, keys) — it may only create tenants of its own;
+ * - the main owner never changes or removes members (it could demote or remove itself) and never
+ *   ends its own session; those operations run last, as the owner of a throwaway tenant.
+ */
+
+const ST_SEED = 20261202;
+const MAX_EXAMPLES = Number(process.env.CONTRACT_MAX_EXAMPLES ?? 10);
+const ROOT = resolve(__dirname, '../..');
+
+// Filters on schemathesis' operation names, `METHOD /path`.
+/** Operations that end the caller's own session. */
+const SESSION_ENDERS = String.raw`^POST /api/v1/auth/logout$|^DELETE /api/v1/auth/sessions/\{id\}$`;
+/** Changing or removing members: an owner could demote or remove itself. */
+const MEMBER_CHANGES = String.raw`^(PUT|DELETE) /api/v1/tenants?(/\{id\})?/users/\{user_id\}$`;
+/** Any change under one tenant's path: the admin would reach other suites' tenants. */
+const TENANT_CHANGES = String.raw`^(POST|PUT|PATCH|DELETE) /api/v1/tenants/\{id\}`;
+
+interface Run {
+  credential: string;
+  operations: number;
+  testCases: number;
+  failures: number;
+  seconds: number;
+  output: string;
+  exitCode: number | null;
+}
+
+interface DocOperation {
+  operationId?: string;
+  parameters?: Array<{ name: string; in: string }>;
+}
+
+describe('the OpenAPI document describes the API (schemathesis, every check)', () => {
+  let t: TestApp;
+  let st: string;
+  let admin: Identity;
+  let owner: Identity;
+  let apiKey: string;
+  let throwawayOwner: Identity;
+  /** The tenant the admin picks with X-Tenant-ID for tenant-scoped routes (its changes land there). */
+  let adminTenantId: string;
+  let configDir: string;
+  const runs: Run[] = [];
+
+  beforeAll(async () => {
+    const ensured = await promisify(execFile)(
+      'bash',
+      [join(ROOT, 'scripts/ensure-schemathesis.sh')],
+      {
+        cwd: ROOT,
+      },
+    );
+    st = ensured.stdout.trim().split('\n').at(-1)!;
+
+    t = await createTestApp();
+    admin = await platformAdmin(t);
+    const tenant = await createTenant(t, admin);
+    apiKey = tenant.api_key;
+    owner = await tenantMember(t, tenant.id, 'tenant_owner');
+    const throwaway = await createTenant(t, admin);
+    throwawayOwner = await tenantMember(t, throwaway.id, 'tenant_owner');
+    adminTenantId = (await createTenant(t, admin)).id;
+
+    configDir = mkdtempSync(join(tmpdir(), 'tessera-contract-'));
+    writeFileSync(join(configDir, 'schemathesis.toml'), await configFor(t));
+  }, 240_000);
+
+  afterAll(async () => {
+    console.log(
+      [
+        'schemathesis contract runs (seed %d, at most %d examples per operation):',
+        ...runs.map(
+          (r) =>
+            `  ${r.credential.padEnd(16)} ${String(r.operations).padStart(3)} operations, ` +
+            `${String(r.testCases).padStart(5)} test cases, ${r.failures} failures, ${r.seconds.toFixed(1)} s`,
+        ),
+      ].join('\n'),
+      ST_SEED,
+      MAX_EXAMPLES,
+    );
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+    await t?.close();
+  });
+
+  /** A schemathesis run over the document with one credential; resolves with its figures. */
+  async function schemathesis(
+    credential: string,
+    headers: string[],
+    filters: string[],
+  ): Promise<Run> {
+    const args = [
+      '--config-file',
+      join(configDir, 'schemathesis.toml'),
+      'run',
+      `${t.url}/docs-json`,
+      '--checks',
+      'all',
+      '--max-examples',
+      String(MAX_EXAMPLES),
+      '--seed',
+      String(ST_SEED),
+      '--generation-database',
+      'none',
+      '--generation-with-security-parameters',
+      'false',
+      '--request-timeout',
+      '15',
+      '--workers',
+      '1',
+      '--no-color',
+      ...headers.flatMap((h) => ['-H', h]),
+      ...filters,
+    ];
+    const started = performance.now();
+    const { output, exitCode } = await new Promise<{ output: string; exitCode: number | null }>(
+      (done, fail) => {
+        // Asynchronous on purpose: the app under test answers from this very process.
+        const child = spawn(st, args, { cwd: configDir, env: { ...process.env, NO_COLOR: '1' } });
+        let text = '';
+        child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        child.on('error', fail);
+        child.on('close', (code) => done({ output: text, exitCode: code }));
+      },
+    );
+    const run: Run = {
+      credential,
+      operations: Number(/Tested:\s+(\d+)/.exec(output)?.[1] ?? 0),
+      testCases: Number(/(\d+) generated/.exec(output)?.[1] ?? 0),
+      failures: Number(/(\d+) unique failures?/.exec(output)?.[1] ?? (exitCode === 0 ? 0 : -1)),
+      seconds: (performance.now() - started) / 1000,
+      output,
+      exitCode,
+    };
+    runs.push(run);
+    return run;
+  }
+
+  function expectClean(run: Run): void {
+    if (run.exitCode !== 0) {
+      const failures = run.output.slice(run.output.indexOf('FAILURES') - 40);
+      console.log(
+        `schemathesis as ${run.credential} (exit ${run.exitCode}):\n${failures.slice(0, 40_000)}`,
+      );
+    } else {
+      console.log(
+        `schemathesis as ${run.credential}:\n${run.output.slice(run.output.indexOf('SUMMARY') - 40)}`,
+      );
+    }
+    expect({ credential: run.credential, exitCode: run.exitCode, failures: run.failures }).toEqual({
+      credential: run.credential,
+      exitCode: 0,
+      failures: 0,
+    });
+    expect(run.operations).toBeGreaterThan(0);
+  }
+
+  const excluding = (...regexes: string[]) => ['--exclude-name-regex', regexes.join('|')];
+
+  it('as a platform admin (no change to tenants it did not create)', async () => {
+    const run = await schemathesis(
+      'platform admin',
+      [`Authorization: ${admin.bearer}`, `X-Tenant-ID: ${adminTenantId}`],
+      excluding(SESSION_ENDERS, TENANT_CHANGES),
+    );
+    expectClean(run);
+  }, 240_000);
+
+  it('as a tenant owner', async () => {
+    const run = await schemathesis(
+      'tenant owner',
+      [`Authorization: ${owner.bearer}`],
+      excluding(SESSION_ENDERS, MEMBER_CHANGES),
+    );
+    expectClean(run);
+  }, 240_000);
+
+  it('with an API key', async () => {
+    expectClean(await schemathesis('API key', [`X-API-Key: ${apiKey}`], []));
+  }, 240_000);
+
+  it('anonymous', async () => {
+    expectClean(await schemathesis('anonymous', [], []));
+  }, 240_000);
+
+  it('member changes and session ends, as the owner of a throwaway tenant', async () => {
+    const run = await schemathesis(
+      'throwaway owner',
+      [`Authorization: ${throwawayOwner.bearer}`],
+      ['--include-name-regex', `${MEMBER_CHANGES}|${SESSION_ENDERS}`],
+    );
+    expectClean(run);
+  }, 240_000);
+});
+
+/**
+ * What the document cannot say in a schema: a list's `cursor` is opaque, so a schema-valid string
+ * it did not issue is a 400 (COMMON.INVALID_CURSOR); a new tenant's `database_secret_id` must name
+ * a secret that exists (400 TENANCY.INVALID_SECRET); readiness answers 503 while a dependency is
+ * down — its purpose, not a server error.
+ */
+async function configFor(t: TestApp): Promise<string> {
+  const doc = (await request(t.url).get('/docs-json')).body as {
+    paths: Record<string, Record<string, DocOperation>>;
+  };
+  const listIds = Object.values(doc.paths)
+    .flatMap((item) => Object.values(item))
+    .filter((op) => op.parameters?.some((p) => p.in === 'query' && p.name === 'cursor'))
+    .map((op) => op.operationId!)
+    .filter(Boolean);
+  const acceptedOr400 =
+    'checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 400, 401, 403, 404, 409, 429]';
+  const lines = [
+    '[[operations]]',
+    `include-name = ${JSON.stringify(['POST /api/v1/tenants'])}`,
+    acceptedOr400,
+    '',
+    '[[operations]]',
+    'include-path-regex = "^/health(/ready)?$"',
+    'checks.not_a_server_error.expected-statuses = ["2XX", "3XX", "4XX", 503]',
+    '',
+  ];
+  if (listIds.length > 0) {
+    lines.push(
+      '[[operations]]',
+      `include-operation-id = ${JSON.stringify(listIds)}`,
+      acceptedOr400,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
