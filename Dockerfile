@@ -10,7 +10,8 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts ./scripts
-RUN npx nest build && npm prune --omit=dev --no-audit --no-fund
+COPY web ./web
+RUN npx nest build && node scripts/build-dashboard.mjs && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \

@@ -54,6 +54,27 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser code (web/): its own tsconfig (DOM lib), browser globals.
+    files: ['web/**/*.ts'],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: {
+        projectService: false,
+        project: ['./tsconfig.dashboard.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+  {
+    // Plain Node scripts (the dashboard build): no TypeScript project to type-check against.
+    files: ['scripts/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { ...globals.node },
+    },
+  },
+  {
     files: ['test/**/*.ts', 'src/**/*.spec.ts', 'scripts/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',

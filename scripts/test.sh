@@ -12,12 +12,13 @@ bash scripts/services.sh up
 step() { printf '\n== %s\n' "$*"; }
 step "format";     prettier --check . --log-level warn
 step "lint";       eslint . --max-warnings 0
-step "type check"; tsc --noEmit -p tsconfig.json
+step "type check"; tsc --noEmit -p tsconfig.json && tsc --noEmit -p tsconfig.dashboard.json
 
 results="$(mktemp -d)"
 status=0
 step "unit tests"
 jest --config jest.config.ts --selectProjects unit --json --outputFile "$results/unit.json" || status=$?
+bash scripts/ensure-chromium.sh   # the dashboard's browser tests (Debian's chromium)
 step "e2e tests (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
 jest --config jest.config.ts --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json" || status=$?
 

@@ -7,6 +7,7 @@ import { HealthModule } from './health/health.module';
 import { AuthModule } from './modules/auth';
 import { LocationModule } from './modules/location';
 import { EventsModule } from './modules/events';
+import { DashboardModule } from './modules/dashboard';
 import { RealtimeModule } from './modules/realtime';
 import { TenancyModule } from './modules/tenancy';
 import { AuthGuard } from './shared/auth';
@@ -48,6 +49,7 @@ class CoreModule {}
     TenancyModule,
     AuthModule,
     LocationModule,
+    DashboardModule,
     EventsModule,
   ],
   providers: [

@@ -1,0 +1,339 @@
+import { type Api, ApiError, describe } from './api';
+import { byId, figures, formatTime, h } from './dom';
+
+/** Who the page signed in as: the owner's controls are drawn only for owners (and admins). */
+export interface Viewer {
+  tenantId: string;
+  canManage: boolean;
+}
+
+type Section = { title: string; path: string; render: (body: unknown) => Node };
+
+/**
+ * A panel polls its routes; each route's failure is shown in words in its own place (404: the
+ * module is not available on this server; 403: needs a tenant owner; 429: retried after
+ * Retry-After), and never stops the rest of the page.
+ */
+abstract class Panel {
+  private timer?: number;
+  private stopped = false;
+  protected readonly body: HTMLElement;
+
+  constructor(
+    protected readonly api: Api,
+    bodyId: string,
+    private readonly intervalMs = 5_000,
+  ) {
+    this.body = byId(bodyId);
+  }
+
+  protected abstract sections(): Section[];
+
+  start(): void {
+    this.stopped = false;
+    this.body.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    void this.refresh();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.timer);
+  }
+
+  async refresh(): Promise<void> {
+    window.clearTimeout(this.timer);
+    let next = this.intervalMs;
+    const parts = await Promise.all(
+      this.sections().map(async (section) => {
+        try {
+          return section.render(await this.api.get<unknown>(section.path));
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 429)
+            next = Math.max(next, (error.retryAfterSeconds ?? 5) * 1000);
+          if (error instanceof ApiError && error.status === 404) next = Math.max(next, 30_000);
+          return h(
+            'p',
+            { class: `unavailable status-${error instanceof ApiError ? error.status : 0}` },
+            describe(error),
+          );
+        }
+      }),
+    );
+    if (this.stopped) return;
+    const sections = parts.map((part, i) =>
+      h('div', { class: 'section' }, h('h3', {}, this.sections()[i].title), part),
+    );
+    this.body.replaceChildren(...sections);
+    this.timer = window.setTimeout(() => void this.refresh(), next);
+  }
+}
+
+function list(body: unknown): Record<string, unknown>[] {
+  if (Array.isArray(body)) return body as Record<string, unknown>[];
+  const data = (body as { data?: unknown } | null)?.data;
+  return Array.isArray(data) ? (data as Record<string, unknown>[]) : [];
+}
+
+const text = (value: unknown): string => {
+  if (value === null || value === undefined) return '–';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+};
+
+export class LocationPanel extends Panel {
+  constructor(api: Api) {
+    super(api, 'location-body');
+  }
+
+  protected sections(): Section[] {
+    return [
+      {
+        title: 'Active sessions',
+        path: '/api/v1/location/sessions?status=active&limit=100',
+        render: (body) => {
+          const rows = list(body);
+          const more = (body as { next_cursor?: unknown }).next_cursor ? '+' : '';
+          return h(
+            'p',
+            { class: 'big', 'data-figure': 'active-sessions' },
+            `${rows.length}${more}`,
+          );
+        },
+      },
+      { title: 'Streaming', path: '/api/v1/streaming/health', render: (body) => figures(body) },
+      { title: 'Retry ledger', path: '/api/v1/retry/stats', render: (body) => figures(body) },
+      {
+        title: 'Failed updates',
+        path: '/api/v1/retry/failed?status=permanently_failed&limit=10',
+        render: (body) => {
+          const rows = list(body);
+          if (rows.length === 0) return h('p', { class: 'muted' }, 'None');
+          return h(
+            'ul',
+            { class: 'rows' },
+            ...rows.map((row) =>
+              h(
+                'li',
+                {},
+                h('code', {}, text(row.event_id ?? row.id)),
+                ` ${text(row.status)} · ${text(row.attempts)} attempts · ${text(row.last_error ?? row.error)}`,
+              ),
+            ),
+          );
+        },
+      },
+    ];
+  }
+}
+
+interface QueueStatus {
+  tenant_id: string;
+  queue_name: string;
+  workers: number;
+  active_workers?: number;
+  in_flight?: number;
+  processed?: number;
+  failed?: number;
+  queue_depth?: number;
+  dead_letter_depth?: number;
+}
+
+export class MessagingPanel extends Panel {
+  constructor(
+    api: Api,
+    private readonly viewer: () => Viewer | null,
+  ) {
+    super(api, 'messaging-body');
+  }
+
+  protected sections(): Section[] {
+    return [
+      {
+        title: 'Queues',
+        path: '/api/v1/consumers/status',
+        render: (body) => this.queues(list(body)),
+      },
+      {
+        title: 'Failed messages',
+        path: '/api/v1/messages?status=failed&limit=10',
+        render: (body) => this.failed(list(body)),
+      },
+    ];
+  }
+
+  private queues(rows: Record<string, unknown>[]): Node {
+    if (rows.length === 0) return h('p', { class: 'muted' }, 'No queues yet');
+    const manage = this.viewer()?.canManage === true;
+    const head = [
+      'queue',
+      'depth',
+      'workers',
+      'active',
+      'in flight',
+      'processed',
+      'failed',
+      'dead letters',
+    ];
+    const table = h(
+      'table',
+      { class: 'queues' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...head.map((name) => h('th', { scope: 'col' }, name)),
+          manage ? h('th', { scope: 'col' }, 'change workers') : null,
+        ),
+      ),
+    );
+    const tbody = h('tbody');
+    for (const raw of rows) {
+      const row = raw as unknown as QueueStatus;
+      const cells = [
+        row.queue_depth,
+        row.workers,
+        row.active_workers,
+        row.in_flight,
+        row.processed,
+        row.failed,
+        row.dead_letter_depth,
+      ].map((value) => h('td', {}, text(value)));
+      const tr = h(
+        'tr',
+        { 'data-queue': row.queue_name },
+        h('th', { scope: 'row' }, row.queue_name),
+        ...cells,
+      );
+      tr.children[2]?.setAttribute('data-figure', 'workers');
+      if (manage) tr.append(h('td', {}, this.workersControl(row)));
+      tbody.append(tr);
+    }
+    table.append(tbody);
+    return h('div', { class: 'scroll' }, table);
+  }
+
+  private workersControl(row: QueueStatus): Node {
+    const id = `workers-${row.queue_name}`;
+    const input = h('input', {
+      id,
+      type: 'number',
+      min: 1,
+      max: 50,
+      value: row.workers,
+      class: 'workers-input',
+      'aria-label': `Workers for queue ${row.queue_name}`,
+    });
+    const button = h('button', { type: 'submit' }, 'Apply');
+    const status = h('span', { class: 'muted', role: 'status' });
+    const form = h(
+      'form',
+      { class: 'inline-form', 'data-queue': row.queue_name },
+      input,
+      button,
+      status,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const workers = Number(input.value);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 50) {
+        status.textContent = 'workers must be 1–50';
+        return;
+      }
+      const tenantId = this.viewer()?.tenantId ?? row.tenant_id;
+      button.disabled = true;
+      status.textContent = 'saving…';
+      this.api
+        .request(
+          'PUT',
+          `/api/v1/tenants/${encodeURIComponent(tenantId)}/consumers/${encodeURIComponent(row.queue_name)}/config`,
+          { workers },
+        )
+        .then(
+          () => {
+            status.textContent = 'saved';
+            return this.refresh();
+          },
+          (error: unknown) => {
+            status.textContent = describe(error);
+          },
+        )
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+    return form;
+  }
+
+  private failed(rows: Record<string, unknown>[]): Node {
+    if (rows.length === 0) return h('p', { class: 'muted' }, 'None');
+    const manage = this.viewer()?.canManage === true;
+    return h(
+      'ul',
+      { class: 'rows' },
+      ...rows.map((row) => {
+        const id = text(row.id);
+        const item = h(
+          'li',
+          { 'data-message': id },
+          h('code', {}, id.slice(0, 8)),
+          ` ${text(row.queue_name)} · ${text(row.attempts)} attempts · ${text(row.last_error)} `,
+        );
+        if (manage) {
+          const button = h('button', { type: 'button', class: 'retry' }, 'Retry');
+          button.addEventListener('click', () => {
+            button.disabled = true;
+            this.api.request('POST', `/api/v1/messages/${encodeURIComponent(id)}/retry`).then(
+              () => void this.refresh(),
+              (error: unknown) => {
+                button.disabled = false;
+                item.append(h('span', { class: 'error' }, ` ${describe(error)}`));
+              },
+            );
+          });
+          item.append(button);
+        }
+        return item;
+      }),
+    );
+  }
+}
+
+export class TenancyPanel extends Panel {
+  constructor(api: Api) {
+    super(api, 'tenancy-body', 15_000);
+  }
+
+  protected sections(): Section[] {
+    return [
+      {
+        title: 'Tenant',
+        path: '/api/v1/tenant/info',
+        render: (body) => {
+          const info = body as {
+            tenant_id: string;
+            name: string;
+            status?: string;
+            database?: Record<string, unknown>;
+            pool?: Record<string, unknown> | null;
+          };
+          return h(
+            'div',
+            {},
+            figures({
+              name: info.name,
+              id: info.tenant_id,
+              status: info.status,
+              database: info.database,
+            }),
+            h('h4', {}, 'Connection pool'),
+            info.pool
+              ? figures(info.pool)
+              : h('p', { class: 'muted' }, 'No pool open on this instance'),
+            h('p', { class: 'muted' }, `Updated ${formatTime(new Date().toISOString())}`),
+          );
+        },
+      },
+    ];
+  }
+}
