@@ -49,6 +49,28 @@ interface DocOperation {
   parameters?: Array<{ name: string; in: string }>;
 }
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the document is read as plain JSON */
+interface OpenApiDoc {
+  openapi: string;
+  paths: Record<string, Record<string, any>>;
+  components: { schemas: Record<string, any> };
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+function walk(
+  node: unknown,
+  at: string,
+  visit: (node: Record<string, unknown>, at: string) => void,
+): void {
+  if (Array.isArray(node)) return node.forEach((item, i) => walk(item, `${at}/${i}`, visit));
+  if (!node || typeof node !== 'object') return;
+  visit(node as Record<string, unknown>, at);
+  for (const [key, value] of Object.entries(node)) {
+    if (key !== 'enum' && key !== 'example' && key !== 'default')
+      walk(value, `${at}/${key}`, visit);
+  }
+}
+
 describe('the OpenAPI document describes the API (schemathesis, every check)', () => {
   let t: TestApp;
   let st: string;
@@ -175,6 +197,64 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
   }
 
   const excluding = (...regexes: string[]) => ['--exclude-name-regex', regexes.join('|')];
+
+  it('is an OpenAPI 3.0 document: nullable fields are `nullable`, never a type array or `type: array`', async () => {
+    const doc = (await request(t.url).get('/docs-json')).body as OpenApiDoc;
+    expect(doc.openapi).toMatch(/^3\.0\./);
+    const typeArrays: string[] = [];
+    walk(doc, '#', (node, at) => {
+      if (Array.isArray(node.type)) typeArrays.push(at);
+    });
+    expect(typeArrays).toEqual([]);
+
+    const schemas = doc.components.schemas;
+    const nullableString = { type: 'string', nullable: true };
+    expect(schemas.MeView.properties.tenant_id).toEqual(nullableString);
+    expect(schemas.MeView.properties.session_id).toEqual(nullableString);
+    expect(schemas.TenantUserListDto.properties.next_cursor).toEqual(nullableString);
+    expect(schemas.TenantUserDto.properties.last_login_at).toEqual(nullableString);
+    expect(schemas.TokensView.properties.user.properties.tenant_id).toEqual(nullableString);
+  });
+
+  it('states the guard, the path ids, X-Tenant-ID, the API key and the body rules', async () => {
+    const doc = (await request(t.url).get('/docs-json')).body as OpenApiDoc;
+    const tenant = doc.paths['/api/v1/tenants/{id}'];
+    expect(tenant.get.parameters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: 'id',
+          in: 'path',
+          schema: { type: 'string', format: 'uuid' },
+        }),
+        expect.objectContaining({ name: 'X-Tenant-ID', in: 'header', required: false }),
+      ]),
+    );
+    expect(Object.keys(tenant.get.responses).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '503',
+    ]);
+    expect(tenant.put.responses['409']).toBeDefined();
+    expect(tenant.get.responses['404'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/ErrorBody',
+    });
+    // An API key may read its tenant, not delete it; /auth/me needs a user session.
+    expect(tenant.get.security).toEqual([{ bearer: [] }, { api_key: [] }]);
+    expect(tenant.delete.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/api/v1/auth/me'].get.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/api/v1/auth/login'].post.security).toBeUndefined();
+
+    const schemas = doc.components.schemas;
+    expect(schemas.LoginDto.anyOf).toEqual([{ required: ['email'] }, { required: ['username'] }]);
+    expect(schemas.RegisterDto.anyOf).toEqual([
+      { required: ['email'] },
+      { required: ['username'] },
+    ]);
+    expect(schemas.UpdateTenantDto.minProperties).toBe(1);
+  });
 
   it('as a platform admin (no change to tenants it did not create)', async () => {
     const run = await schemathesis(

@@ -11,7 +11,20 @@ export class ContextController {
 
   @Get()
   @ApiOperation({ summary: 'The tenant context of this request, as the server sees it' })
-  @ApiOkResponse({ description: '`{tenant_id, user_id, role, request_id, via}`' })
+  @ApiOkResponse({
+    description: '`{tenant_id, user_id, role, request_id, via}`',
+    schema: {
+      type: 'object',
+      required: ['tenant_id', 'user_id', 'role', 'via'],
+      properties: {
+        tenant_id: { type: 'string', format: 'uuid' },
+        user_id: { type: 'string', nullable: true },
+        role: { type: 'string', enum: ['tenant_owner', 'user'], nullable: true },
+        request_id: { type: 'string' },
+        via: { type: 'string', enum: ['session', 'api_key', 'header', 'message'] },
+      },
+    },
+  })
   whoami(): {
     tenant_id: string;
     user_id: string | null;
