@@ -6,6 +6,7 @@ import { AppConfigModule } from './config';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './modules/auth';
 import { LocationModule } from './modules/location';
+import { MessagingModule } from './modules/messaging';
 import { EventsModule } from './modules/events';
 import { DashboardModule } from './modules/dashboard';
 import { RealtimeModule } from './modules/realtime';
@@ -49,6 +50,7 @@ class CoreModule {}
     TenancyModule,
     AuthModule,
     LocationModule,
+    MessagingModule,
     DashboardModule,
     EventsModule,
   ],

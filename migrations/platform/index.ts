@@ -2,6 +2,7 @@ import { PlatformRegistry1700000000001 } from './1700000000001-platform-registry
 import { TenantProvisioning1700000003001 } from './1700000003001-tenant-provisioning';
 import { LocationLedger1700000008001 } from './1700000008001-location-ledger';
 import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits';
+import { MessagingQueues1700000011001 } from './1700000011001-messaging-queues';
 
 /** Platform migrations, in order. Listed explicitly: no globs. */
 export const platformMigrations = [
@@ -9,4 +10,5 @@ export const platformMigrations = [
   TenantProvisioning1700000003001,
   LocationLedger1700000008001,
   EventRateLimits1700000010001,
+  MessagingQueues1700000011001,
 ];

@@ -1,6 +1,7 @@
 import { TenantAuditEvents1700000003101 } from './1700000003101-tenant-audit-events';
 import { Location1700000008101 } from './1700000008101-location';
 import { TenantEvents1700000010101 } from './1700000010101-events';
+import { Messages1700000011101 } from './1700000011101-messages';
 
 export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
 
@@ -12,4 +13,5 @@ export const tenantMigrations = [
   TenantAuditEvents1700000003101,
   Location1700000008101,
   TenantEvents1700000010101,
+  Messages1700000011101,
 ];

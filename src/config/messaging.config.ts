@@ -33,6 +33,7 @@ const schema = z.object({
   MESSAGING_DEFAULT_WORKERS: positiveInt(3),
   MESSAGING_MAX_ATTEMPTS: positiveInt(3),
   MESSAGING_WORKERS_ENABLED: booleanFlag(true),
+  MESSAGING_WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
 });
 
 export const messagingConfig = registerAs('messaging', () => {
@@ -48,6 +49,7 @@ export const messagingConfig = registerAs('messaging', () => {
     defaultWorkers: env.MESSAGING_DEFAULT_WORKERS,
     maxAttempts: env.MESSAGING_MAX_ATTEMPTS,
     workersEnabled: env.MESSAGING_WORKERS_ENABLED,
+    webhookSigningSecret: env.MESSAGING_WEBHOOK_SIGNING_SECRET ?? null,
   };
 });
 export type MessagingConfig = ReturnType<typeof messagingConfig>;

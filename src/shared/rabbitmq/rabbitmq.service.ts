@@ -6,7 +6,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
-import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import {
   messagingConfig,
   type MessagingConfig,
@@ -60,6 +60,7 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   private readonly consumers = new Set<AmqpConsumer<unknown>>();
   private readonly consumerChannels: ConsumerChannel[] = [];
   private readonly returned = new Set<string>();
+  private adminChannel?: Promise<Channel>;
 
   constructor(
     @Inject(rabbitmqConfig.KEY) config: RabbitmqConfig,
@@ -127,13 +128,24 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
     await this.publisher.removeSetup(setup, teardown);
   }
 
-  /** Runs one-off work on the publisher's channel (declares, deletes, checks), now. */
-  async withChannel<R>(work: (channel: ConfirmChannel) => Promise<R>): Promise<R> {
-    const raw = (this.publisher as unknown as { _channel?: ConfirmChannel })._channel;
-    if (!raw || !this.connected) {
+  /**
+   * Runs one-off work (declares, deletes, checks) on a channel of its own, never the
+   * publisher's: a failed declare or a check of a missing queue closes its channel, and that
+   * must not stop publishing. The channel is re-opened on the next call.
+   */
+  async withChannel<R>(work: (channel: Channel) => Promise<R>): Promise<R> {
+    const connection = this.connection.connection;
+    if (!connection || !this.connected) {
       throw commonError('COMMON.DEPENDENCY_UNAVAILABLE', 'RabbitMQ is unavailable; retry later');
     }
-    return work(raw);
+    this.adminChannel ??= connection.createChannel().then((channel) => {
+      channel.on('error', () => undefined);
+      channel.on('close', () => (this.adminChannel = undefined));
+      return channel;
+    });
+    const opening = this.adminChannel;
+    opening.catch(() => (this.adminChannel = undefined));
+    return work(await opening);
   }
 
   /**

@@ -1,0 +1,392 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { messagingConfig, type MessagingConfig } from '../../config';
+import { type AmqpConsumer, RabbitMqService } from '../../shared/rabbitmq';
+import { RedisService } from '../../shared/redis';
+import { emitLifecycleEvent } from '../tenancy';
+import { MESSAGING_QUEUE_SCALED, QueueScaledEvent } from './messaging.events';
+import { inFlightGauge, metricLabels, workersGauge } from './messaging.metrics';
+import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { declareTenantQueue, deleteTenantQueue, queueNames } from './queue-topology';
+import {
+  type QueueMessage,
+  queueMessageSchema,
+  TenantQueueWorker,
+  type WorkerCounters,
+} from './tenant-queue.worker';
+
+const CONFIG_CHANNEL = 'tessera:messaging:config';
+const DRAINED_CHANNEL = 'tessera:messaging:drained';
+const INSTANCES_KEY = 'tessera:messaging:instances';
+const INSTANCE_KEY = (id: string) => `tessera:messaging:instance:${id}`;
+const HEARTBEAT_MS = 1_000;
+const INSTANCE_TTL_MS = 6_000;
+const RECONCILE_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 20_000;
+
+/** One queue as one instance runs it. */
+export interface InstanceQueueStats {
+  workers: number;
+  active_workers: number;
+  in_flight: number;
+  processed: number;
+  failed: number;
+  is_active: boolean;
+}
+
+type Notice =
+  | { type: 'config'; tenantId: string; queueName?: string }
+  | { type: 'drain'; tenantId: string; requestId: string };
+
+interface Running {
+  config: QueueConfig;
+  consumer: AmqpConsumer<QueueMessage>;
+  counters: WorkerCounters;
+}
+
+const keyOf = (tenantId: string, queueName: string) => `${tenantId}/${queueName}`;
+
+/**
+ * The one place that knows which tenant queues run on this instance, at which concurrency.
+ * It converges to the stored configuration (messaging_queues): at start, on every Redis
+ * notification (a PUT on any instance reaches all within about a second), and by a periodic
+ * reconcile in case a notification was missed. Scale-down stops taking deliveries beyond the
+ * new count and lets in-flight ones finish; a tenant's deletion drains it on every live
+ * instance (each answers on Redis) before its queues are deleted.
+ */
+@Injectable()
+export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ConsumerRegistry.name);
+  readonly instanceId = randomUUID();
+  private readonly running = new Map<string, Running>();
+  private readonly starting = new Map<string, Promise<void>>();
+  private readonly declared = new Set<string>();
+  private readonly drainAcks = new Map<string, Set<string>>();
+  private subscriber?: Redis;
+  private timers: NodeJS.Timeout[] = [];
+  private closing = false;
+
+  constructor(
+    @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
+    private readonly rabbit: RabbitMqService,
+    private readonly redis: RedisService,
+    private readonly queues: QueueConfigService,
+    private readonly worker: TenantQueueWorker,
+    private readonly events: EventEmitter2,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.subscriber = this.redis.createSubscriber('messaging');
+    this.subscriber.on('message', (channel: string, text: string) => this.onNotice(channel, text));
+    await this.subscriber.subscribe(CONFIG_CHANNEL, DRAINED_CHANNEL).catch((err: unknown) => {
+      this.logger.warn({ err }, 'Messaging notifications unavailable; reconcile only');
+    });
+    this.rabbit.connection.on('connect', () => this.declared.clear());
+    if (!this.config.workersEnabled) return;
+    await this.heartbeat();
+    await this.reconcile().catch((err: unknown) =>
+      this.logger.warn({ err }, 'Initial messaging reconcile failed; retrying on schedule'),
+    );
+    this.timers = [
+      setInterval(() => void this.heartbeat(), HEARTBEAT_MS),
+      setInterval(
+        () =>
+          void this.reconcile().catch((err: unknown) =>
+            this.logger.warn({ err }, 'Messaging reconcile failed'),
+          ),
+        RECONCILE_MS,
+      ),
+    ];
+    this.timers.forEach((timer) => timer.unref());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    this.timers.forEach((timer) => clearInterval(timer));
+    await Promise.allSettled([...this.starting.values()]);
+    await Promise.allSettled([...this.running.values()].map((r) => r.consumer.stop()));
+    this.running.clear();
+    await this.redis.client
+      .multi()
+      .zrem(INSTANCES_KEY, this.instanceId)
+      .del(INSTANCE_KEY(this.instanceId))
+      .exec()
+      .catch(() => undefined);
+  }
+
+  /** Declares a queue's topology (once per connection) and starts or rescales its consumer here. */
+  async apply(config: QueueConfig): Promise<void> {
+    const key = keyOf(config.tenantId, config.queueName);
+    const pending = this.starting.get(key);
+    if (pending) await pending.catch(() => undefined);
+    const running = this.running.get(key);
+    if (config.status !== 'active' || this.closing || !this.config.workersEnabled) {
+      if (running) await this.stop(key);
+      return;
+    }
+    if (running) {
+      const before = running.config;
+      if (config.version < before.version) return;
+      running.config = config;
+      if (config.workers !== running.consumer.concurrency) {
+        await running.consumer.setConcurrency(config.workers);
+        workersGauge.set(metricLabels(config.tenantId, config.queueName), config.workers);
+        this.logger.log(`${key}: workers ${before.workers} → ${config.workers}`);
+      }
+      return;
+    }
+    const start = this.start(config).finally(() => this.starting.delete(key));
+    this.starting.set(key, start);
+    await start;
+  }
+
+  /** Declares the queue's topology now (first publish, provisioning). */
+  async declare(tenantId: string, queueName: string): Promise<void> {
+    const key = keyOf(tenantId, queueName);
+    if (this.declared.has(key)) return;
+    const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
+    await this.rabbit.withChannel((channel) =>
+      declareTenantQueue(channel, names, {
+        maxLength: this.config.queueMaxLength,
+        delaysMs: this.config.retryDelaysMs,
+      }),
+    );
+    this.declared.add(key);
+  }
+
+  /** Topology declared on this connection and, when workers run here, a consumer started. */
+  isDeclared(tenantId: string, queueName: string): boolean {
+    const key = keyOf(tenantId, queueName);
+    return this.declared.has(key) && (!this.config.workersEnabled || this.running.has(key));
+  }
+
+  /** The queue was not found on the broker: declare it again on next use. */
+  forget(tenantId: string, queueName: string): void {
+    this.declared.delete(keyOf(tenantId, queueName));
+  }
+
+  /** Tenants with queues (what the outbox relay sweeps). */
+  async liveTenants(): Promise<string[]> {
+    return [...new Set((await this.queues.allLive()).map((c) => c.tenantId))];
+  }
+
+  /** Tells every instance (this one included) to re-read the stored configuration. */
+  async notify(tenantId: string, queueName?: string): Promise<void> {
+    const notice: Notice = { type: 'config', tenantId, queueName };
+    await this.redis.client
+      .publish(CONFIG_CHANNEL, JSON.stringify(notice))
+      .catch((err: unknown) =>
+        this.logger.warn({ err }, 'Could not notify other instances; they reconcile within 10 s'),
+      );
+  }
+
+  emitScaled(config: QueueConfig): void {
+    emitLifecycleEvent(
+      this.events,
+      this.logger,
+      MESSAGING_QUEUE_SCALED,
+      new QueueScaledEvent(config.tenantId, config.queueName, config.workers),
+    );
+  }
+
+  /**
+   * Stops the tenant's consumers on every live instance (each drains, then answers), then
+   * deletes its queues and configuration.
+   */
+  async deleteTenant(tenantId: string): Promise<void> {
+    const configs = await this.queues.markDeleting(tenantId);
+    const requestId = randomUUID();
+    const acks = new Set<string>();
+    this.drainAcks.set(requestId, acks);
+    try {
+      const notice: Notice = { type: 'drain', tenantId, requestId };
+      await this.redis.client.publish(CONFIG_CHANNEL, JSON.stringify(notice));
+      const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+      for (;;) {
+        const live = await this.liveInstances();
+        if (live.every((id) => acks.has(id)) && acks.has(this.instanceId)) break;
+        if (Date.now() > deadline) {
+          this.logger.warn(
+            `Tenant ${tenantId}: instances ${live.filter((id) => !acks.has(id)).join(', ')} did not confirm the drain; deleting its queues anyway`,
+          );
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      this.drainAcks.delete(requestId);
+    }
+    await this.stopTenant(tenantId);
+    for (const config of configs) {
+      const names = queueNames(tenantId, config.queueName, this.config.retryDelaysMs);
+      await this.rabbit.withChannel((channel) => deleteTenantQueue(channel, names));
+      this.declared.delete(keyOf(tenantId, config.queueName));
+    }
+    await this.queues.remove(tenantId);
+  }
+
+  /** This instance's figures for one queue (null when it does not run it). */
+  localStats(tenantId: string, queueName: string): InstanceQueueStats | null {
+    const running = this.running.get(keyOf(tenantId, queueName));
+    if (!running) return null;
+    return {
+      workers: running.config.workers,
+      active_workers: running.consumer.isSubscribed ? running.consumer.concurrency : 0,
+      in_flight: running.consumer.active,
+      processed: running.counters.processed,
+      failed: running.counters.failed,
+      is_active: running.consumer.isSubscribed,
+    };
+  }
+
+  /** Every live instance's figures, from their heartbeats: instance id → queue key → stats. */
+  async clusterStats(): Promise<Map<string, Record<string, InstanceQueueStats>>> {
+    const live = await this.liveInstances();
+    const out = new Map<string, Record<string, InstanceQueueStats>>();
+    if (!live.length) return out;
+    const values = await this.redis.client.mget(live.map(INSTANCE_KEY));
+    live.forEach((id, i) => {
+      if (id === this.instanceId) out.set(id, this.snapshot());
+      else if (values[i]) out.set(id, JSON.parse(values[i]) as Record<string, InstanceQueueStats>);
+    });
+    if (!out.has(this.instanceId) && this.config.workersEnabled)
+      out.set(this.instanceId, this.snapshot());
+    return out;
+  }
+
+  /** Consumers running here (the 1,000-tenant measurement). */
+  get size(): number {
+    return this.running.size;
+  }
+
+  private async start(config: QueueConfig): Promise<void> {
+    const key = keyOf(config.tenantId, config.queueName);
+    const names = queueNames(config.tenantId, config.queueName, this.config.retryDelaysMs);
+    const counters: WorkerCounters = { processed: 0, failed: 0 };
+    const labels = metricLabels(config.tenantId, config.queueName);
+    const entry: { current?: Running } = {};
+    const consumer = await this.rabbit.startConsumer<QueueMessage>(
+      {
+        queue: names.main,
+        concurrency: config.workers,
+        expectedTenantId: config.tenantId,
+        // Re-declared on every (re)subscription, unless the queue is being removed.
+        setup: async (channel) => {
+          if (this.closing || (entry.current && this.running.get(key) !== entry.current)) {
+            throw new Error(`${key} is no longer run here`);
+          }
+          await declareTenantQueue(channel, names, {
+            maxLength: this.config.queueMaxLength,
+            delaysMs: this.config.retryDelaysMs,
+          });
+        },
+        parse: (content) => queueMessageSchema.parse(JSON.parse(content.toString())),
+        handle: async (inbound) => {
+          inFlightGauge.inc(labels);
+          try {
+            const current = this.running.get(key)?.config ?? config;
+            return await this.worker.process(current, inbound, counters);
+          } finally {
+            inFlightGauge.dec(labels);
+          }
+        },
+        // The outcome could not be stored (database or broker down): redeliver, never drop.
+        onError: () => Promise.resolve('requeue'),
+      },
+      { wait: false },
+    );
+    entry.current = { config, consumer, counters };
+    this.running.set(key, entry.current);
+    workersGauge.set(labels, config.workers);
+  }
+
+  private async stop(key: string): Promise<void> {
+    const running = this.running.get(key);
+    if (!running) return;
+    this.running.delete(key);
+    await running.consumer.stop();
+    workersGauge.set(metricLabels(running.config.tenantId, running.config.queueName), 0);
+  }
+
+  private async stopTenant(tenantId: string): Promise<void> {
+    const keys = [...this.running.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+    await Promise.all(keys.map((key) => this.stop(key)));
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.closing) return;
+    const wanted = await this.queues.allLive();
+    const keys = new Set(wanted.map((c) => keyOf(c.tenantId, c.queueName)));
+    for (const config of wanted) await this.apply(config);
+    for (const key of [...this.running.keys()]) if (!keys.has(key)) await this.stop(key);
+  }
+
+  private onNotice(channel: string, text: string): void {
+    let notice: Notice | { requestId: string; instanceId: string };
+    try {
+      notice = JSON.parse(text) as typeof notice;
+    } catch {
+      return;
+    }
+    if (channel === DRAINED_CHANNEL && 'instanceId' in notice) {
+      this.drainAcks.get(notice.requestId)?.add(notice.instanceId);
+      return;
+    }
+    if (!('type' in notice)) return;
+    if (notice.type === 'drain') {
+      const { requestId, tenantId } = notice;
+      void this.stopTenant(tenantId)
+        .catch((err: unknown) => this.logger.warn({ err }, `Drain of ${tenantId} failed`))
+        .then(() =>
+          this.redis.client.publish(
+            DRAINED_CHANNEL,
+            JSON.stringify({ requestId, instanceId: this.instanceId }),
+          ),
+        )
+        .catch(() => undefined);
+      return;
+    }
+    if (!this.config.workersEnabled) return;
+    const { tenantId, queueName } = notice;
+    void (async () => {
+      const configs = queueName
+        ? [await this.queues.get(tenantId, queueName)]
+        : await this.queues.forTenant(tenantId);
+      for (const config of configs) if (config) await this.apply(config);
+    })().catch((err: unknown) => this.logger.warn({ err }, 'Applying a notification failed'));
+  }
+
+  private snapshot(): Record<string, InstanceQueueStats> {
+    const out: Record<string, InstanceQueueStats> = {};
+    for (const [key, running] of this.running) {
+      const stats = this.localStats(running.config.tenantId, running.config.queueName);
+      if (stats) out[key] = stats;
+    }
+    return out;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closing) return;
+    await this.redis.client
+      .multi()
+      .zadd(INSTANCES_KEY, Date.now(), this.instanceId)
+      .set(INSTANCE_KEY(this.instanceId), JSON.stringify(this.snapshot()), 'PX', INSTANCE_TTL_MS)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  private async liveInstances(): Promise<string[]> {
+    const since = Date.now() - INSTANCE_TTL_MS;
+    await this.redis.client.zremrangebyscore(INSTANCES_KEY, 0, since).catch(() => 0);
+    const ids = await this.redis.client.zrangebyscore(INSTANCES_KEY, since, '+inf');
+    return ids;
+  }
+}

@@ -1,0 +1,120 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+
+export const queueName = z
+  .string({ error: 'expected a queue name' })
+  .regex(/^[a-z0-9_-]{1,64}$/, 'expected 1–64 characters of a-z, 0-9, _ and -');
+
+const workers = z
+  .number({ error: 'expected a whole number from 1 to 50' })
+  .int('expected a whole number from 1 to 50')
+  .min(1, 'expected a whole number from 1 to 50')
+  .max(50, 'expected a whole number from 1 to 50');
+
+const anyJson = z.json({ error: 'expected JSON' });
+
+/** `payload` (alias `message_body`), optional queue and tenant. */
+export class PublishMessageDto extends createZodDto(
+  z
+    .object({
+      payload: anyJson.optional(),
+      message_body: anyJson.optional(),
+      queue_name: queueName.default('default'),
+      tenant_id: z.uuid().optional(),
+    })
+    .refine((body) => body.payload !== undefined || body.message_body !== undefined, {
+      message: 'payload (or message_body) is required',
+      path: ['payload'],
+    }),
+) {}
+
+export class PublishToTenantDto extends PublishMessageDto {}
+
+const status = z.enum(['queued', 'processing', 'processed', 'failed'], {
+  error: 'expected queued, processing, processed or failed',
+});
+
+export class ListMessagesQueryDto extends createZodDto(
+  z.object({
+    queue_name: queueName.optional(),
+    status: status.optional(),
+    tenant_id: z.uuid().optional(),
+    cursor: z.string().min(1).max(300).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  }),
+) {}
+
+export class ConcurrencyDto extends createZodDto(
+  z
+    .object({ workers: workers.optional(), concurrency_config: workers.optional() })
+    .refine((b) => b.workers !== undefined || b.concurrency_config !== undefined, {
+      message: 'workers is required',
+      path: ['workers'],
+    }),
+) {}
+
+export class QueueConfigDto extends createZodDto(
+  z.object({
+    workers,
+    max_attempts: z.number().int().min(1).max(20).optional(),
+    webhook_url: z.string().max(2000).nullable().optional(),
+  }),
+) {}
+
+export const messageView = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  queue_name: z.string(),
+  payload: z.unknown(),
+  status,
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  idempotency_key: z.string().nullable(),
+  created_at: z.string(),
+  processed_at: z.string().nullable(),
+});
+
+export class MessageDto extends createZodDto(messageView) {}
+export class MessageListDto extends createZodDto(
+  z.object({ data: z.array(messageView), next_cursor: z.string().nullable() }),
+) {}
+
+export const queueConfigView = z.object({
+  tenant_id: z.uuid(),
+  queue_name: z.string(),
+  workers: z.number().int(),
+  max_attempts: z.number().int(),
+  webhook_url: z.string().nullable(),
+  updated_at: z.string(),
+});
+export class QueueConfigViewDto extends createZodDto(queueConfigView) {}
+export class TenantConcurrencyViewDto extends createZodDto(
+  z.object({ tenant_id: z.uuid(), workers: z.number().int(), queues: z.array(queueConfigView) }),
+) {}
+
+const instanceStats = z.object({
+  instance_id: z.string(),
+  workers: z.number().int(),
+  active_workers: z.number().int(),
+  in_flight: z.number().int(),
+  processed: z.number().int(),
+  failed: z.number().int(),
+  is_active: z.boolean(),
+});
+export const consumerStatus = z.object({
+  tenant_id: z.uuid(),
+  queue_name: z.string(),
+  workers: z.number().int(),
+  active_workers: z.number().int(),
+  in_flight: z.number().int(),
+  processed: z.number().int(),
+  failed: z.number().int(),
+  queue_depth: z.number().int().nullable(),
+  dead_letter_depth: z.number().int().nullable(),
+  is_active: z.boolean(),
+  instances: z.array(instanceStats),
+});
+export class ConsumerStatusDto extends createZodDto(consumerStatus) {}
+export class ConsumerStatusListDto extends createZodDto(
+  z.object({ data: z.array(consumerStatus) }),
+) {}

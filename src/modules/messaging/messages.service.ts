@@ -1,0 +1,306 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { z } from 'zod';
+import { messagingConfig, type MessagingConfig } from '../../config';
+import { AppError } from '../../shared/errors';
+import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
+import { PublishNackedError, PublishUnroutableError, RabbitMqService } from '../../shared/rabbitmq';
+import { TenantDatabase } from '../tenancy';
+import { ConsumerRegistry } from './consumer-registry.service';
+import { messagingError } from './messaging.errors';
+import { messagesPublished, metricLabels } from './messaging.metrics';
+import { QueueConfigService } from './queue-config.service';
+import { queueNames } from './queue-topology';
+import { rowsOf } from './sql-rows';
+
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export type MessageStatus = 'queued' | 'processing' | 'processed' | 'failed';
+
+export interface MessageView {
+  id: string;
+  tenant_id: string;
+  queue_name: string;
+  payload: unknown;
+  status: MessageStatus;
+  attempts: number;
+  last_error: string | null;
+  idempotency_key: string | null;
+  created_at: string;
+  processed_at: string | null;
+}
+
+interface MessageRow {
+  id: string;
+  tenant_id: string;
+  queue_name: string;
+  payload: unknown;
+  status: MessageStatus;
+  attempts: number;
+  last_error: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  processed_at: Date | null;
+  /** created_at with its microseconds, for the cursor. */
+  created_key: string;
+}
+
+const COLUMNS = `id, tenant_id, queue_name, payload, status, attempts, last_error, idempotency_key,
+  created_at, processed_at,
+  to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_key`;
+
+const messageCursor = cursorCodec(
+  z.tuple([z.iso.datetime({ offset: true, precision: 6 }), cursorParts.uuid]),
+);
+const legacyCursor = z.iso.datetime({ offset: true });
+
+function toView(row: MessageRow): MessageView {
+  return {
+    id: row.id,
+    tenant_id: row.tenant_id,
+    queue_name: row.queue_name,
+    payload: row.payload,
+    status: row.status,
+    attempts: row.attempts,
+    last_error: row.last_error,
+    idempotency_key: row.idempotency_key,
+    created_at: row.created_at.toISOString(),
+    processed_at: row.processed_at?.toISOString() ?? null,
+  };
+}
+
+/** PostgreSQL: "no partition of relation … found for row". */
+const NO_PARTITION = '23514';
+
+/**
+ * Messages: stored with an outbox row in one tenant transaction, then published with a
+ * confirm. 202 only after the confirm; a publish that could not be confirmed leaves the outbox
+ * row for the relay (503 with Retry-After says so); a full queue is a 429.
+ */
+@Injectable()
+export class MessagesService {
+  private readonly logger = new Logger(MessagesService.name);
+
+  constructor(
+    @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
+    private readonly tenantDb: TenantDatabase,
+    private readonly rabbit: RabbitMqService,
+    private readonly registry: ConsumerRegistry,
+    private readonly queues: QueueConfigService,
+  ) {}
+
+  async publish(
+    tenantId: string,
+    input: { queueName: string; payload: unknown; idempotencyKey?: string },
+  ): Promise<{ message: MessageView; replayed: boolean }> {
+    const size = Buffer.byteLength(JSON.stringify(input.payload ?? null));
+    if (size > MAX_PAYLOAD_BYTES) {
+      throw messagingError(
+        'MESSAGING.PAYLOAD_TOO_LARGE',
+        `payload is ${size} bytes; at most ${MAX_PAYLOAD_BYTES} (256 KiB) are accepted`,
+        [{ field: 'payload', message: 'at most 256 KiB' }],
+      );
+    }
+    const { message, created } = await this.store(tenantId, input);
+    if (!created) return { message, replayed: true };
+    await this.ensureQueue(tenantId, input.queueName).catch((err: unknown) => {
+      // The row and outbox entry are committed: the relay publishes it once the broker is back.
+      throw this.unavailable(message.id, err);
+    });
+    await this.publishStored(tenantId, message.id, input.queueName);
+    messagesPublished.inc(metricLabels(tenantId, input.queueName));
+    return { message, replayed: false };
+  }
+
+  /** Publishes a committed message and clears its outbox row; the errors the API answers. */
+  async publishStored(tenantId: string, id: string, queueName: string): Promise<void> {
+    if (!this.rabbit.connected) throw this.unavailable(id);
+    const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
+    try {
+      await this.rabbit.publish('', names.main, Buffer.from(JSON.stringify({ id })), {
+        messageId: id,
+        mandatory: true,
+        timeout: this.config.publishTimeoutMs,
+      });
+    } catch (err) {
+      if (err instanceof PublishNackedError) {
+        await this.tenantDb.runFor(tenantId, (m) =>
+          m.query(
+            `with gone as (delete from message_outbox where message_id = $1)
+             update messages set status = 'failed', last_error = 'queue full: refused by the broker', updated_at = now()
+              where id = $1 and status = 'queued'`,
+            [id],
+          ),
+        );
+        throw messagingError(
+          'MESSAGING.QUEUE_FULL',
+          `Queue ${queueName} is full; retry later`,
+        ).withHeaders({ 'Retry-After': '5' });
+      }
+      if (err instanceof PublishUnroutableError) this.registry.forget(tenantId, queueName);
+      throw this.unavailable(id, err);
+    }
+    await this.tenantDb
+      .runFor(tenantId, (m) => m.query(`delete from message_outbox where message_id = $1`, [id]))
+      .catch((err: unknown) =>
+        // Harmless: the relay publishes it again and the worker acks the duplicate.
+        this.logger.warn({ err }, `Outbox row of ${id} not cleared`),
+      );
+  }
+
+  async get(tenantId: string, id: string): Promise<MessageView> {
+    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
+      m.query(`select ${COLUMNS} from messages where id = $1`, [id]),
+    );
+    if (!rows[0]) throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
+    return toView(rows[0]);
+  }
+
+  async list(
+    tenantId: string,
+    query: { queue_name?: string; status?: MessageStatus; cursor?: string; limit: number },
+  ): Promise<Page<MessageView>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, ...values: unknown[]) => {
+      let text = sql;
+      for (const value of values) {
+        params.push(value);
+        text = text.replace('?', `$${params.length}`);
+      }
+      where.push(text);
+    };
+    if (query.queue_name) add('queue_name = ?', query.queue_name);
+    if (query.status) add('status = ?', query.status);
+    if (query.cursor) {
+      if (legacyCursor.safeParse(query.cursor).success) {
+        add('created_at < ?::timestamptz', query.cursor);
+      } else {
+        const [createdAt, id] = messageCursor.decode(query.cursor);
+        add('(created_at, id) < (?::timestamptz, ?::uuid)', createdAt, id);
+      }
+    }
+    params.push(query.limit + 1);
+    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
+      m.query(
+        `select ${COLUMNS} from messages ${where.length ? `where ${where.join(' and ')}` : ''}
+          order by created_at desc, id desc limit $${params.length}`,
+        params,
+      ),
+    );
+    return toPage(rows, query.limit, toView, (last) =>
+      messageCursor.encode([last.created_key, last.id]),
+    );
+  }
+
+  /** A failed message back to its queue, attempts reset. */
+  async retry(tenantId: string, id: string): Promise<MessageView> {
+    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, async (m) => {
+      const updated = rowsOf<MessageRow>(
+        await m.query(
+          `update messages set status = 'queued', attempts = 0, last_error = null, processed_at = null, updated_at = now()
+          where id = $1 and status = 'failed' returning ${COLUMNS}`,
+          [id],
+        ),
+      );
+      if (!updated[0]) {
+        const exists: unknown[] = await m.query(`select 1 from messages where id = $1`, [id]);
+        if (!exists.length)
+          throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
+        throw messagingError('MESSAGING.NOT_RETRYABLE', `Message ${id} is not failed`);
+      }
+      await m.query(
+        `insert into message_outbox (message_id, queue_name) values ($1, $2) on conflict do nothing`,
+        [id, updated[0].queue_name],
+      );
+      return updated;
+    });
+    const message = toView(rows[0]);
+    await this.ensureQueue(tenantId, message.queue_name).catch((err: unknown) => {
+      throw this.unavailable(id, err);
+    });
+    await this.publishStored(tenantId, id, message.queue_name);
+    return message;
+  }
+
+  /** The queue's configuration row, topology and (on every instance) consumer exist. */
+  async ensureQueue(tenantId: string, queueName: string): Promise<void> {
+    if (this.registry.isDeclared(tenantId, queueName)) return;
+    const config = await this.queues.ensure(tenantId, queueName);
+    await this.registry.declare(tenantId, queueName);
+    await this.registry.apply(config);
+    if (config.version === 1) await this.registry.notify(tenantId, queueName);
+  }
+
+  private async store(
+    tenantId: string,
+    input: { queueName: string; payload: unknown; idempotencyKey?: string },
+  ): Promise<{ message: MessageView; created: boolean }> {
+    const attempt = () =>
+      this.tenantDb.runFor(tenantId, async (m) => {
+        if (input.idempotencyKey) {
+          const first = await this.byKey(m, input.idempotencyKey);
+          if (first) return { message: first, created: false };
+        }
+        const rows: MessageRow[] = await m.query(
+          `insert into messages (queue_name, payload, idempotency_key) values ($1, $2::jsonb, $3)
+           returning ${COLUMNS}`,
+          [input.queueName, JSON.stringify(input.payload ?? null), input.idempotencyKey ?? null],
+        );
+        await m.query(`insert into message_outbox (message_id, queue_name) values ($1, $2)`, [
+          rows[0].id,
+          input.queueName,
+        ]);
+        return { message: toView(rows[0]), created: true };
+      });
+    try {
+      return await attempt();
+    } catch (error) {
+      const code = pgCode(error);
+      if (code === NO_PARTITION) {
+        // A tenant from before the messages table (or a missed provisioning step): make it now.
+        await this.ensurePartition(tenantId);
+        return attempt();
+      }
+      if (code === '23505' && input.idempotencyKey) {
+        const first = await this.tenantDb.runFor(tenantId, (m) =>
+          this.byKey(m, input.idempotencyKey!),
+        );
+        if (first) return { message: first, created: false };
+      }
+      throw error;
+    }
+  }
+
+  async ensurePartition(tenantId: string): Promise<boolean> {
+    const rows: Array<{ created: boolean }> = await this.tenantDb.runFor(tenantId, (m) =>
+      m.query(`select messaging_ensure_partition($1) as created`, [tenantId]),
+    );
+    return rows[0]?.created ?? false;
+  }
+
+  private async byKey(m: EntityManager, key: string): Promise<MessageView | null> {
+    const rows: MessageRow[] = await m.query(
+      `select ${COLUMNS} from messages where idempotency_key = $1`,
+      [key],
+    );
+    return rows[0] ? toView(rows[0]) : null;
+  }
+
+  private unavailable(id: string, cause?: unknown): AppError {
+    if (cause instanceof AppError && cause.status !== 503) return cause;
+    if (cause)
+      this.logger.warn({ err: cause }, `Message ${id} not confirmed; the relay will publish it`);
+    return messagingError(
+      'MESSAGING.BROKER_UNAVAILABLE',
+      'The message broker did not confirm the message; it is stored and will be published when the broker is back',
+      [{ message_id: id, status: 'queued', relayed_later: true }],
+    ).withHeaders({ 'Retry-After': '5' });
+  }
+}
+
+function pgCode(error: unknown): string {
+  const e = error as { code?: unknown; driverError?: { code?: unknown } };
+  const code = e?.driverError?.code ?? e?.code;
+  return typeof code === 'string' ? code : '';
+}

@@ -1,0 +1,65 @@
+import { counter, gauge, histogram } from '../../shared/metrics';
+
+/**
+ * Per tenant/queue series only while their number stays bounded: the first
+ * MAX_LABELLED tenant queues seen by this process get their own labels, the rest share `_other`.
+ */
+const MAX_LABELLED = 200;
+const labelled = new Set<string>();
+
+export function metricLabels(tenantId: string, queueName: string) {
+  const key = `${tenantId}/${queueName}`;
+  if (labelled.has(key) || labelled.size < MAX_LABELLED) {
+    labelled.add(key);
+    return { tenant_id: tenantId, queue_name: queueName };
+  }
+  return { tenant_id: '_other', queue_name: '_other' };
+}
+
+const labelNames = ['tenant_id', 'queue_name'] as const;
+
+export const messagesPublished = counter({
+  name: 'tessera_messaging_published_total',
+  help: 'Messages accepted (202) by queue',
+  labelNames,
+});
+export const messagesProcessed = counter({
+  name: 'tessera_messaging_processed_total',
+  help: 'Messages whose outcome was stored as processed',
+  labelNames,
+});
+export const messagesFailed = counter({
+  name: 'tessera_messaging_failed_total',
+  help: 'Messages dead-lettered after their attempts',
+  labelNames,
+});
+export const messagesRetried = counter({
+  name: 'tessera_messaging_retried_total',
+  help: 'Failed attempts sent to a delay queue',
+  labelNames,
+});
+export const processingSeconds = histogram({
+  name: 'tessera_messaging_processing_seconds',
+  help: 'Handler time per attempt, by outcome',
+  labelNames: [...labelNames, 'outcome'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+});
+export const inFlightGauge = gauge({
+  name: 'tessera_messaging_in_flight',
+  help: 'Handlers running on this instance',
+  labelNames,
+});
+export const workersGauge = gauge({
+  name: 'tessera_messaging_workers',
+  help: 'Configured workers per queue on this instance',
+  labelNames,
+});
+export const queueDepthGauge = gauge({
+  name: 'tessera_messaging_queue_depth',
+  help: 'Ready messages in the work queue (sampled by status routes)',
+  labelNames,
+});
+export const relayed = counter({
+  name: 'tessera_messaging_relayed_total',
+  help: 'Outbox rows published by the relay (committed, never confirmed)',
+});

@@ -1,0 +1,34 @@
+import { Module } from '@nestjs/common';
+import { OutboundModule } from '../../shared/outbound';
+import { TenancyModule } from '../tenancy';
+import { ConsumerRegistry } from './consumer-registry.service';
+import { ConsumerStatusService } from './consumer-status.service';
+import { MessageHandler, WebhookMessageHandler } from './message-handler';
+import { MessagesService } from './messages.service';
+import { MessagingAccess } from './messaging-access';
+import { MessagingController } from './messaging.controller';
+import { MessagingLifecycleListener } from './messaging-lifecycle.listener';
+import { OutboxRelay } from './outbox-relay.service';
+import { QueueConfigService } from './queue-config.service';
+import { QueueSettingsService } from './queue-settings.service';
+import { TenantQueueWorker } from './tenant-queue.worker';
+
+@Module({
+  imports: [TenancyModule.forFeature([]), OutboundModule],
+  controllers: [MessagingController],
+  providers: [
+    WebhookMessageHandler,
+    { provide: MessageHandler, useExisting: WebhookMessageHandler },
+    QueueConfigService,
+    ConsumerRegistry,
+    TenantQueueWorker,
+    MessagesService,
+    OutboxRelay,
+    QueueSettingsService,
+    ConsumerStatusService,
+    MessagingAccess,
+    MessagingLifecycleListener,
+  ],
+  exports: [MessagesService, ConsumerRegistry],
+})
+export class MessagingModule {}

@@ -1,0 +1,152 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { z } from 'zod';
+import { messagingConfig, type MessagingConfig } from '../../config';
+import type { AmqpInbound, AmqpOutcome } from '../../shared/rabbitmq';
+import { RabbitMqService } from '../../shared/rabbitmq';
+import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
+import { MessageHandler } from './message-handler';
+import {
+  MESSAGING_MESSAGE_FAILED,
+  MESSAGING_MESSAGE_PROCESSED,
+  MessageFailedEvent,
+  MessageProcessedEvent,
+} from './messaging.events';
+import {
+  messagesFailed,
+  messagesProcessed,
+  messagesRetried,
+  metricLabels,
+  processingSeconds,
+} from './messaging.metrics';
+import type { QueueConfig } from './queue-config.service';
+import { queueNames } from './queue-topology';
+import { rowsOf } from './sql-rows';
+
+/** What travels on the broker: the id only; the row is the truth. */
+export const queueMessageSchema = z.object({ id: z.uuid() });
+export type QueueMessage = z.infer<typeof queueMessageSchema>;
+
+interface ClaimedRow {
+  id: string;
+  queue_name: string;
+  payload: unknown;
+  attempts: number;
+}
+
+export interface WorkerCounters {
+  processed: number;
+  failed: number;
+}
+
+/**
+ * Processes one delivery of a tenant queue: claims the row (`processing`, attempts + 1), runs
+ * the handler, stores the outcome, and only then lets the consumer ack. A failed attempt goes
+ * to the delay queue of its step (published with a confirm before the ack), the last one to
+ * the DLQ with the row `failed`. A row already `processed` or `failed` is acked without running
+ * the handler again: a redelivery after a crash never repeats a recorded effect.
+ */
+@Injectable()
+export class TenantQueueWorker {
+  private readonly logger = new Logger(TenantQueueWorker.name);
+
+  constructor(
+    @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
+    private readonly tenantDb: TenantDatabase,
+    private readonly rabbit: RabbitMqService,
+    private readonly handler: MessageHandler,
+    private readonly events: EventEmitter2,
+  ) {}
+
+  async process(
+    queue: QueueConfig,
+    inbound: AmqpInbound<QueueMessage>,
+    counters: WorkerCounters,
+  ): Promise<AmqpOutcome> {
+    const { id } = inbound.body;
+    const claimed = await this.tenantDb.runFor(queue.tenantId, async (manager) => {
+      const rows = rowsOf<ClaimedRow>(
+        await manager.query(
+          `update messages set status = 'processing', attempts = attempts + 1, updated_at = now()
+          where id = $1 and queue_name = $2 and status in ('queued', 'processing')
+          returning id, queue_name, payload, attempts`,
+          [id, queue.queueName],
+        ),
+      );
+      return rows[0];
+    });
+    if (!claimed) {
+      // Already processed or failed (a duplicate or a redelivery), or no such row here.
+      return 'ack';
+    }
+    const labels = metricLabels(queue.tenantId, queue.queueName);
+    const started = performance.now();
+    let error: string | undefined;
+    try {
+      await this.handler.handle({
+        id,
+        tenantId: queue.tenantId,
+        queueName: queue.queueName,
+        payload: claimed.payload,
+        attempt: claimed.attempts,
+        webhookUrl: queue.webhookUrl,
+      });
+    } catch (err) {
+      error = (err instanceof Error ? err.message : String(err)).slice(0, 1000);
+    }
+    processingSeconds.observe(
+      { ...labels, outcome: error ? 'error' : 'ok' },
+      (performance.now() - started) / 1000,
+    );
+
+    if (!error) {
+      await this.tenantDb.runFor(queue.tenantId, (manager) =>
+        manager.query(
+          `update messages set status = 'processed', processed_at = now(), last_error = null, updated_at = now()
+            where id = $1 and status = 'processing'`,
+          [id],
+        ),
+      );
+      counters.processed++;
+      messagesProcessed.inc(labels);
+      emitLifecycleEvent(
+        this.events,
+        this.logger,
+        MESSAGING_MESSAGE_PROCESSED,
+        new MessageProcessedEvent(queue.tenantId, id, queue.queueName, claimed.attempts),
+      );
+      return 'ack';
+    }
+
+    const names = queueNames(queue.tenantId, queue.queueName, this.config.retryDelaysMs);
+    const final = claimed.attempts >= queue.maxAttempts;
+    await this.tenantDb.runFor(queue.tenantId, (manager) =>
+      manager.query(
+        `update messages set status = $2, last_error = $3, updated_at = now() where id = $1`,
+        [id, final ? 'failed' : 'queued', error],
+      ),
+    );
+    const target = final
+      ? names.dlq
+      : names.delays[Math.min(claimed.attempts, names.delays.length) - 1];
+    // Confirmed before the ack: a crash in between redelivers the original, never loses it.
+    await this.rabbit.publish('', target, Buffer.from(JSON.stringify({ id })), {
+      messageId: id,
+      headers: { 'x-attempts': claimed.attempts, 'x-last-error': error.slice(0, 200) },
+      timeout: this.config.publishTimeoutMs,
+    });
+    if (final) {
+      counters.failed++;
+      messagesFailed.inc(labels);
+      emitLifecycleEvent(
+        this.events,
+        this.logger,
+        MESSAGING_MESSAGE_FAILED,
+        new MessageFailedEvent(queue.tenantId, id, queue.queueName, claimed.attempts, error),
+      );
+    } else {
+      messagesRetried.inc(labels);
+    }
+    return 'ack';
+  }
+}
