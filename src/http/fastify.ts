@@ -17,6 +17,10 @@ export function requestIdOf(req: IncomingMessage): string {
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
+    // A `__proto__` / `constructor.prototype` key in a JSON body is dropped, not a 400: free-form
+    // objects (event metadata …) accept any key in the OpenAPI document, and poisoning stays impossible.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     trustProxy: config.trustProxy,
     genReqId: requestIdOf,
     rewriteUrl: (req: IncomingMessage) => {
