@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -92,4 +93,88 @@ export async function storedToken(page: Page): Promise<string | null> {
     "sessionStorage.getItem('tessera.dashboard.credential')",
   );
   return raw ? ((JSON.parse(raw) as { token?: string }).token ?? null) : null;
+}
+
+/**
+ * A front door the page loads from, whose back end a test can swap: the page keeps one origin
+ * while the app instance behind it is killed and another started. `cut()` ends every open
+ * connection (as a network failure or a dying instance would); `target` picks the next back end.
+ */
+export class FrontDoor {
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    private readonly server: Server,
+    public target: number,
+  ) {}
+
+  static async start(targetPort: number): Promise<FrontDoor> {
+    const holder: { door?: FrontDoor } = {};
+    const server = createServer((client) => holder.door!.connect(client));
+    holder.door = new FrontDoor(server, targetPort);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return holder.door;
+  }
+
+  get url(): string {
+    const address = this.server.address();
+    return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  }
+
+  cut(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private connect(client: Socket): void {
+    const upstream = connect(this.target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  }
+}
+
+/** The port of a TestApp's URL. */
+export const portOf = (url: string): number => Number(new URL(url).port);
+
+/** Opens the dashboard at `baseUrl` and signs in with an API key; resolves once the feed is live. */
+export async function signInWithKey(page: Page, baseUrl: string, apiKey: string): Promise<void> {
+  await page.goto(`${baseUrl}/dashboard`);
+  await page.fill('#api-key', apiKey);
+  await page.click('#key-form button[type=submit]');
+  await page.waitForSelector('#board:not([hidden])');
+  await waitLive(page);
+}
+
+export async function signInWithPassword(
+  page: Page,
+  baseUrl: string,
+  email: string,
+  password: string,
+): Promise<void> {
+  await page.goto(`${baseUrl}/dashboard`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('#password-form button[type=submit]');
+  await page.waitForSelector('#board:not([hidden])');
+}
+
+export function waitLive(page: Page, timeout = 15_000): Promise<unknown> {
+  return page.waitForSelector('#conn[data-state="connected"]', { timeout });
+}
+
+/** Seqs of the feed's rows, top to bottom (every row, filtered out or not). */
+export function feedSeqs(page: Page, visibleOnly = false): Promise<number[]> {
+  return inPage<number[]>(
+    page,
+    `[...document.querySelectorAll('#feed-list li.event')]${visibleOnly ? '.filter((li) => !li.hidden)' : ''}.map((li) => Number(li.dataset.seq))`,
+  );
 }
