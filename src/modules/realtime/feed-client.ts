@@ -97,7 +97,8 @@ export class FeedClient {
       this.socket.terminate();
       return;
     }
-    // A peer that reads nothing never answers the close frame: cut it off.
-    setTimeout(() => this.socket.terminate(), 5_000).unref();
+    // A peer that reads nothing never gets to the close frame (queued behind what it did not
+    // read): cut it off after a grace period.
+    setTimeout(() => this.socket.terminate(), 10_000).unref();
   }
 }

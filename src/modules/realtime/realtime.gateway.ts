@@ -190,6 +190,11 @@ export class RealtimeGateway
     return sent;
   }
 
+  /** One ping round now (what the interval timer runs): a socket that missed the last ping is dropped. */
+  sweep(): void {
+    if (this.server) this.pingAll(this.server);
+  }
+
   /** Closes this instance's sockets that `match`, with 4401 and `reason`. */
   closeWhere(match: (client: FeedClient) => boolean, reason: string, metric: string): number {
     let closed = 0;
@@ -325,6 +330,7 @@ export class RealtimeGateway
 
   private pingAll(server: WebSocketServer): void {
     for (const socket of server.clients) {
+      if (socket.readyState !== socket.OPEN) continue; // closing: its close handshake decides
       if (!this.alive.has(socket)) {
         eventsMetrics.wsClosed.inc({ reason: 'dead_peer' });
         socket.terminate();
