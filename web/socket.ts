@@ -27,7 +27,7 @@ export interface SocketHandlers {
 }
 
 const PROTOCOL = 'tessera.v1';
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 15_000;
 
 /**
  * `/api/v1/ws` with the browser's subprotocol credentials. Every (re)connection resumes after the
@@ -163,7 +163,7 @@ export class FeedSocket {
 
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 30 s.
+    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 15 s.
     const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.max(0, this.attempt - 1));
     const delay = Math.round(base * (0.5 + Math.random() * 0.5));
     let remaining = Math.ceil(delay / 1000);

@@ -102,6 +102,8 @@ export async function storedToken(page: Page): Promise<string | null> {
  */
 export class FrontDoor {
   private readonly sockets = new Set<Socket>();
+  /** While set, new connections are closed as soon as they open (the instance is unreachable). */
+  refusing = false;
   private constructor(
     private readonly server: Server,
     public target: number,
@@ -130,6 +132,10 @@ export class FrontDoor {
   }
 
   private connect(client: Socket): void {
+    if (this.refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(this.target, '127.0.0.1');
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
