@@ -127,13 +127,21 @@ describe('WebSocket: credentials that end close their sockets on every instance'
     const header = decodePart(member.token, 0);
     const claims = decodePart(member.token, 1);
     const shortLived = signRs256(header, { ...claims, jti: 'short', exp: now() + 3 }, key);
-    await one.app.get(SessionStore).create(shortLived, now() + 3, {
+    // A session for the re-signed token, as login would store it (membershipVersion where the store keeps one).
+    const sessions: unknown = one.app.get(SessionStore);
+    const store = sessions as {
+      create(token: string, exp: number, fields: Record<string, unknown>): Promise<unknown>;
+      membershipVersion?: (userId: string) => Promise<string>;
+    };
+    const version = await store.membershipVersion?.(member.userId);
+    await store.create(shortLived, now() + 3, {
       userId: member.userId,
       email: member.email,
       tenantId: tenant.id,
       role: 'user',
       isPlatformAdmin: false,
-      memberships: [],
+      memberships: [{ tenantId: tenant.id, role: 'user' }],
+      ...(version === undefined ? {} : { membershipVersion: version }),
     });
     const { closed } = await open(two, { authorization: `Bearer ${shortLived}` });
     expect(await closed).toEqual({ code: 4401, reason: 'token expired' });
