@@ -42,6 +42,7 @@ describe('Auth: the negative token matrix', () => {
       role: 'user',
       isPlatformAdmin: false,
       memberships: [],
+      membershipVersion: await t.app.get(SessionStore).membershipVersion(member.userId),
     });
   };
   const me = (token: string) =>

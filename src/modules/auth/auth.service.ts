@@ -151,6 +151,9 @@ export class AuthService {
       );
     });
     const userId = claims.sub;
+    // Read before the memberships: a change committed meanwhile leaves this session behind the
+    // current version, so it is re-checked on first use instead of keeping the old role.
+    const membershipVersion = await this.sessions.membershipVersion(userId);
     const { tenantId, role, email, isPlatformAdmin, memberships } = await this.chooseTenant(
       userId,
       requested,
@@ -162,6 +165,7 @@ export class AuthService {
       role,
       isPlatformAdmin,
       memberships,
+      membershipVersion,
       ip: meta.ip,
       userAgent: meta.userAgent?.slice(0, 300),
     });

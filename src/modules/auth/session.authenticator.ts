@@ -66,11 +66,15 @@ export class SessionAuthenticator extends RequestAuthenticator {
       }
       throw invalidToken();
     });
-    const found = await this.sessions.findByToken(token);
+    const found = await this.sessions.findByToken(token, claims.sub);
     if (!found || found.session.userId !== claims.sub) {
       throw authError('AUTH.SESSION_ENDED', 'This session has ended; log in again');
     }
-    const { hash, session } = found;
+    const { hash } = found;
+    const session =
+      found.session.membershipVersion === found.membershipVersion
+        ? found.session
+        : await this.recheck(hash, found.session, found.membershipVersion);
     const now = Date.now();
     if (now - Date.parse(session.lastSeenAt) >= this.config.lastSeenIntervalSeconds * 1000) {
       this.sessions
@@ -90,6 +94,31 @@ export class SessionAuthenticator extends RequestAuthenticator {
     const result = await this.chooseTenant(principal, session, chosen);
     sessionsByPrincipal.set(result, session);
     return result;
+  }
+
+  /**
+   * The user's memberships changed since this session read them (or a change was under way when
+   * it did): its role and membership list are read again; a membership that is gone ends it.
+   */
+  private async recheck(
+    hash: string,
+    session: SessionProfile,
+    version: string,
+  ): Promise<SessionProfile> {
+    const rows = await this.memberships.membershipsOf(session.userId);
+    const memberships = rows.map((m) => ({ tenantId: m.tenantId, role: m.role }));
+    let role = session.role;
+    if (session.tenantId && !session.isPlatformAdmin) {
+      const membership = memberships.find((m) => m.tenantId === session.tenantId);
+      if (!membership) {
+        await this.sessions.end(hash, 'membership_removed');
+        throw authError('AUTH.SESSION_ENDED', 'This session has ended; log in again');
+      }
+      role = membership.role;
+    }
+    const fresh = { ...session, role, memberships, membershipVersion: version };
+    await this.sessions.refreshProfile(hash, fresh);
+    return fresh;
   }
 
   private async chooseTenant(

@@ -24,6 +24,11 @@ export interface SessionProfile {
   isPlatformAdmin: boolean;
   /** Every membership of the user, kept current by membership changes made through the API. */
   memberships: { tenantId: string; role: TenantRole }[];
+  /**
+   * The user's membership version when `role` and `memberships` were read: a session whose
+   * version is behind the current one is re-checked against the database before it is used.
+   */
+  membershipVersion: string;
   createdAt: string;
   expiresAt: string;
   lastSeenAt: string;
@@ -35,6 +40,10 @@ export type NewSession = Omit<SessionProfile, 'id' | 'createdAt' | 'expiresAt' |
 
 // HSET only while the session exists: a late write must never resurrect an ended session.
 const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], unpack(ARGV)) end return 0`;
+
+// Longer than any session lives (an access token's life): a lost version only costs a re-check.
+const VERSION_TTL_SECONDS = 7 * 86_400;
+const REMOVAL_TTL_SECONDS = 86_400;
 
 export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -97,10 +106,71 @@ export class SessionStore {
     return session;
   }
 
-  async findByToken(token: string): Promise<{ hash: string; session: SessionProfile } | null> {
+  /**
+   * The session of `token` (of user `userId`, the token's subject) and the user's current
+   * membership version, in one round trip.
+   */
+  async findByToken(
+    token: string,
+    userId: string,
+  ): Promise<{ hash: string; session: SessionProfile; membershipVersion: string } | null> {
     const hash = tokenHash(token);
-    const fields = await this.run(() => this.redis.client.hgetall(this.sessionKey(hash)));
-    return fields.id ? { hash, session: deserialize(fields) } : null;
+    const [fields, version] = (await this.exec(
+      this.redis.client.pipeline().hgetall(this.sessionKey(hash)).get(this.versionKey(userId)),
+    )) as [Record<string, string>, string | null];
+    return fields.id
+      ? { hash, session: deserialize(fields), membershipVersion: version ?? '0' }
+      : null;
+  }
+
+  /** The user's membership version: read it before reading the memberships a session gets. */
+  async membershipVersion(userId: string): Promise<string> {
+    return (await this.run(() => this.redis.client.get(this.versionKey(userId)))) ?? '0';
+  }
+
+  /**
+   * The user's memberships are changing: every session read before now will be re-checked
+   * against the database on its next use. Throws (503) when Redis does not answer.
+   */
+  async bumpMembershipVersion(userId: string): Promise<void> {
+    await this.exec(
+      this.redis.client
+        .multi()
+        .incr(this.versionKey(userId))
+        .expire(this.versionKey(userId), VERSION_TTL_SECONDS),
+    );
+  }
+
+  /** After a re-check: the session's role, memberships and version as the database has them. */
+  async refreshProfile(
+    hash: string,
+    profile: Pick<SessionProfile, 'role' | 'memberships' | 'membershipVersion'>,
+  ): Promise<void> {
+    await this.setIfExists(hash, {
+      role: profile.role ?? '',
+      memberships: JSON.stringify(profile.memberships),
+      membership_version: profile.membershipVersion,
+    });
+  }
+
+  /**
+   * Marks a membership removal as begun (before the database change), so a retry after a
+   * failure finishes it — ending the sessions — instead of answering 404. Answers whether an
+   * earlier attempt had begun it and not finished.
+   */
+  async beginRemoval(tenantId: string, userId: string): Promise<boolean> {
+    const [, , set] = await this.exec(
+      this.redis.client
+        .multi()
+        .incr(this.versionKey(userId))
+        .expire(this.versionKey(userId), VERSION_TTL_SECONDS)
+        .set(this.removalKey(tenantId, userId), '1', 'EX', REMOVAL_TTL_SECONDS, 'NX'),
+    );
+    return set !== 'OK';
+  }
+
+  async endRemoval(tenantId: string, userId: string): Promise<void> {
+    await this.run(() => this.redis.client.del(this.removalKey(tenantId, userId)));
   }
 
   /** Records activity; callers decide how often (at most once a minute). */
@@ -275,6 +345,9 @@ export class SessionStore {
   }
 
   private sessionKey = (hash: string) => `${this.prefix}session:${hash}`;
+  private versionKey = (userId: string) => `${this.prefix}mv:${userId}`;
+  private removalKey = (tenantId: string, userId: string) =>
+    `${this.prefix}removing:${tenantId}:${userId}`;
   private userKey = (userId: string) => `${this.prefix}user:${userId}`;
   private tenantKey = (tenantId: string) => `${this.prefix}tenant:${tenantId}`;
   private refreshKey = (token: string) => `${this.prefix}refresh:${tokenHash(token)}`;
@@ -289,6 +362,7 @@ function serialize(s: SessionProfile): Record<string, string> {
     role: s.role ?? '',
     is_admin: s.isPlatformAdmin ? '1' : '0',
     memberships: JSON.stringify(s.memberships),
+    membership_version: s.membershipVersion,
     created_at: s.createdAt,
     expires_at: s.expiresAt,
     last_seen_at: s.lastSeenAt,
@@ -306,6 +380,7 @@ function deserialize(f: Record<string, string>): SessionProfile {
     role: (f.role || undefined) as TenantRole | undefined,
     isPlatformAdmin: f.is_admin === '1',
     memberships: f.memberships ? (JSON.parse(f.memberships) as SessionProfile['memberships']) : [],
+    membershipVersion: f.membership_version ?? '',
     createdAt: f.created_at,
     expiresAt: f.expires_at,
     lastSeenAt: f.last_seen_at,

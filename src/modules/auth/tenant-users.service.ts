@@ -88,21 +88,46 @@ export class TenantUsersService {
       if (created) await this.cognito.adminDeleteUser(body.email).catch(() => undefined);
       throw error;
     }
-    if (!created) await this.auth.syncMemberships(userId);
+    if (!created) {
+      await this.sessions.bumpMembershipVersion(userId);
+      await this.auth.syncMemberships(userId);
+    }
     return view(member);
   }
 
+  /**
+   * The version is bumped before the change (so the user's sessions re-check their role even if
+   * what follows fails) and after it (for a login that read the old role meanwhile); a retry
+   * after a 503 sets the same role again and redoes the rest.
+   */
   async changeRole(tenantId: string, userId: string, body: ChangeRoleDto): Promise<TenantUserView> {
+    await this.sessions.bumpMembershipVersion(userId);
     const member = await this.memberships.changeRole(tenantId, userId, body.role);
+    await this.sessions.bumpMembershipVersion(userId);
     await this.sessions.updateRole(userId, tenantId, body.role);
     await this.auth.syncMemberships(userId);
     return view(member);
   }
 
-  /** Removes the membership and ends the user's sessions in this tenant (the account stays). */
+  /**
+   * Removes the membership and ends the user's sessions in this tenant (the account stays). The
+   * removal is marked begun in Redis before the database change: when ending the sessions fails
+   * after the commit (503), a retry finds the mark and finishes the work instead of a 404.
+   */
   async remove(tenantId: string, userId: string): Promise<void> {
-    await this.memberships.remove(tenantId, userId);
+    const unfinished = await this.sessions.beginRemoval(tenantId, userId);
+    try {
+      await this.memberships.remove(tenantId, userId);
+    } catch (error) {
+      const retry = unfinished && error instanceof AppError && error.code === 'AUTH.USER_NOT_FOUND';
+      if (!retry) {
+        await this.sessions.endRemoval(tenantId, userId).catch(() => undefined);
+        throw error;
+      }
+    }
+    await this.sessions.bumpMembershipVersion(userId);
     await this.sessions.endForUserInTenant(userId, tenantId, 'membership_removed');
     await this.auth.syncMemberships(userId);
+    await this.sessions.endRemoval(tenantId, userId);
   }
 }
