@@ -1,0 +1,180 @@
+import { Injectable } from '@nestjs/common';
+import type { TestingModuleBuilder } from '@nestjs/testing';
+import amqplib from 'amqplib';
+import request from 'supertest';
+import { ConsumerRegistry, MessageHandler, type HandledMessage } from '../../src/modules/messaging';
+import { TENANT_HEADER } from '../../src/shared/tenant-context';
+import { createTestApp, type TestApp } from '../support/app';
+import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
+import { eventually } from '../support/services';
+import { unitOfWork } from '../support/tenancy';
+
+/** Counts how many handlers run at once on its instance (each app has its own). */
+@Injectable()
+class ConcurrencyHandler extends MessageHandler {
+  static all: ConcurrencyHandler[] = [];
+  running = 0;
+  peak = 0;
+  done = 0;
+  constructor() {
+    super();
+    ConcurrencyHandler.all.push(this);
+  }
+  async handle(message: HandledMessage): Promise<void> {
+    if (message.queueName !== 'scale') return;
+    this.running++;
+    this.peak = Math.max(this.peak, this.running);
+    await new Promise((r) => setTimeout(r, 60));
+    this.running--;
+    this.done++;
+  }
+}
+
+describe('messaging: live scaling and deletion on two instances', () => {
+  let one: TestApp;
+  let two: TestApp;
+  let admin: Identity;
+  let owner: Identity;
+  let tenant: { id: string };
+  let broker: amqplib.ChannelModel;
+  let channel: amqplib.Channel;
+  const handlerOf = (t: TestApp) => t.app.get<MessageHandler, ConcurrencyHandler>(MessageHandler);
+
+  beforeAll(async () => {
+    const withHandler = {
+      override: (b: TestingModuleBuilder) =>
+        b.overrideProvider(MessageHandler).useClass(ConcurrencyHandler),
+    };
+    one = await createTestApp(withHandler);
+    two = await createTestApp(withHandler);
+    admin = await platformAdmin(one);
+    tenant = await createTenant(one, admin);
+    owner = await tenantMember(one, tenant.id, 'tenant_owner');
+    broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    channel = await broker.createChannel();
+  });
+  afterAll(async () => {
+    await broker?.close().catch(() => undefined);
+    await Promise.allSettled([one?.close(), two?.close()]);
+  });
+
+  const status = async (t: TestApp) =>
+    (
+      await request(t.url)
+        .get(`/api/v1/tenants/${tenant.id}/consumers/scale/status`)
+        .set('Authorization', owner.bearer)
+    ).body as {
+      workers: number;
+      in_flight: number;
+      queue_depth: number | null;
+      instances: Array<{ instance_id: string; workers: number; active_workers: number }>;
+    };
+
+  /** Rows stored as queued, then their ids published straight to the work queue. */
+  const load = async (count: number): Promise<void> => {
+    const rows = await unitOfWork(one, tenant.id, (m) =>
+      m.query(
+        `insert into messages (queue_name, payload) select 'scale', jsonb_build_object('n', g)
+           from generate_series(1, $1::int) g returning id`,
+        [count],
+      ),
+    );
+    for (const row of rows as Array<{ id: string }>) {
+      channel.sendToQueue(
+        `tenant.${tenant.id}.scale`,
+        Buffer.from(JSON.stringify({ id: row.id })),
+        {
+          persistent: true,
+          headers: { [TENANT_HEADER]: tenant.id },
+        },
+      );
+    }
+  };
+
+  it('max in flight equals workers on each instance for 1 → 5 → 2, after a PUT sent to only one of them', async () => {
+    const ids = [one, two].map((t) => t.app.get(ConsumerRegistry).instanceId);
+    const peaks: Record<number, number[]> = {};
+    for (const workers of [1, 5, 2]) {
+      const put = await request(one.url)
+        .put(`/api/v1/tenants/${tenant.id}/consumers/scale/config`)
+        .set('Authorization', owner.bearer)
+        .send({ workers });
+      expect(put.status).toBe(200);
+      const started = Date.now();
+      const applied = await eventually(
+        () => status(two),
+        (s) =>
+          ids.every((id) => s.instances.find((i) => i.instance_id === id)?.workers === workers),
+        5_000,
+        50,
+      );
+      const reachedMs = Date.now() - started;
+      expect(applied.workers).toBe(workers);
+      await eventually(
+        () => status(one),
+        (s) => s.in_flight === 0 && s.queue_depth === 0,
+        20_000,
+      );
+      const handlers = [handlerOf(one), handlerOf(two)];
+      handlers.forEach((h) => ((h.peak = 0), (h.done = 0)));
+      const count = 30 * workers;
+      await load(count);
+      // Done when the queue is empty and nothing runs (other processes sharing the broker may take some).
+      await eventually(
+        () => status(one),
+        (s) => s.in_flight === 0 && s.queue_depth === 0 && handlers.every((h) => h.running === 0),
+        30_000,
+      );
+      peaks[workers] = handlers.map((h) => h.peak);
+      console.log(
+        `scaling: workers ${workers} reached both instances in ${reachedMs} ms; peak in flight ${peaks[workers].join(' / ')}; processed here ${handlers.map((h) => h.done).join(' + ')} of ${count}`,
+      );
+      for (const peak of peaks[workers]) expect(peak).toBeLessThanOrEqual(workers);
+      expect(Math.max(...peaks[workers])).toBe(workers);
+    }
+  }, 150_000);
+
+  it('concurrent PUTs end in the last value everywhere', async () => {
+    for (const workers of [3, 4, 7, 2, 6]) {
+      await request(one.url)
+        .put(`/api/v1/tenants/${tenant.id}/consumers/scale/config`)
+        .set('Authorization', owner.bearer)
+        .send({ workers });
+    }
+    await Promise.all(
+      [8, 9].map((workers) =>
+        request(two.url)
+          .put(`/api/v1/tenants/${tenant.id}/config/concurrency`)
+          .set('Authorization', owner.bearer)
+          .send({ workers }),
+      ),
+    );
+    const stored = await status(one);
+    const ids = [one, two].map((t) => t.app.get(ConsumerRegistry).instanceId);
+    const settled = await eventually(
+      () => status(two),
+      (s) =>
+        ids.every((id) => s.instances.find((i) => i.instance_id === id)?.workers === s.workers),
+      5_000,
+      50,
+    );
+    expect([8, 9]).toContain(stored.workers);
+    expect(settled.workers).toBe(stored.workers);
+  });
+
+  it('deleting the tenant drains its consumers on both instances, then deletes its queues', async () => {
+    await load(20);
+    const res = await request(one.url)
+      .delete(`/api/v1/tenants/${tenant.id}`)
+      .set('Authorization', admin.bearer);
+    expect(res.status).toBe(204);
+    for (const t of [one, two]) {
+      const registry = t.app.get(ConsumerRegistry);
+      expect(registry.localStats(tenant.id, 'scale')).toBeNull();
+      expect(registry.localStats(tenant.id, 'default')).toBeNull();
+    }
+    const probe = await broker.createChannel();
+    probe.on('error', () => undefined);
+    await expect(probe.checkQueue(`tenant.${tenant.id}.scale`)).rejects.toThrow(/404|NOT_FOUND/);
+  });
+});
