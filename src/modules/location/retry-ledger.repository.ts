@@ -81,7 +81,7 @@ export class RetryLedgerRepository {
    * write checks the token, so a row whose lease ran out is never written by its old holder.
    */
   async claimDue(now: Date, limit: number, leaseMs: number): Promise<LedgerRow[]> {
-    return this.db.query<LedgerRow[]>(
+    const [rows] = await this.db.query<[LedgerRow[], number]>(
       `update failed_location_updates f
           set claimed_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000),
               claim_token = $4
@@ -95,6 +95,7 @@ export class RetryLedgerRepository {
         returning f.*`,
       [now, limit, leaseMs, randomUUID()],
     );
+    return rows;
   }
 
   async resolve(row: LedgerRow, now: Date): Promise<boolean> {

@@ -34,7 +34,7 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
     at: 0,
     byIdentity: new Map(),
   };
-  private readonly warned = new Map<string, number>();
+  private readonly backoff = new Map<string, { until: number; delayMs: number }>();
 
   constructor(
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
@@ -64,20 +64,29 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
   async tick(): Promise<ExpiredRow[]> {
     const expired: ExpiredRow[] = [];
     for (const [identity, tenantIds] of await this.databaseGroups()) {
+      const backoff = this.backoff.get(identity);
+      if (backoff && backoff.until > Date.now()) continue;
       // One statement per database; another tenant of the same database stands in if one fails.
-      for (let i = 0; i < Math.min(3, tenantIds.length); i++) {
+      let swept = false;
+      let failure: unknown;
+      for (let i = 0; i < Math.min(3, tenantIds.length) && !swept; i++) {
         try {
           expired.push(...(await this.sweep(tenantIds[0])));
-          break;
+          swept = true;
         } catch (error) {
+          failure = error;
           tenantIds.push(tenantIds.shift()!);
-          const last = this.warned.get(identity) ?? 0;
-          if (Date.now() - last > 60_000) {
-            this.warned.set(identity, Date.now());
-            this.logger.warn({ err: error }, 'Session expiry failed for a tenant database');
-          }
         }
       }
+      if (swept) {
+        this.backoff.delete(identity);
+        continue;
+      }
+      // A database that does not answer is tried again later, backing off up to 5 min.
+      const delay = Math.min((backoff?.delayMs ?? 5_000) * 2, 5 * 60_000);
+      this.backoff.set(identity, { until: Date.now() + delay, delayMs: delay });
+      if (!backoff)
+        this.logger.warn({ err: failure }, 'Session expiry failed for a tenant database');
     }
     for (const row of expired) {
       this.cache.evict(row.tenant_id, row.id);
