@@ -153,11 +153,30 @@ export class MessagingPanel extends Panel {
         render: (body) => this.queues(list(body)),
       },
       {
+        title: 'Recent messages',
+        path: '/api/v1/messages?limit=100',
+        render: (body) =>
+          this.recent(list(body), Boolean((body as { next_cursor?: unknown }).next_cursor)),
+      },
+      {
         title: 'Failed messages',
         path: '/api/v1/messages?status=failed&limit=10',
         render: (body) => this.failed(list(body)),
       },
     ];
+  }
+
+  /** Any member may read messages: figures by status over the newest hundred. */
+  private recent(rows: Record<string, unknown>[], more: boolean): Node {
+    if (rows.length === 0) return h('p', { class: 'muted' }, 'No messages yet');
+    const byStatus: Record<string, number> = {};
+    for (const row of rows) byStatus[text(row.status)] = (byStatus[text(row.status)] ?? 0) + 1;
+    return h(
+      'div',
+      { 'data-figure': 'recent-messages' },
+      figures(byStatus),
+      h('p', { class: 'muted' }, `over the newest ${rows.length}${more ? '' : ' (all)'}`),
+    );
   }
 
   private queues(rows: Record<string, unknown>[]): Node {

@@ -134,9 +134,12 @@ describe('dashboard: live feed, filters and stats (headless Chromium)', () => {
     await page.click('#pause');
     const held = [];
     for (let i = 0; i < 3; i += 1) held.push(await post(tenantA, { event_type: 'held.one' }));
-    await page.waitForFunction(
-      "document.getElementById('feed-count').textContent.includes('3 new while paused')",
+    const count = await eventually(
+      () => page.textContent('#feed-count'),
+      (text) => Boolean(text?.includes('3 new while paused')),
+      10_000,
     );
+    expect(count).toContain('3 new while paused');
     expect(await page.$(`#feed-list li[data-seq="${held[0].seq}"]`)).toBeNull();
     await page.click('#pause');
     await page.waitForSelector(`#feed-list li[data-seq="${held[2].seq}"]`);
