@@ -32,11 +32,8 @@ const api = new Api();
 const feed = new FeedView();
 const stats = new StatsView(api);
 let viewer: Viewer | null = null;
-const panels = [
-  new LocationPanel(api),
-  new MessagingPanel(api, () => viewer),
-  new TenancyPanel(api),
-];
+const locationPanel = new LocationPanel(api);
+const panels = [locationPanel, new MessagingPanel(api, () => viewer), new TenancyPanel(api)];
 let socket: FeedSocket | null = null;
 let memberships: Me['memberships'] = [];
 
@@ -147,7 +144,9 @@ byId<HTMLFormElement>('password-form').addEventListener('submit', (event) => {
       signInMessage.textContent =
         error instanceof ApiError && error.status === 401
           ? 'Wrong email or password.'
-          : `Could not sign in: ${describe(error)}`;
+          : error instanceof ApiError && error.status === 429
+            ? `Too many attempts: rate limited, try again in ${error.retryAfterSeconds ?? 60} s.`
+            : `Could not sign in: ${describe(error)}`;
     })
     .finally(() => busy(form, false));
 });
@@ -321,7 +320,9 @@ function startBoard(credential: Credential): void {
 
 function receive(event: FeedEvent, live: boolean): void {
   feed.add(event);
-  if (live) stats.count(event);
+  if (!live) return;
+  stats.count(event);
+  locationPanel.count(event);
 }
 
 async function loadHistory(current: FeedSocket): Promise<void> {

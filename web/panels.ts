@@ -7,7 +7,8 @@ export interface Viewer {
   canManage: boolean;
 }
 
-type Section = { title: string; path: string; render: (body: unknown) => Node };
+/** A part of a panel: fetched from `path`, or (without one) drawn from what the page counted. */
+type Section = { title: string; path?: string; render: (body: unknown) => Node };
 
 /**
  * A panel polls its routes; each route's failure is shown in words in its own place (404: the
@@ -46,7 +47,8 @@ abstract class Panel {
     const parts = await Promise.all(
       this.sections().map(async (section) => {
         try {
-          return section.render(await this.api.get<unknown>(section.path));
+          const body = section.path ? await this.api.get<unknown>(section.path) : null;
+          return section.render(body);
         } catch (error) {
           if (error instanceof ApiError && error.status === 429)
             next = Math.max(next, (error.retryAfterSeconds ?? 5) * 1000);
@@ -79,15 +81,44 @@ const text = (value: unknown): string => {
   return typeof value === 'string' ? value : JSON.stringify(value);
 };
 
+const LIVE_LOCATION_TYPES = [
+  'session.started',
+  'session.ended',
+  'location.delivered',
+  'location.dead_lettered',
+  'location.resolved',
+  'location.permanently_failed',
+];
+
 export class LocationPanel extends Panel {
+  /** Location facts seen in the live feed since the page opened (delivered ones are not stored). */
+  private readonly live = new Map<string, number>();
+
   constructor(api: Api) {
     super(api, 'location-body');
+  }
+
+  count(event: { source: string; event_type: string }): void {
+    if (event.source !== 'location' || !LIVE_LOCATION_TYPES.includes(event.event_type)) return;
+    this.live.set(event.event_type, (this.live.get(event.event_type) ?? 0) + 1);
+  }
+
+  override stop(): void {
+    super.stop();
+    this.live.clear();
   }
 
   protected sections(): Section[] {
     return [
       {
-        title: 'Active sessions',
+        title: 'Updates (live, since this page opened)',
+        render: () =>
+          figures(
+            Object.fromEntries(LIVE_LOCATION_TYPES.map((type) => [type, this.live.get(type) ?? 0])),
+          ),
+      },
+      {
+        title: 'Your active sessions',
         path: '/api/v1/location/sessions?status=active&limit=100',
         render: (body) => {
           const rows = list(body);

@@ -75,8 +75,12 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     expect((await request(t.url).get('/dashboard/assets/..%2f..%2fpackage.json')).status).toBe(404);
   });
 
-  it('signs in with an API key and shows the tenant; panels whose module is absent say so', async () => {
+  it('signs in with an API key and shows the tenant; a module that is absent (404) or closed to keys (403) is said in words', async () => {
     const page = await browser.page();
+    // As on a server without the messaging module: its routes answer 404.
+    await page.route('**/api/v1/consumers/status', (route) =>
+      route.fulfill({ status: 404, contentType: 'application/json', body: '{"statusCode":404}' }),
+    );
     await page.goto(`${t.url}/dashboard`);
     await page.fill('#api-key', tenantA.api_key);
     await page.click('#key-form button[type=submit]');
@@ -85,6 +89,12 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     expect(await page.textContent('#role')).toBe('API key');
     await page.waitForSelector('#tenancy-body dl');
     expect(await page.textContent('#tenancy-body')).toContain(tenantA.id);
+    await page.waitForSelector('#messaging-body .status-404');
+    expect(await page.textContent('#messaging-body .status-404')).toBe('not available');
+    await page.waitForSelector('#location-body .status-403');
+    expect(await page.textContent('#location-body .status-403')).toBe(
+      "needs a tenant owner's sign-in",
+    );
     // The key is never in a URL, and the page holds no credential of another tenant.
     expect(page.url()).not.toContain(tenantA.api_key);
     await screenshot(page, 'dashboard-api-key');
@@ -101,6 +111,25 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     expect(await page.textContent('#sign-in-message')).toBe('That API key was not accepted.');
     expect(await page.isHidden('#board')).toBe(true);
     await screenshot(page, 'dashboard-wrong-key');
+    await page.close();
+  });
+
+  it('says "wrong email or password", then "rate limited, try again in N s" past the account limit', async () => {
+    const email = uniqueEmail('limited');
+    await createCognitoUser(email);
+    const page = await browser.page();
+    await page.goto(`${t.url}/dashboard`);
+    let message = '';
+    for (let attempt = 0; attempt < 15 && !message.startsWith('Too many'); attempt += 1) {
+      await page.fill('#email', email);
+      await page.fill('#password', 'not-the-password');
+      await page.click('#password-form button[type=submit]');
+      await page.waitForSelector('#password-form button[type=submit]:not([disabled])');
+      message = (await page.textContent('#sign-in-message')) ?? '';
+      if (attempt === 0) expect(message).toBe('Wrong email or password.');
+    }
+    expect(message).toMatch(/^Too many attempts: rate limited, try again in \d+ s\.$/);
+    await screenshot(page, 'dashboard-rate-limited');
     await page.close();
   });
 
