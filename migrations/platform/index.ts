@@ -1,6 +1,7 @@
 import { PlatformRegistry1700000000001 } from './1700000000001-platform-registry';
 import { TenantProvisioning1700000003001 } from './1700000003001-tenant-provisioning';
 import { LocationLedger1700000008001 } from './1700000008001-location-ledger';
+import { LocationLedgerTopic1700000008002 } from './1700000008002-location-ledger-topic';
 import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits';
 import { MessagingQueues1700000011001 } from './1700000011001-messaging-queues';
 
@@ -9,6 +10,7 @@ export const platformMigrations = [
   PlatformRegistry1700000000001,
   TenantProvisioning1700000003001,
   LocationLedger1700000008001,
+  LocationLedgerTopic1700000008002,
   EventRateLimits1700000010001,
   MessagingQueues1700000011001,
 ];
