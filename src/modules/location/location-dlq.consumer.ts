@@ -88,6 +88,7 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
       status,
       nextRetryAt: letter.retryable ? new Date(now.getTime() + this.config.retry.baseMs) : null,
       now,
+      sourceTopic: letter.source.topic,
     });
     if (!inserted) return;
     ledgerOutcomes.inc({ outcome: status === 'pending' ? 'recorded' : 'permanently_failed' });

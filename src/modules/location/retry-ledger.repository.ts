@@ -45,13 +45,15 @@ export class RetryLedgerRepository {
     status: 'pending' | 'permanently_failed';
     nextRetryAt: Date | null;
     now: Date;
+    sourceTopic: string;
   }): Promise<boolean> {
     const r = input.record;
     const rows = await this.db.query<Array<{ id: string }>>(
       `insert into failed_location_updates
          (tenant_id, event_id, session_id, user_id, latitude, longitude, accuracy, recorded_at,
-          payload, error_message, last_status_code, attempts, status, next_retry_at, created_at, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+          payload, error_message, last_status_code, attempts, status, next_retry_at, created_at, updated_at,
+          source_topic)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
        on conflict (event_id) do nothing
        returning id`,
       [
@@ -70,6 +72,7 @@ export class RetryLedgerRepository {
         input.status,
         input.nextRetryAt,
         input.now,
+        input.sourceTopic,
       ],
     );
     return rows.length > 0;
@@ -80,20 +83,20 @@ export class RetryLedgerRepository {
    * row. The claim is a lease (real time, not the schedule clock) with a token; every later
    * write checks the token, so a row whose lease ran out is never written by its old holder.
    */
-  async claimDue(now: Date, limit: number, leaseMs: number): Promise<LedgerRow[]> {
+  async claimDue(topic: string, now: Date, limit: number, leaseMs: number): Promise<LedgerRow[]> {
     const [rows] = await this.db.query<[LedgerRow[], number]>(
       `update failed_location_updates f
           set claimed_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000),
               claim_token = $4
         where f.id in (
           select id from failed_location_updates
-           where status in ('pending', 'retried') and next_retry_at <= $1
+           where status in ('pending', 'retried') and source_topic = $5 and next_retry_at <= $1
              and (claimed_until is null or claimed_until < clock_timestamp())
            order by created_at desc, id desc
            limit $2
            for update skip locked)
         returning f.*`,
-      [now, limit, leaseMs, randomUUID()],
+      [now, limit, leaseMs, randomUUID(), topic],
     );
     return rows;
   }

@@ -63,7 +63,12 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
   /** One pass over the due rows; answers how many it handled. */
   async tick(): Promise<number> {
     const leaseMs = this.config.deliveryTimeoutMs * 2 + 30_000;
-    const rows = await this.ledger.claimDue(this.clock.now(), this.config.retry.batch, leaseMs);
+    const rows = await this.ledger.claimDue(
+      this.config.topic,
+      this.clock.now(),
+      this.config.retry.batch,
+      leaseMs,
+    );
     await Promise.all(rows.map((row) => this.retry(row)));
     return rows.length;
   }
