@@ -4,6 +4,82 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Module boundaries (no-restricted-imports): a module is reached only through its index.ts, and
+ * src/shared never imports src/modules. Exported for the test that proves the rule
+ * (test/e2e/hardening-lint-boundaries.e2e-spec.ts).
+ */
+export const moduleBoundaries = [
+  {
+    // A module is reached only through its index.ts (its public face).
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+modules/[^/]+/.+',
+              message: "Import another module through its index.ts ('../modules/<name>').",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Inside src/modules a sibling module is '../<name>' (its index.ts), never '../<name>/<file>'.
+    files: ['src/modules/*/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+modules/[^/]+/.+',
+              message: "Import another module through its index.ts ('../modules/<name>').",
+            },
+            {
+              regex: '^\\.\\./(?!\\.\\.)[^/]+/.+',
+              message: "Import a sibling module through its index.ts ('../<name>').",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The same one folder down (src/modules/<name>/dto/…): '../../<name>' is a sibling module.
+    files: ['src/modules/*/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+modules/[^/]+/.+',
+              message: "Import another module through its index.ts ('../modules/<name>').",
+            },
+            {
+              regex: '^\\.\\./\\.\\./(?!\\.\\.)[^/]+/.+',
+              message: "Import a sibling module through its index.ts ('../../<name>').",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: 'modules/', message: 'src/shared never imports src/modules.' }] },
+      ],
+    },
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'coverage/**', '.cache/**', 'node_modules/**', 'eslint.config.mjs'] },
   eslint.configs.recommended,
@@ -27,32 +103,7 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  {
-    // A module is reached only through its index.ts (its public face).
-    files: ['src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: '^(\\.\\./)+modules/[^/]+/.+',
-              message: "Import another module through its index.ts ('../modules/<name>').",
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ regex: 'modules/', message: 'src/shared never imports src/modules.' }] },
-      ],
-    },
-  },
+  ...moduleBoundaries,
   {
     // The dashboard's browser code (web/): its own tsconfig (DOM lib), browser globals.
     files: ['web/**/*.ts'],
@@ -66,8 +117,8 @@ export default tseslint.config(
     },
   },
   {
-    // Plain Node scripts (the dashboard build): no TypeScript project to type-check against.
-    files: ['scripts/**/*.mjs'],
+    // Plain Node scripts (the dashboard build, test configs): no TypeScript project to type-check against.
+    files: ['scripts/**/*.mjs', 'test/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
