@@ -3,10 +3,12 @@ import { AppError } from '../shared/errors';
 
 /**
  * A path that exists, asked with a method it does not serve, answers 405 with `Allow` (RFC 9110)
- * instead of a 404 that says the path is unknown. Only requests no route matched are checked:
- * the router is asked, for each method some route uses, whether it would serve this path, and
- * the most specific answers win (fewest path parameters). HEAD (added by Fastify for every GET) is
- * left out of `Allow`, as the OpenAPI document lists only what the controllers declare.
+ * instead of a 404 that says the path is unknown — or instead of a route of that method whose
+ * path parameter swallowed a static segment of another method's route (`GET /session/start` is
+ * not `GET /session/:id` with id=start when `POST /session/start` exists). The router is asked,
+ * for each method some route uses, whether it would serve this path; the most specific answers
+ * (fewest path parameters) win. HEAD (added by Fastify for every GET) is left out of `Allow`, as
+ * the OpenAPI document lists only what the controllers declare.
  */
 export function answerMethodNotAllowed(fastify: FastifyInstance): void {
   const methods = new Set<string>();
@@ -17,10 +19,9 @@ export function answerMethodNotAllowed(fastify: FastifyInstance): void {
   });
 
   fastify.addHook('onRequest', (request, _reply, done) => {
-    if (!request.is404) return done();
+    const own = request.is404 ? Infinity : Object.keys(request.params ?? {}).length;
+    if (own === 0) return done(); // a static route: nothing is more specific
     const url = request.url.split('?')[0];
-    // The most specific routes serving this path: `/session/start` is POST's static route, not
-    // GET's `/session/:id` with id=start (the document lists the path under POST only).
     let fewest = Infinity;
     let allowed: string[] = [];
     for (const method of methods) {
@@ -30,9 +31,8 @@ export function answerMethodNotAllowed(fastify: FastifyInstance): void {
       if (params < fewest) [fewest, allowed] = [params, []];
       if (params === fewest) allowed.push(method);
     }
-    allowed.sort();
-    if (allowed.length === 0 || allowed.includes(request.method)) return done();
-    const allow = allowed.join(', ');
+    if (allowed.length === 0 || own <= fewest || allowed.includes(request.method)) return done();
+    const allow = allowed.sort().join(', ');
     done(
       new AppError(
         'COMMON.METHOD_NOT_ALLOWED',

@@ -77,6 +77,7 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
   let admin: Identity;
   let owner: Identity;
   let apiKey: string;
+  let tenantId: string;
   let throwawayOwner: Identity;
   /** The tenant the admin picks with X-Tenant-ID for tenant-scoped routes (its changes land there). */
   let adminTenantId: string;
@@ -96,6 +97,7 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
     t = await createTestApp();
     admin = await platformAdmin(t);
     const tenant = await createTenant(t, admin);
+    tenantId = tenant.id;
     apiKey = tenant.api_key;
     owner = await tenantMember(t, tenant.id, 'tenant_owner');
     const throwaway = await createTenant(t, admin);
@@ -198,6 +200,25 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
 
   const excluding = (...regexes: string[]) => ['--exclude-name-regex', regexes.join('|')];
 
+  /**
+   * The fence held: the credentials still work (a run whose session died would only see 401s,
+   * which schemathesis merely warns about), the owner is still owner, the suite's tenants live.
+   */
+  async function expectFenceHeld(): Promise<void> {
+    const me = await request(t.url).get('/api/v1/auth/me').set('Authorization', owner.bearer);
+    expect([me.status, me.body.role]).toEqual([200, 'tenant_owner']);
+    const adminMe = await request(t.url).get('/api/v1/auth/me').set('Authorization', admin.bearer);
+    expect([adminMe.status, adminMe.body.is_admin]).toEqual([200, true]);
+    const byKey = await request(t.url).get('/api/v1/tenant/info').set('X-API-Key', apiKey);
+    expect([byKey.status, byKey.body.tenant_id]).toEqual([200, tenantId]);
+    for (const id of [tenantId, adminTenantId]) {
+      const tenant = await request(t.url)
+        .get(`/api/v1/tenants/${id}`)
+        .set('Authorization', admin.bearer);
+      expect([tenant.status, tenant.body.status]).toEqual([200, 'active']);
+    }
+  }
+
   it('is an OpenAPI 3.0 document: nullable fields are `nullable`, never a type array or `type: array`', async () => {
     const doc = (await request(t.url).get('/docs-json')).body as OpenApiDoc;
     expect(doc.openapi).toMatch(/^3\.0\./);
@@ -263,6 +284,7 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
       excluding(SESSION_ENDERS, TENANT_CHANGES),
     );
     expectClean(run);
+    await expectFenceHeld();
   }, 240_000);
 
   it('as a tenant owner', async () => {
@@ -272,14 +294,17 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
       excluding(SESSION_ENDERS, MEMBER_CHANGES),
     );
     expectClean(run);
+    await expectFenceHeld();
   }, 240_000);
 
   it('with an API key', async () => {
     expectClean(await schemathesis('API key', [`X-API-Key: ${apiKey}`], []));
+    await expectFenceHeld();
   }, 240_000);
 
   it('anonymous', async () => {
     expectClean(await schemathesis('anonymous', [], []));
+    await expectFenceHeld();
   }, 240_000);
 
   it('member changes and session ends, as the owner of a throwaway tenant', async () => {
