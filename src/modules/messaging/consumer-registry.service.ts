@@ -70,6 +70,8 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   private readonly starting = new Map<string, Promise<void>>();
   private readonly declared = new Set<string>();
   private readonly drainAcks = new Map<string, Set<string>>();
+  /** Tenants with a publish this instance could not confirm: the relay looks at them first. */
+  readonly pendingOutbox = new Set<string>();
   private subscriber?: Redis;
   private timers: NodeJS.Timeout[] = [];
   private closing = false;

@@ -5,6 +5,7 @@ import { messagingConfig, type MessagingConfig } from '../../config';
 import { AppError } from '../../shared/errors';
 import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
 import { PublishNackedError, PublishUnroutableError, RabbitMqService } from '../../shared/rabbitmq';
+import { TENANT_HEADER } from '../../shared/tenant-context';
 import { TenantDatabase } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
@@ -105,6 +106,7 @@ export class MessagesService {
     if (!created) return { message, replayed: true };
     await this.ensureQueue(tenantId, input.queueName).catch((err: unknown) => {
       // The row and outbox entry are committed: the relay publishes it once the broker is back.
+      this.registry.pendingOutbox.add(tenantId);
       throw this.unavailable(message.id, err);
     });
     await this.publishStored(tenantId, message.id, input.queueName);
@@ -114,12 +116,17 @@ export class MessagesService {
 
   /** Publishes a committed message and clears its outbox row; the errors the API answers. */
   async publishStored(tenantId: string, id: string, queueName: string): Promise<void> {
-    if (!this.rabbit.connected) throw this.unavailable(id);
+    if (!this.rabbit.connected) {
+      this.registry.pendingOutbox.add(tenantId);
+      throw this.unavailable(id);
+    }
     const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
     try {
       await this.rabbit.publish('', names.main, Buffer.from(JSON.stringify({ id })), {
         messageId: id,
         mandatory: true,
+        // The relay publishes outside a request: the tenant is named here (checked against the context).
+        headers: { [TENANT_HEADER]: tenantId },
         timeout: this.config.publishTimeoutMs,
       });
     } catch (err) {
@@ -138,6 +145,7 @@ export class MessagesService {
         ).withHeaders({ 'Retry-After': '5' });
       }
       if (err instanceof PublishUnroutableError) this.registry.forget(tenantId, queueName);
+      this.registry.pendingOutbox.add(tenantId);
       throw this.unavailable(id, err);
     }
     await this.tenantDb

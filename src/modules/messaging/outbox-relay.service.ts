@@ -34,6 +34,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly logger = new Logger(OutboxRelay.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private runningPending?: Promise<void>;
   private cursor = 0;
 
   constructor(
@@ -48,6 +49,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     if (!this.config.workersEnabled) return;
     this.timer = setInterval(() => {
+      // Tenants with a failed publish here: not held up by a long sweep of every tenant.
+      this.runningPending ??= this.relayPending()
+        .then(() => undefined)
+        .catch((err: unknown) => this.logger.warn({ err }, 'Outbox relay failed'))
+        .finally(() => (this.runningPending = undefined));
       this.running ??= this.tick()
         .then(() => undefined)
         .catch((err: unknown) => this.logger.warn({ err }, 'Outbox relay tick failed'))
@@ -58,20 +64,38 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
-    await this.running;
+    await Promise.allSettled([this.running, this.runningPending]);
   }
 
   /** One sweep step; returns how many messages it published. */
+  /** The tenants whose publishes failed on this instance (no lock: a duplicate is harmless). */
+  async relayPending(): Promise<number> {
+    if (!this.rabbit.connected) return 0;
+    let published = 0;
+    for (const tenantId of [...this.registry.pendingOutbox]) {
+      const result = await this.relayTenant(tenantId).catch((err: unknown) => {
+        this.logger.warn({ err }, `Outbox relay of tenant ${tenantId} failed`);
+        return -1;
+      });
+      if (result >= 0) {
+        published += result;
+        if (!(await this.hasOutbox(tenantId))) this.registry.pendingOutbox.delete(tenantId);
+      }
+    }
+    return published;
+  }
+
+  /** One step of the sweep of every tenant (one instance at a time). */
   async tick(): Promise<number> {
     if (!this.rabbit.connected) return 0;
+    let published = 0;
     const lock = await this.redis.client
       .set(LOCK_KEY, this.registry.instanceId, 'PX', this.config.relayIntervalMs * 5, 'NX')
       .catch(() => 'OK');
-    if (lock !== 'OK') return 0;
-    let published = 0;
+    if (lock !== 'OK') return published;
     try {
       const tenants = await this.registry.liveTenants();
-      if (!tenants.length) return 0;
+      if (!tenants.length) return published;
       const count = Math.min(TENANTS_PER_TICK, tenants.length);
       for (let i = 0; i < count; i++) {
         const tenantId = tenants[(this.cursor + i) % tenants.length];
@@ -85,6 +109,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       await this.redis.client.del(LOCK_KEY).catch(() => undefined);
     }
     return published;
+  }
+
+  private async hasOutbox(tenantId: string): Promise<boolean> {
+    const rows: unknown[] = await this.tenantDb.runFor(tenantId, (m) =>
+      m.query(`select 1 from message_outbox limit 1`),
+    );
+    return rows.length > 0;
   }
 
   async relayTenant(tenantId: string): Promise<number> {
