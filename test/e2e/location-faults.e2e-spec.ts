@@ -64,7 +64,8 @@ function streamUpdates(
         );
       result.statuses.set(status, (result.statuses.get(status) ?? 0) + 1);
       if (window) result.during.set(status, (result.during.get(status) ?? 0) + 1);
-      if (options.pauseMs) await sleep(options.pauseMs);
+      if (status === 0) await sleep(100);
+      else if (options.pauseMs) await sleep(options.pauseMs);
     }
   };
   const workers = Array.from({ length: options.concurrency }, worker);
