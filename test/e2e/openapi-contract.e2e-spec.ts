@@ -148,8 +148,9 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
       'false',
       '--request-timeout',
       '15',
+      // Two: schemathesis generates while the app answers (each has a core of this machine).
       '--workers',
-      '1',
+      '2',
       '--no-color',
       ...headers.flatMap((h) => ['-H', h]),
       ...filters,
