@@ -47,6 +47,14 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
 /** Marks a route that only a user session can call (an API key is refused with 403). */
 export const SESSION_ONLY = 'x-session-only';
 
+/**
+ * Says why input the schemas allow can still be refused with 400 (a rule no schema can state:
+ * an opaque cursor, a reference to something that must exist …). Lists get it for their
+ * `cursor`; a route adds its own with `@ApiExtension(REFUSES_VALID_INPUT, 'why')`. The contract
+ * test accepts a 400 for schema-valid input only on these operations.
+ */
+export const REFUSES_VALID_INPUT = 'x-refuses-valid-input';
+
 /** The error envelope of API.md, answered by the one ErrorFilter. */
 export const ERROR_BODY_SCHEMA: SchemaObject = {
   type: 'object',
@@ -266,6 +274,14 @@ function completeOperation(
     }
     if (facts?.uuidParams.has(name))
       parameter.schema = { ...(parameter.schema as SchemaObject), type: 'string', format: 'uuid' };
+  }
+
+  if (parameters.some((p) => p.in === 'query' && p.name === 'cursor')) {
+    const reasons = [
+      extensions[REFUSES_VALID_INPUT],
+      'a cursor this list did not issue (400 COMMON.INVALID_CURSOR)',
+    ];
+    extensions[REFUSES_VALID_INPUT] = reasons.filter(Boolean).join('; ');
   }
 
   const answers = new Set<string>();

@@ -16,6 +16,7 @@ import {
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiExtension,
   ApiNoContentResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -66,6 +67,10 @@ export class TenantsController {
   })
   @ApiBadRequestResponse({ description: 'Invalid body, or database_secret_id missing or invalid' })
   @ApiConflictResponse({ description: 'A tenant with this name exists' })
+  @ApiExtension(
+    'x-refuses-valid-input',
+    'database_secret_id must name a secret that exists (400 TENANCY.INVALID_SECRET)',
+  )
   @ApiServiceUnavailableResponse({
     description: 'Provisioning failed (tenant left provisioning_failed: create it again to retry)',
   })
