@@ -6,7 +6,7 @@ import { positiveInt, urlWithProtocol } from './env-schemas';
 const schema = z.object({
   REDIS_URL: urlWithProtocol(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),
-  REDIS_COMMAND_TIMEOUT_MS: positiveInt(1_000),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(2_000),
 });
 
 export const redisConfig = registerAs('redis', () => {
