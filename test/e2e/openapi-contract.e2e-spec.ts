@@ -32,8 +32,11 @@ const ROOT = resolve(__dirname, '../..');
 const SESSION_ENDERS = String.raw`^POST /api/v1/auth/logout$|^DELETE /api/v1/auth/sessions/\{id\}$`;
 /** Changing or removing members: an owner could demote or remove itself. */
 const MEMBER_CHANGES = String.raw`^(PUT|DELETE) /api/v1/tenants?(/\{id\})?/users/\{user_id\}$`;
-/** Any change under one tenant's path: the admin would reach other suites' tenants. */
-const TENANT_CHANGES = String.raw`^(POST|PUT|PATCH|DELETE) /api/v1/tenants/\{id\}`;
+/**
+ * Any change under one tenant's path (`/api/v1/tenants/{id}/…`, `/admin/tenants/{id}/…`): the
+ * admin would reach other suites' tenants (rename, delete, members, keys, limits, queues).
+ */
+const TENANT_CHANGES = String.raw`^(POST|PUT|PATCH|DELETE) /(.+/)?tenants/\{id\}`;
 
 interface Run {
   credential: string;
