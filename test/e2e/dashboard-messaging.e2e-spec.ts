@@ -10,6 +10,7 @@ import {
   type TestBrowser,
 } from '../support/browser';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+import { HttpSink } from '../support/http-sink';
 import { eventually } from '../support/services';
 import { uniqueName } from '../support/tenancy';
 
@@ -25,6 +26,8 @@ describe('dashboard: messaging panel by role (headless Chromium)', () => {
   let ownerA: Identity;
   let userA: Identity;
   let ownerB: Identity;
+  let sink: HttpSink;
+  let previousAllowed: string | undefined;
   const queue = uniqueName('dash').toLowerCase();
 
   const publish = async (tenant: Tenant, queueName: string) => {
@@ -43,6 +46,10 @@ describe('dashboard: messaging panel by role (headless Chromium)', () => {
 
   beforeAll(async () => {
     assetsDir = buildDashboardForTests();
+    // A local webhook that fails on demand (allowed as a delivery target for this app only).
+    sink = await new HttpSink().start();
+    previousAllowed = process.env.LOCATION_DELIVERY_ALLOWED_HOSTS;
+    process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${sink.port}`;
     t = await createTestApp({
       override: (builder) => builder.overrideProvider(DASHBOARD_ASSETS_DIR).useValue(assetsDir),
     });
@@ -59,8 +66,11 @@ describe('dashboard: messaging panel by role (headless Chromium)', () => {
     await publish(tenantB, 'default');
   });
   afterAll(async () => {
+    if (previousAllowed === undefined) delete process.env.LOCATION_DELIVERY_ALLOWED_HOSTS;
+    else process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = previousAllowed;
     await browser?.close();
     await t?.close();
+    await sink?.close();
     rmSync(assetsDir, { recursive: true, force: true });
   });
 
@@ -84,6 +94,48 @@ describe('dashboard: messaging panel by role (headless Chromium)', () => {
     expect(await workersOf(tenantA.id, queue, ownerA)).toBe(next);
     console.log(`workers of ${queue}: ${before} → ${next} (page and API agree)`);
     await screenshot(page, 'dashboard-messaging-owner');
+    await page.close();
+  });
+
+  it('an owner retries a failed message from the page; it is processed and leaves the failed list', async () => {
+    const hooks = uniqueName('hooks').toLowerCase();
+    sink.mode = 500;
+    const configured = await request(t.url)
+      .put(`/api/v1/tenants/${tenantA.id}/consumers/${hooks}/config`)
+      .set('Authorization', ownerA.bearer)
+      .send({ workers: 1, max_attempts: 1, webhook_url: sink.url });
+    expect(configured.status).toBe(200);
+    const published = await request(t.url)
+      .post('/api/v1/messages')
+      .set('Authorization', ownerA.bearer)
+      .send({ queue_name: hooks, payload: { poison: true } });
+    expect(published.status).toBe(202);
+    const id = (published.body as { id: string }).id;
+    const statusOf = async () =>
+      (
+        (await request(t.url).get(`/api/v1/messages/${id}`).set('Authorization', ownerA.bearer))
+          .body as { status: string }
+      ).status;
+    expect(await eventually(statusOf, (s) => s === 'failed', 30_000)).toBe('failed');
+
+    const page = await browser.page();
+    await signInWithPassword(page, t.url, ownerA.email, ownerA.password);
+    const item = `#messaging-body li[data-message="${id}"]`;
+    await page.waitForSelector(`${item} button.retry`, { timeout: 15_000 });
+    await screenshot(page, 'dashboard-messaging-failed');
+    // The fault is fixed: the queue no longer calls the webhook (its breaker may still be open).
+    const unhooked = await request(t.url)
+      .put(`/api/v1/tenants/${tenantA.id}/consumers/${hooks}/config`)
+      .set('Authorization', ownerA.bearer)
+      .send({ workers: 1, webhook_url: null });
+    expect(unhooked.status).toBe(200);
+    const answer = page.waitForResponse((r) => r.url().endsWith(`/api/v1/messages/${id}/retry`));
+    await page.click(`${item} button.retry`);
+    const retried = await answer;
+    expect(retried.status()).toBe(202);
+    expect(await eventually(statusOf, (s) => s === 'processed', 30_000)).toBe('processed');
+    await page.waitForSelector(item, { state: 'detached', timeout: 15_000 });
+    console.log(`failed message ${id}: retried from the page, now processed`);
     await page.close();
   });
 
