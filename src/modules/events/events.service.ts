@@ -278,7 +278,8 @@ export class EventsService {
         [{ field: 'bucket', message: 'too fine for the range' }],
       );
     // bucket is one of three words checked by the schema: safe to write into the SQL.
-    const bucketSql = `date_trunc('${query.bucket}', timestamp, 'UTC')`;
+    // (UTC wall time: cheaper per row than the time zone form of date_trunc.)
+    const bucketSql = `date_trunc('${query.bucket}', timestamp at time zone 'UTC')`;
     return this.tenantDb.run(async (manager) => {
       const tenantId = this.tenantOf();
       const rows = await manager.query<
@@ -290,11 +291,18 @@ export class EventsService {
           by_time: number;
         }>
       >(
-        `select event_type, ${bucketSql} as bucket, count(*) as count,
-                grouping(event_type) as by_time, grouping(${bucketSql}) as by_type
-           from events
-          where tenant_id = $1 and timestamp >= $2 and timestamp < $3
-          group by grouping sets ((event_type), (${bucketSql}), ())`,
+        // One hashed pass into (type, bucket) cells, then the three totals over the cells.
+        `with cells as materialized (
+           select event_type, ${bucketSql} as bucket, count(*) as count
+             from events
+            where tenant_id = $1 and timestamp >= $2 and timestamp < $3
+            group by 1, 2)
+         select event_type, null::timestamptz as bucket, sum(count) as count, 0 as by_time, 1 as by_type
+           from cells group by event_type
+         union all
+         select null, bucket at time zone 'UTC', sum(count), 1, 0 from cells group by bucket
+         union all
+         select null, null, coalesce(sum(count), 0), 1, 1 from cells`,
         [tenantId, since.toISOString(), until.toISOString()],
       );
       const stats: EventStats = { total: 0, by_type: [], by_time: [] };
