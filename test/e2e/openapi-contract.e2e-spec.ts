@@ -150,8 +150,12 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
       'none',
       '--generation-with-security-parameters',
       'false',
+      // `--checks all` also bounds response times (10 s); tests here never assert timings (a
+      // shared 2-core machine), so only a hang counts.
+      '--max-response-time',
+      '120',
       '--request-timeout',
-      '15',
+      '120',
       // Two: schemathesis generates while the app answers (each has a core of this machine).
       '--workers',
       '2',
