@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { tenancyConfig } from '../../src/config';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
 
@@ -11,7 +12,15 @@ describe('Hardening: clearing the secret cache under load', () => {
   let tenants: Array<{ id: string; api_key: string }>;
 
   beforeAll(async () => {
-    t = await createTestApp();
+    // A generous read timeout: on a loaded machine a slow read must not be mistaken for an abort.
+    const tenancy = tenancyConfig();
+    t = await createTestApp({
+      override: (b) =>
+        b.overrideProvider(tenancyConfig.KEY).useValue({
+          ...tenancy,
+          secretCache: { ...tenancy.secretCache, fetchTimeoutMs: 20_000 },
+        }),
+    });
     admin = await platformAdmin(t);
     tenants = [
       await createTenant(t, admin),
@@ -55,5 +64,5 @@ describe('Hardening: clearing the secret cache under load', () => {
     expect(Object.keys(counts)).toEqual(['200']);
     expect(counts[200]).toBeGreaterThan(CLEARS);
     expect(wrong).toEqual([]);
-  });
+  }, 180_000);
 });

@@ -82,7 +82,7 @@ describe('Hardening: deleting a tenant while it provisions', () => {
       expect(await statusOf(row.id)).toBe('deleted');
     }
     console.log('delete/create/final per run', outcomes.join(' '));
-  });
+  }, 300_000);
 
   it('a delete racing an unheld create either wins cleanly or is refused: never 204 then alive', async () => {
     const outcomes: string[] = [];
@@ -112,5 +112,5 @@ describe('Hardening: deleting a tenant while it provisions', () => {
       expect(final).toBe('deleted');
     }
     console.log('unheld delete/create/final', outcomes.join(' '));
-  });
+  }, 180_000);
 });
