@@ -32,6 +32,7 @@ const schema = z.object({
   LOCATION_PRODUCE_TIMEOUT_MS: positiveInt(5_000),
   LOCATION_BATCH_LINGER_MS: nonNegativeInt(2),
   LOCATION_BATCH_MAX: positiveInt(500),
+  LOCATION_PRODUCE_IN_FLIGHT: positiveInt(1),
   LOCATION_SESSION_CACHE_MS: nonNegativeInt(2_000),
   LOCATION_EXPIRY_INTERVAL_MS: positiveInt(1_000),
   LOCATION_RETRY_INTERVAL_MS: positiveInt(5_000),
@@ -62,6 +63,7 @@ export const locationConfig = registerAs('location', () => {
     produceTimeoutMs: env.LOCATION_PRODUCE_TIMEOUT_MS,
     batchLingerMs: env.LOCATION_BATCH_LINGER_MS,
     batchMax: env.LOCATION_BATCH_MAX,
+    produceInFlight: env.LOCATION_PRODUCE_IN_FLIGHT,
     sessionCacheMs: env.LOCATION_SESSION_CACHE_MS,
     expiryIntervalMs: env.LOCATION_EXPIRY_INTERVAL_MS,
     retry: {

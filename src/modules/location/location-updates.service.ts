@@ -78,12 +78,14 @@ export class LocationUpdatesService {
   }
 
   private async produce(records: LocationUpdateMessage[]): Promise<void> {
+    const abort = new AbortController();
     const sent = this.producer.produce(
       records.map((record) => ({
         key: record.session_id,
         value: JSON.stringify(record),
         headers: { 'x-event-id': record.event_id, 'x-user-id': record.user_id },
       })),
+      abort.signal,
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
@@ -96,6 +98,7 @@ export class LocationUpdatesService {
       // The record may still land later (then it is persisted and delivered like any other);
       // the caller was never told 202, so nothing it was promised is missing.
       sent.catch(() => undefined);
+      abort.abort();
       updatesRefused.inc(records.length);
       this.logger.warn({ err: error }, 'Location update not acknowledged by Kafka');
       const retryAfter = String(Math.max(1, Math.ceil(this.config.produceTimeoutMs / 1000)));
