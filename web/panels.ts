@@ -53,11 +53,14 @@ abstract class Panel {
           if (error instanceof ApiError && error.status === 429)
             next = Math.max(next, (error.retryAfterSeconds ?? 5) * 1000);
           if (error instanceof ApiError && error.status === 404) next = Math.max(next, 30_000);
-          return h(
+          const line = h(
             'p',
             { class: `unavailable status-${error instanceof ApiError ? error.status : 0}` },
             describe(error),
           );
+          if (error instanceof ApiError && error.status === 429)
+            countDown(line, error.retryAfterSeconds ?? 5);
+          return line;
         }
       }),
     );
@@ -68,6 +71,16 @@ abstract class Panel {
     this.body.replaceChildren(...sections);
     this.timer = window.setTimeout(() => void this.refresh(), next);
   }
+}
+
+/** "rate limited, retrying in N s", N counting down until the panel asks again. */
+function countDown(line: HTMLElement, seconds: number): void {
+  const until = Date.now() + seconds * 1000;
+  const tick = window.setInterval(() => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+    if (!line.isConnected || left === 0) window.clearInterval(tick);
+    line.textContent = `rate limited, retrying in ${left} s`;
+  }, 1000);
 }
 
 function list(body: unknown): Record<string, unknown>[] {

@@ -75,11 +75,33 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     expect((await request(t.url).get('/dashboard/assets/..%2f..%2fpackage.json')).status).toBe(404);
   });
 
+  it('keeps Swagger UI working under the same CSP (only /docs may use inline styles)', async () => {
+    const docs = await request(t.url).get('/docs');
+    expect(String(docs.headers['content-security-policy'])).toContain(
+      "style-src 'self' 'unsafe-inline'",
+    );
+    expect(String(docs.headers['content-security-policy'])).toContain("script-src 'self'");
+    const page = await browser.page();
+    await page.goto(`${t.url}/docs`);
+    await page.waitForSelector('.swagger-ui .information-container', { timeout: 30_000 });
+    expect(page.errors.filter((e) => /Content Security Policy/i.test(e))).toEqual([]);
+    await page.close();
+  });
+
   it('signs in with an API key and shows the tenant; a module that is absent (404) or closed to keys (403) is said in words', async () => {
     const page = await browser.page();
     // As on a server without the messaging module: its routes answer 404.
     await page.route('**/api/v1/consumers/status', (route) =>
       route.fulfill({ status: 404, contentType: 'application/json', body: '{"statusCode":404}' }),
+    );
+    // As past a rate limit: 429 with Retry-After.
+    await page.route('**/api/v1/streaming/health', (route) =>
+      route.fulfill({
+        status: 429,
+        headers: { 'retry-after': '7' },
+        contentType: 'application/json',
+        body: '{"statusCode":429,"message":"Too many requests"}',
+      }),
     );
     await page.goto(`${t.url}/dashboard`);
     await page.fill('#api-key', tenantA.api_key);
@@ -91,6 +113,10 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     expect(await page.textContent('#tenancy-body')).toContain(tenantA.id);
     await page.waitForSelector('#messaging-body .status-404');
     expect(await page.textContent('#messaging-body .status-404')).toBe('not available');
+    await page.waitForSelector('#location-body .status-429');
+    expect(await page.textContent('#location-body .status-429')).toMatch(
+      /^rate limited, retrying in [1-7] s$/,
+    );
     await page.waitForSelector('#location-body .status-403');
     expect(await page.textContent('#location-body .status-403')).toBe(
       "needs a tenant owner's sign-in",
@@ -196,6 +222,7 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     await request(t.url).post('/api/v1/auth/logout').set('Authorization', `Bearer ${token}`);
     await page.reload();
     await page.waitForSelector('#sign-in:not([hidden])');
+    await page.waitForSelector('#sign-in-message:not(:empty)');
     expect(await page.textContent('#sign-in-message')).toMatch(/^Signed out: /);
     await page.close();
   });
