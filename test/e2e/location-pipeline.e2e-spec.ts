@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
+import {
+  LOCATION_SESSION_ENDED,
+  LOCATION_SESSION_STARTED,
+  LOCATION_UPDATE_DEAD_LETTERED,
+  LOCATION_UPDATE_DELIVERED,
+  LOCATION_UPDATE_PERMANENTLY_FAILED,
+  LocationDeliveredEvent,
+  LocationSessionStartedEvent,
+} from '../../src/modules/location';
 import { KafkaService } from '../../src/shared/kafka';
 import { OutboundHttp, signBody } from '../../src/shared/outbound';
 import { TenantContext } from '../../src/shared/tenant-context';
@@ -26,6 +36,8 @@ describe('Location pipeline: Kafka → locations and the third party; DLQ and le
   let a: LocationTenant;
   let b: LocationTenant;
   let secret: string;
+  const facts: Array<{ name: string; payload: { tenantId: string } & Record<string, unknown> }> =
+    [];
 
   beforeAll(async () => {
     sink = await new HttpSink().start();
@@ -33,6 +45,16 @@ describe('Location pipeline: Kafka → locations and the third party; DLQ and le
     process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${sink.port}`;
     process.env.LOCATION_DELIVERY_TIMEOUT_MS = '2000';
     t = await createTestApp();
+    const emitter = t.app.get(EventEmitter2);
+    for (const name of [
+      LOCATION_SESSION_STARTED,
+      LOCATION_SESSION_ENDED,
+      LOCATION_UPDATE_DELIVERED,
+      LOCATION_UPDATE_DEAD_LETTERED,
+      LOCATION_UPDATE_PERMANENTLY_FAILED,
+    ]) {
+      emitter.on(name, (payload: { tenantId: string }) => facts.push({ name, payload }));
+    }
     admin = await platformAdmin(t);
     a = await locationTenant(t, admin, 1);
     b = await locationTenant(t, admin, 1);
@@ -273,6 +295,27 @@ describe('Location pipeline: Kafka → locations and the third party; DLQ and le
     expect(res.body.lag.length).toBeGreaterThan(0);
     expect((res.body.breakers as Array<{ target: string }>).map((b) => b.target)).toContain(
       `http://127.0.0.1:${sink.port}`,
+    );
+  });
+
+  it('lifecycle facts are emitted in-process with the tenant: session started, delivered, dead-lettered, permanently failed', () => {
+    const names = new Set(facts.filter((f) => f.payload.tenantId === a.id).map((f) => f.name));
+    expect([...names].sort()).toEqual(
+      [
+        LOCATION_SESSION_STARTED,
+        LOCATION_UPDATE_DELIVERED,
+        LOCATION_UPDATE_DEAD_LETTERED,
+        LOCATION_UPDATE_PERMANENTLY_FAILED,
+      ].sort(),
+    );
+    expect(facts.find((f) => f.name === LOCATION_SESSION_STARTED)?.payload).toBeInstanceOf(
+      LocationSessionStartedEvent,
+    );
+    expect(facts.find((f) => f.name === LOCATION_UPDATE_DELIVERED)?.payload).toBeInstanceOf(
+      LocationDeliveredEvent,
+    );
+    expect(facts.every((f) => f.payload.tenantId === a.id || f.payload.tenantId === b.id)).toBe(
+      true,
     );
   });
 });
