@@ -14,6 +14,7 @@ import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiConflictResponse,
+  ApiExtension,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -64,6 +65,10 @@ export class DeliveryController {
   })
   @ApiOkResponse({ type: DeliveryDto })
   @ApiBadRequestResponse({ description: 'endpoint_url not allowed (scheme, address) or invalid' })
+  @ApiExtension(
+    'x-refuses-valid-input',
+    'endpoint_url must be https:// and resolve to public addresses (400 OUTBOUND.URL_NOT_ALLOWED)',
+  )
   put(@Body() body: PutDeliveryDto): Promise<DeliveryDto> {
     return this.settings.put(this.context.tenantId, body);
   }

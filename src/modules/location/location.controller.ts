@@ -4,6 +4,7 @@ import {
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiExtension,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -58,6 +59,10 @@ export class LocationController {
     summary: 'Records a location: 202 only after Kafka acknowledged it (acks=all)',
   })
   @ApiAcceptedResponse({ type: AcceptedDto })
+  @ApiExtension(
+    'x-refuses-valid-input',
+    'recorded_at must not be more than 30 s in the future nor before the session started (400 LOCATION.INVALID_UPDATE)',
+  )
   @ApiNotFoundResponse({ description: 'Unknown or foreign session' })
   @ApiConflictResponse({ description: 'The session is not active' })
   @ApiServiceUnavailableResponse({ description: 'Kafka did not acknowledge in time (Retry-After)' })
@@ -70,6 +75,10 @@ export class LocationController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Records up to 500 buffered locations of one session' })
   @ApiAcceptedResponse({ type: BatchAcceptedDto })
+  @ApiExtension(
+    'x-refuses-valid-input',
+    'each recorded_at must not be more than 30 s in the future nor before the session started',
+  )
   @ApiNotFoundResponse({ description: 'Unknown or foreign session' })
   @ApiConflictResponse({ description: 'The session is not active' })
   @ApiServiceUnavailableResponse({ description: 'Kafka did not acknowledge in time (Retry-After)' })
