@@ -1,0 +1,281 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import amqplib from 'amqplib';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DataSource } from 'typeorm';
+import { platformMigrations } from '../migrations/platform';
+import { AppModule } from '../src/app.module';
+import { appConfig, databaseConfig, loadLocalEnv } from '../src/config';
+import { configureApp } from '../src/http/configure-app';
+import { createFastifyAdapter } from '../src/http/fastify';
+import {
+  ConsumerRegistry,
+  MESSAGING_MESSAGE_PROCESSED,
+  MessageHandler,
+  MessagesService,
+} from '../src/modules/messaging';
+import { QueueConfigService } from '../src/modules/messaging/queue-config.service';
+import { TenantProvisionerService } from '../src/modules/tenancy/tenant-provisioner.service';
+import { RabbitMqService } from '../src/shared/rabbitmq';
+import { runMigrations } from '../src/shared/database';
+import { TenantContext } from '../src/shared/tenant-context';
+
+/**
+ * `npm run bench:messaging` (services up): in one process and one run,
+ *  1. publish → processed messages/s through the app (store + outbox + confirmed publish +
+ *     worker claim + outcome stored + ack) for 1 and 10 tenants with workers 1, 4 and 8, each
+ *     round alternated with the same load on a bare amqplib publisher (confirms) and consumer
+ *     (manual ack, prefetch = workers) on the same broker: ABAB, the median ratio and its spread;
+ *  2. a handler that waits 10 ms: workers 1 → 8 speed-up;
+ *  3. publish latency p50/p99 at half of the measured peak rate;
+ *  4. 1,000 tenants × a `default` queue on this one instance: channels, connections, RSS.
+ * Bench tenants are deleted at the end.
+ */
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SCALE_TENANTS = Number(process.env.BENCH_SCALE_TENANTS ?? 1_000);
+const BROKER = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+};
+
+async function pool<T>(items: T[], size: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: size }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
+}
+
+function rabbitCount(kind: 'connections' | 'channels'): number {
+  const out = execFileSync('rabbitmqctl', ['-q', `list_${kind}`, 'pid'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.startsWith('<')).length;
+}
+
+async function main(): Promise<void> {
+  loadLocalEnv();
+  process.env.DATABASE_URL ??= 'postgres://tessera_app:tessera_app@127.0.0.1:5432/tessera';
+  process.env.DATABASE_MIGRATION_URL ??=
+    'postgres://tessera_owner:tessera_owner@127.0.0.1:5432/tessera';
+  process.env.AWS_ENDPOINT_URL ??= 'http://127.0.0.1:4566';
+  process.env.AWS_ACCESS_KEY_ID ??= 'test';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+  process.env.TENANT_SECRET_PREFIX ??= 'tessera-bench/tenants';
+  process.env.LOG_LEVEL ??= 'error';
+  process.env.PORT ??= '0';
+  await runMigrations(databaseConfig().migrationUrl, platformMigrations);
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule,
+    createFastifyAdapter(appConfig()),
+    { logger: ['error'] },
+  );
+  configureApp(app);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const context = app.get(TenantContext);
+  const messages = app.get(MessagesService);
+  const queues = app.get(QueueConfigService);
+  const registry = app.get(ConsumerRegistry);
+  const handler = app.get(MessageHandler);
+  const events = app.get(EventEmitter2);
+  const db = app.get<DataSource>(getDataSourceToken());
+  const provisioner = app.get(TenantProvisionerService);
+  let handlerDelayMs = 0;
+  handler.handle = async () => {
+    if (handlerDelayMs) await sleep(handlerDelayMs);
+  };
+  let processed = 0;
+  events.on(MESSAGING_MESSAGE_PROCESSED, () => processed++);
+
+  const tenants: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const tenant = await provisioner.create({ name: `bench-msg-${randomUUID().slice(0, 8)}` });
+    tenants.push(tenant.id);
+  }
+  const broker = await amqplib.connect(BROKER);
+
+  const setWorkers = async (ids: string[], workers: number) => {
+    for (const id of ids) {
+      const config = await queues.update(id, 'default', { workers });
+      await registry.apply(config);
+    }
+  };
+  const publishOne = (tenantId: string, latencies?: number[]) =>
+    context.run(
+      { transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'api_key' } },
+      async () => {
+        const started = performance.now();
+        await messages.publish(tenantId, { queueName: 'default', payload: { at: Date.now() } });
+        latencies?.push(performance.now() - started);
+      },
+    );
+
+  /** App: publish MESSAGES spread over `ids`, until all processed; msgs/s. */
+  const appRound = async (ids: string[], concurrency = 32): Promise<number> => {
+    processed = 0;
+    const started = performance.now();
+    const work = Array.from({ length: MESSAGES }, (_, i) => ids[i % ids.length]);
+    await pool(work, concurrency, (id) => publishOne(id));
+    while (processed < MESSAGES) await sleep(5);
+    return MESSAGES / ((performance.now() - started) / 1000);
+  };
+
+  /** Bare amqplib: the same count over `queuesCount` queues, prefetch = workers, manual ack. */
+  const bareRound = async (queuesCount: number, workers: number): Promise<number> => {
+    const pub = await broker.createConfirmChannel();
+    const sub = await broker.createChannel();
+    const names = Array.from({ length: queuesCount }, () => `bench.bare.${randomUUID()}`);
+    for (const name of names) {
+      await pub.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    }
+    let got = 0;
+    for (const name of names) {
+      await sub.prefetch(workers, false);
+      await sub.consume(name, (msg) => {
+        if (!msg) return;
+        void (async () => {
+          if (handlerDelayMs) await sleep(handlerDelayMs);
+          sub.ack(msg);
+          got++;
+        })();
+      });
+    }
+    const started = performance.now();
+    const work = Array.from({ length: MESSAGES }, (_, i) => names[i % names.length]);
+    await pool(
+      work,
+      32,
+      (name) =>
+        new Promise<void>((done, fail) =>
+          pub.sendToQueue(
+            name,
+            Buffer.from(JSON.stringify({ id: randomUUID() })),
+            { persistent: true },
+            (err) => (err ? fail(err as Error) : done()),
+          ),
+        ),
+    );
+    while (got < MESSAGES) await sleep(5);
+    const rate = MESSAGES / ((performance.now() - started) / 1000);
+    await sub.close();
+    for (const name of names) await pub.deleteQueue(name);
+    await pub.close();
+    return rate;
+  };
+
+  console.log(
+    `\nmessaging: ${MESSAGES} messages per round, ${ROUNDS} rounds per case, app and bare amqplib alternated (ABAB)`,
+  );
+  console.log(
+    `${'case'.padEnd(24)}${'app msg/s'.padStart(12)}${'bare msg/s'.padStart(12)}${'ratio'.padStart(8)}${'spread'.padStart(16)}`,
+  );
+  let peak = 0;
+  for (const count of [1, 10]) {
+    for (const workers of [1, 4, 8]) {
+      const ids = tenants.slice(0, count);
+      await setWorkers(ids, workers);
+      const appRates: number[] = [];
+      const bareRates: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        appRates.push(await appRound(ids));
+        bareRates.push(await bareRound(count, workers));
+      }
+      const ratios = appRates.map((a, i) => a / bareRates[i]);
+      peak = Math.max(peak, median(appRates));
+      console.log(
+        `${`${count} tenant(s), workers ${workers}`.padEnd(24)}${median(appRates).toFixed(0).padStart(12)}${median(bareRates).toFixed(0).padStart(12)}${median(ratios).toFixed(2).padStart(8)}${`${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`.padStart(16)}`,
+      );
+    }
+  }
+
+  handlerDelayMs = 10;
+  const slow: Record<number, number[]> = { 1: [], 8: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const workers of [1, 8]) {
+      await setWorkers(tenants.slice(0, 1), workers);
+      slow[workers].push(await appRound(tenants.slice(0, 1)));
+    }
+  }
+  handlerDelayMs = 0;
+  const speedups = slow[8].map((rate, i) => rate / slow[1][i]);
+  console.log(
+    `\nhandler waiting 10 ms, 1 tenant: workers 1 ${median(slow[1]).toFixed(0)} msg/s, workers 8 ${median(slow[8]).toFixed(0)} msg/s: speed-up ${median(speedups).toFixed(2)}× (rounds ${Math.min(...speedups).toFixed(2)}–${Math.max(...speedups).toFixed(2)}; target ≥ 5×)`,
+  );
+
+  // Publish latency at half of the peak rate, paced (open loop) over the 10 tenants, workers 8.
+  await setWorkers(tenants, 8);
+  const latencies: number[] = [];
+  const rate = Math.max(1, peak / 2);
+  const startedPaced = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < MESSAGES; i++) {
+    const due = startedPaced + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    inFlight.push(publishOne(tenants[i % tenants.length], latencies));
+  }
+  await Promise.all(inFlight);
+  console.log(
+    `publish latency at ${rate.toFixed(0)} msg/s (half of peak): p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms (target ≤ 20 ms)`,
+  );
+
+  // 1,000 tenants with a default queue each, on this instance.
+  const rabbit = app.get(RabbitMqService);
+  const rssBefore = process.memoryUsage().rss;
+  const connectionsBefore = rabbitCount('connections');
+  const channelsBefore = rabbitCount('channels');
+  const consumersBefore = registry.size;
+  const scaleIds = Array.from({ length: SCALE_TENANTS }, () => randomUUID());
+  await db.query(
+    `insert into tenants (id, name, status) select id, 'bench-scale-' || id, 'active' from unnest($1::uuid[]) id`,
+    [scaleIds],
+  );
+  const startedScale = performance.now();
+  await pool(scaleIds, 16, async (id) => {
+    const config = await queues.ensure(id, 'default', 1);
+    await registry.declare(id, 'default');
+    await registry.apply(config);
+  });
+  while ([...scaleIds].some((id) => !registry.localStats(id, 'default')?.is_active))
+    await sleep(50);
+  const startMs = performance.now() - startedScale;
+  global.gc?.();
+  const rssAfter = process.memoryUsage().rss;
+  const stats = rabbit.stats();
+  console.log(
+    `\n${SCALE_TENANTS} tenants × default queue on one instance: consumers ${registry.size - consumersBefore} started in ${(startMs / 1000).toFixed(1)} s; ` +
+      `broker channels +${rabbitCount('channels') - channelsBefore} (this process: ${stats.consumerChannels} consumer channels + publisher + admin), ` +
+      `connections +${rabbitCount('connections') - connectionsBefore}, RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
+  );
+
+  // Clean up: the scale tenants' consumers and queues, then the bench tenants.
+  await pool(scaleIds, 16, (id) => registry.deleteTenant(id).catch(() => undefined));
+  await db.query(`update tenants set status = 'deleted', deleted_at = now() where id = any($1)`, [
+    scaleIds,
+  ]);
+  for (const id of tenants) await provisioner.delete(id).catch(() => undefined);
+  await broker.close();
+  await app.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
