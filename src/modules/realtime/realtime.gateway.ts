@@ -162,9 +162,26 @@ export class RealtimeGateway
       admission.release();
       this.feeds.leave(client);
     });
-    client.chain = this.feeds.join(client).catch((error: unknown) => {
-      this.logger.warn({ err: error, tenantId: client.tenantId }, 'Feed not joined');
-      client.close(1011, 'feed unavailable; reconnect later');
+    client.chain = this.join(client, 1_000);
+  }
+
+  /**
+   * Joins the tenant feed; while it cannot start (the tenant database or Redis does not answer)
+   * the socket stays open and the join is retried with backoff: `hello` comes once it starts.
+   */
+  private join(client: FeedClient, backoffMs: number): Promise<void> {
+    return this.feeds.join(client).catch((error: unknown) => {
+      this.feeds.leave(client);
+      if (!client.open) return;
+      this.logger.warn(
+        { err: error, tenantId: client.tenantId, retryInMs: backoffMs },
+        'Feed not joined; retrying',
+      );
+      const retry = setTimeout(() => {
+        if (client.open) client.chain = this.join(client, Math.min(backoffMs * 2, 30_000));
+      }, backoffMs);
+      retry.unref();
+      client.socket.once('close', () => clearTimeout(retry));
     });
   }
 

@@ -192,6 +192,13 @@ export class TenantFeeds implements OnApplicationShutdown {
     types: string[] | undefined,
     sinceSeq: number | undefined,
   ): Promise<void> {
+    if (!client.joined) {
+      client.send({
+        type: 'error',
+        data: { message: 'The feed is not ready yet: subscribe again after hello' },
+      });
+      return;
+    }
     client.types = types?.length ? new Set(types) : null;
     if (sinceSeq === undefined || !client.open) {
       client.send({
