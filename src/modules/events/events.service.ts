@@ -140,12 +140,14 @@ export class EventsService {
     tenantId: string,
     inputs: NewEvent[],
   ): Promise<Ingested[]> {
+    // Without client ids every input is a new row: lock and advance the counter in one statement.
+    const fastPath = inputs.every((input) => !input.event_id);
     const locked = await manager.query<Array<{ seq: string }>>(
-      `insert into event_seqs (tenant_id, seq) values ($1, 0)
-         on conflict (tenant_id) do update set seq = event_seqs.seq returning seq`,
-      [tenantId],
+      `insert into event_seqs (tenant_id, seq) values ($1, $2)
+         on conflict (tenant_id) do update set seq = event_seqs.seq + excluded.seq returning seq`,
+      [tenantId, fastPath ? inputs.length : 0],
     );
-    const head = Number(locked[0].seq);
+    const head = Number(locked[0].seq) - (fastPath ? inputs.length : 0);
 
     const clientIds = [...new Set(inputs.flatMap((i) => (i.event_id ? [i.event_id] : [])))];
     const existing = new Map<string, EventRow>();
@@ -186,10 +188,11 @@ export class EventsService {
         [tenantId, head, JSON.stringify(docs)],
       );
       for (const row of rows) inserted.set(Number(row.seq), row);
-      await manager.query('update event_seqs set seq = $2 where tenant_id = $1', [
-        tenantId,
-        head + fresh.length,
-      ]);
+      if (!fastPath)
+        await manager.query('update event_seqs set seq = $2 where tenant_id = $1', [
+          tenantId,
+          head + fresh.length,
+        ]);
     }
 
     // Answer in input order: a repeated event_id gets the row it names.
