@@ -20,7 +20,7 @@ import { eventually } from '../support/services';
 type Tenant = { id: string; api_key: string; name: string };
 
 /**
- * The page's socket dropped, and its app instance killed and started again, while events keep
+ * The page's socket dropped, and its app instance stopped and a new one started, while events keep
  * arriving through another instance: the page reconnects, resumes with since_seq, and shows every
  * event exactly once.
  */
@@ -31,15 +31,16 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
   let door: FrontDoor;
   let browser: TestBrowser;
   let tenant: Tenant;
+  let foreign: Tenant; // posts of another tenant, interleaved: none may reach the page
 
   const app = () =>
     createTestApp({
       override: (builder) => builder.overrideProvider(DASHBOARD_ASSETS_DIR).useValue(assetsDir),
     });
-  const post = async (type: string, n: number) => {
+  const post = async (type: string, n: number, as: Tenant = tenant) => {
     const res = await request(poster.url)
       .post('/api/v1/events')
-      .set('X-API-Key', tenant.api_key)
+      .set('X-API-Key', as.api_key)
       .send({ event_type: type, metadata: { n } });
     if (res.status !== 201) throw new Error(`POST /events answered ${res.status}`);
     return (res.body as { seq: number }).seq;
@@ -54,6 +55,7 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     const disruptions: Promise<void>[] = [];
     for (let i = 0; i < count; i += 1) {
       seqs.push(await post(type, i));
+      if (i % 5 === 0) await post('foreign.event', i, foreign);
       const disrupt = at[i];
       if (disrupt) disruptions.push(Promise.resolve(disrupt()));
     }
@@ -76,6 +78,7 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     );
     expect(missing).toEqual([]);
     expect(duplicated).toEqual([]);
+    expect(await page.$$('#feed-list li[data-type="foreign.event"]')).toHaveLength(0);
   };
 
   beforeAll(async () => {
@@ -83,7 +86,9 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     [front, poster] = await Promise.all([app(), app()]);
     door = await FrontDoor.start(portOf(front.url));
     browser = await launchBrowser();
-    tenant = (await createTenant(poster, await platformAdmin(poster))) as Tenant;
+    const admin = await platformAdmin(poster);
+    tenant = (await createTenant(poster, admin)) as Tenant;
+    foreign = (await createTenant(poster, admin)) as Tenant;
   });
   afterAll(async () => {
     await browser?.close();
@@ -104,7 +109,7 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     await page.close();
   });
 
-  it('the app instance killed and started again while events keep arriving: every event once', async () => {
+  it('the page's app instance stopped and a new one started while events keep arriving: every event once', async () => {
     const page = await browser.page();
     await signInWithKey(page, door.url, tenant.api_key);
     const seqs = await postMany('restart.test', 60, {
