@@ -109,7 +109,7 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     await page.close();
   });
 
-  it('the page's app instance stopped and a new one started while events keep arriving: every event once', async () => {
+  it("the page's app instance stopped and a new one started while events keep arriving: every event once", async () => {
     const page = await browser.page();
     await signInWithKey(page, door.url, tenant.api_key);
     const seqs = await postMany('restart.test', 60, {
