@@ -70,6 +70,7 @@ describe('Location: sessions, validation, updates and expiry', () => {
     [{ duration_seconds: 59 }, 'duration_seconds'],
     [{ duration_seconds: 86_401 }, 'duration_seconds'],
     [{ duration: 'x' }, 'duration'],
+    [{ duration_seconds: '600' }, 'duration_seconds'],
     [{ nonsense: true }, '(body)'],
   ])('refuses session start %j naming %s', async (body, field) => {
     const res = await api()

@@ -49,6 +49,7 @@ export class LocationController {
   @ApiOperation({ summary: 'Starts a tracking session (default 600 s; the body may be empty)' })
   @ApiCreatedResponse({ type: SessionDto })
   @ApiConflictResponse({ description: 'The caller already has an active session' })
+  @ApiExtension('x-refuses-valid-input', 'device_info must be at most 4 KB of JSON')
   start(@Body() body: StartSessionDto): Promise<SessionDto> {
     return this.sessions.start(body);
   }

@@ -1,7 +1,7 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
 
-const duration = z.coerce
+const duration = z
   .number({ error: 'expected a number of seconds' })
   .int('expected a whole number of seconds')
   .min(60, 'expected at least 60 seconds')
@@ -16,7 +16,7 @@ export class StartSessionDto extends createZodDto(
         duration_seconds: duration.optional(),
         duration: duration.optional(),
         device_info: z
-          .record(z.string().max(100), z.unknown())
+          .record(z.string(), z.unknown())
           .refine((value) => JSON.stringify(value).length <= 4096, 'expected at most 4 KB')
           .optional(),
       })
