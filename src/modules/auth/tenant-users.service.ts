@@ -121,7 +121,8 @@ export class TenantUsersService {
     } catch (error) {
       const retry = unfinished && error instanceof AppError && error.code === 'AUTH.USER_NOT_FOUND';
       if (!retry) {
-        await this.sessions.endRemoval(tenantId, userId).catch(() => undefined);
+        // Only the mark this call set: another removal of the same member may be under way.
+        if (!unfinished) await this.sessions.endRemoval(tenantId, userId).catch(() => undefined);
         throw error;
       }
     }
