@@ -274,6 +274,13 @@ rabbitmq_launch() {
   local node_log
   node_log="/var/log/rabbitmq/rabbit@$(hostname -s).log"
   ln -sfn "$node_log" "$LOGS/rabbitmq.log"
+  # Every quorum queue holds files open: the default 1,024 descriptors run out at a few hundred
+  # tenants' queues (the broker then stops accepting connections). rabbitmq-server starts the
+  # node through su, whose pam_limits reads limits.d.
+  local limits=/etc/security/limits.d/rabbitmq-tessera.conf
+  if [[ ! -f "$limits" ]]; then
+    printf 'rabbitmq soft nofile 16384\nrabbitmq hard nofile 16384\n' >"$limits"
+  fi
   rabbitmq-server -detached >"$LOGS/rabbitmq-launch.log" 2>&1
 }
 rabbitmq_after() { return 0; }
