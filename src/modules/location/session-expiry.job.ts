@@ -35,6 +35,7 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
     byIdentity: new Map(),
   };
   private readonly backoff = new Map<string, { until: number; delayMs: number }>();
+  private regrouping: Promise<void> | null = null;
 
   constructor(
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
@@ -58,35 +59,21 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
+    await this.regrouping;
   }
 
   /** One pass: returns the sessions it expired. */
   async tick(): Promise<ExpiredRow[]> {
     const expired: ExpiredRow[] = [];
-    for (const [identity, tenantIds] of await this.databaseGroups()) {
-      const backoff = this.backoff.get(identity);
-      if (backoff && backoff.until > Date.now()) continue;
-      // One statement per database; another tenant of the same database stands in if one fails.
-      let swept = false;
-      let failure: unknown;
-      for (let i = 0; i < Math.min(3, tenantIds.length) && !swept; i++) {
-        try {
-          expired.push(...(await this.sweep(tenantIds[0])));
-          swept = true;
-        } catch (error) {
-          failure = error;
-          tenantIds.push(tenantIds.shift()!);
-        }
-      }
-      if (swept) {
-        this.backoff.delete(identity);
-        continue;
-      }
-      // A database that does not answer is tried again later, backing off up to 5 min.
-      const delay = Math.min((backoff?.delayMs ?? 5_000) * 2, 5 * 60_000);
-      this.backoff.set(identity, { until: Date.now() + delay, delayMs: delay });
-      if (!backoff)
-        this.logger.warn({ err: failure }, 'Session expiry failed for a tenant database');
+    const groups = [...(await this.databaseGroups())];
+    // Databases are swept side by side (16 at a time): a slow one never delays the others.
+    for (let i = 0; i < groups.length; i += 16) {
+      const rows = await Promise.all(
+        groups
+          .slice(i, i + 16)
+          .map(([identity, tenantIds]) => this.sweepGroup(identity, tenantIds)),
+      );
+      for (const list of rows) expired.push(...list);
     }
     for (const row of expired) {
       this.cache.evict(row.tenant_id, row.id);
@@ -100,6 +87,28 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
       );
     }
     return expired;
+  }
+
+  /** One statement for one database; another tenant of it stands in if one fails. */
+  private async sweepGroup(identity: string, tenantIds: string[]): Promise<ExpiredRow[]> {
+    const backoff = this.backoff.get(identity);
+    if (backoff && backoff.until > Date.now()) return [];
+    let failure: unknown;
+    for (let i = 0; i < Math.min(3, tenantIds.length); i++) {
+      try {
+        const rows = await this.sweep(tenantIds[0]);
+        this.backoff.delete(identity);
+        return rows;
+      } catch (error) {
+        failure = error;
+        tenantIds.push(tenantIds.shift()!);
+      }
+    }
+    // A database that does not answer is tried again later, backing off up to 5 min.
+    const delay = Math.min((backoff?.delayMs ?? 5_000) * 2, 5 * 60_000);
+    this.backoff.set(identity, { until: Date.now() + delay, delayMs: delay });
+    if (!backoff) this.logger.warn({ err: failure }, 'Session expiry failed for a tenant database');
+    return [];
   }
 
   private sweep(tenantId: string): Promise<ExpiredRow[]> {
@@ -122,21 +131,36 @@ export class SessionExpiryJob implements OnApplicationBootstrap, OnApplicationSh
     });
   }
 
-  /** Tenants grouped by database identity (regrouped every 10 s): the sweep runs once per database. */
+  /**
+   * Tenants grouped by database identity, regrouped every 10 s in the background (resolving a
+   * thousand tenants' secrets never holds a tick up); only the first grouping is waited for.
+   */
   private async databaseGroups(): Promise<Map<string, string[]>> {
-    if (Date.now() - this.groups.at < 10_000) return this.groups.byIdentity;
+    const stale = Date.now() - this.groups.at >= 10_000;
+    if (stale && !this.regrouping) {
+      this.regrouping = this.regroup().finally(() => (this.regrouping = null));
+    }
+    if (this.groups.at === 0 && this.regrouping) await this.regrouping;
+    return this.groups.byIdentity;
+  }
+
+  private async regroup(): Promise<void> {
     const byIdentity = new Map<string, string[]>();
-    for (const tenant of await this.tenants.liveIds()) {
-      try {
-        const { secret } = await this.tenantDb.poolOf(tenant.id);
-        const group = byIdentity.get(secret.identityKey) ?? [];
-        group.push(tenant.id);
-        byIdentity.set(secret.identityKey, group);
-      } catch {
-        // A tenant whose secret cannot be read now is picked up at the next regroup.
-      }
+    const tenants = await this.tenants.liveIds();
+    for (let i = 0; i < tenants.length; i += 32) {
+      await Promise.all(
+        tenants.slice(i, i + 32).map(async (tenant) => {
+          try {
+            const { secret } = await this.tenantDb.poolOf(tenant.id);
+            const group = byIdentity.get(secret.identityKey) ?? [];
+            group.push(tenant.id);
+            byIdentity.set(secret.identityKey, group);
+          } catch {
+            // A tenant whose secret cannot be read now is picked up at the next regroup.
+          }
+        }),
+      );
     }
     this.groups = { at: Date.now(), byIdentity };
-    return byIdentity;
   }
 }

@@ -42,6 +42,8 @@ export class LocationBatchDto extends createZodDto(
           z
             .object(point)
             .strict()
+            // The same rule in the OpenAPI document.
+            .meta({ anyOf: [{ required: ['recorded_at'] }, { required: ['timestamp'] }] })
             .refine((p) => Boolean(p.recorded_at ?? p.timestamp), {
               message: 'expected recorded_at',
               path: ['recorded_at'],
