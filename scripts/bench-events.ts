@@ -65,7 +65,7 @@ async function freePort(): Promise<number> {
 }
 
 async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${url}/health/live`)).ok) return;
     } catch {

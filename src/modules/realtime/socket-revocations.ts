@@ -61,7 +61,7 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
     this.channel = `${config.keyPrefix}ws:revocations`;
   }
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
     for (const [name, cause] of Object.entries(CAUSES)) {
       const listener = (payload: unknown) => {
         try {
@@ -77,7 +77,8 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
       this.emitter.on(name, listener);
       this.listeners.push([name, listener]);
     }
-    await this.feeds
+    // Not awaited: the subscriber queues SUBSCRIBE until Redis answers, and startup must not wait.
+    void this.feeds
       .listen(this.channel, (raw) => this.apply(JSON.parse(raw) as Revocation))
       .catch((error: unknown) =>
         this.logger.warn({ err: error }, 'Revocation channel not subscribed yet'),

@@ -283,7 +283,11 @@ export class TenantFeeds implements OnApplicationShutdown {
   private onMessage(channel: string, raw: string): void {
     const control = this.control.get(channel);
     if (control) {
-      control(raw);
+      try {
+        control(raw);
+      } catch (error) {
+        this.logger.warn({ err: error, channel }, 'Unreadable control message dropped');
+      }
       return;
     }
     const tenantId = this.bus.tenantOf(channel);
