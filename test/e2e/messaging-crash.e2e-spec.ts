@@ -29,6 +29,7 @@ describe('messaging: a worker process killed with kill -9', () => {
   let workers: TestApp | undefined;
   let owner: Identity;
   let tenant: { id: string };
+  let admin: Identity;
 
   beforeAll(async () => {
     sink = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -47,11 +48,16 @@ describe('messaging: a worker process killed with kill -9', () => {
     } finally {
       delete process.env.MESSAGING_WORKERS_ENABLED;
     }
-    const admin = await platformAdmin(api);
+    admin = await platformAdmin(api);
     tenant = await createTenant(api, admin);
     owner = await tenantMember(api, tenant.id, 'tenant_owner');
   });
   afterAll(async () => {
+    if (tenant)
+      await request(api.url)
+        .delete(`/api/v1/tenants/${tenant.id}`)
+        .set('Authorization', admin.bearer)
+        .catch(() => undefined);
     held.forEach((res) => res.destroy());
     await workers?.close();
     await api?.close();

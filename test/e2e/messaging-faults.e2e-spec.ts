@@ -13,15 +13,21 @@ describe('messaging faults', () => {
   let t: TestApp;
   let owner: Identity;
   let tenant: { id: string };
+  let admin: Identity;
 
   beforeAll(async () => {
     t = await createTestApp();
-    const admin = await platformAdmin(t);
+    admin = await platformAdmin(t);
     tenant = await createTenant(t, admin);
     owner = await tenantMember(t, tenant.id, 'tenant_owner');
   });
   afterAll(async () => {
     await services('up', 'rabbitmq');
+    if (tenant)
+      await request(t.url)
+        .delete(`/api/v1/tenants/${tenant.id}`)
+        .set('Authorization', admin.bearer)
+        .catch(() => undefined);
     await t?.close();
   });
 

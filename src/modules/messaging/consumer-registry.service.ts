@@ -15,7 +15,7 @@ import { emitLifecycleEvent } from '../tenancy';
 import { MESSAGING_QUEUE_SCALED, QueueScaledEvent } from './messaging.events';
 import { inFlightGauge, metricLabels, workersGauge } from './messaging.metrics';
 import { type QueueConfig, QueueConfigService } from './queue-config.service';
-import { declareTenantQueue, deleteTenantQueue, queueNames } from './queue-topology';
+import { allQueues, declareTenantQueue, queueNames } from './queue-topology';
 import {
   type QueueMessage,
   queueMessageSchema,
@@ -156,10 +156,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (this.declared.has(key)) return;
     const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
     await this.rabbit.withChannel((channel) =>
-      declareTenantQueue(channel, names, {
-        maxLength: this.config.queueMaxLength,
-        delaysMs: this.config.retryDelaysMs,
-      }),
+      declareTenantQueue(channel, names, { maxLength: this.config.queueMaxLength }),
     );
     this.declared.add(key);
   }
@@ -229,8 +226,15 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     await this.stopTenant(tenantId);
     for (const config of configs) {
       const names = queueNames(tenantId, config.queueName, this.config.retryDelaysMs);
-      await this.rabbit.withChannel((channel) => deleteTenantQueue(channel, names));
-      this.declared.delete(keyOf(tenantId, config.queueName));
+      // One call per queue: a delete that fails (a delay queue never made) costs only itself.
+      for (const queue of allQueues(names)) {
+        await this.rabbit
+          .withChannel((channel) => channel.deleteQueue(queue))
+          .catch((err: unknown) => this.logger.debug({ err }, `Queue ${queue} not deleted`));
+      }
+      for (const key of [...this.declared]) {
+        if (key.startsWith(keyOf(tenantId, config.queueName))) this.declared.delete(key);
+      }
     }
     await this.queues.remove(tenantId);
   }
@@ -285,10 +289,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
           if (this.closing || (entry.current && this.running.get(key) !== entry.current)) {
             throw new Error(`${key} is no longer run here`);
           }
-          await declareTenantQueue(channel, names, {
-            maxLength: this.config.queueMaxLength,
-            delaysMs: this.config.retryDelaysMs,
-          });
+          await declareTenantQueue(channel, names, { maxLength: this.config.queueMaxLength });
         },
         parse: (content) => queueMessageSchema.parse(JSON.parse(content.toString())),
         handle: async (inbound) => {

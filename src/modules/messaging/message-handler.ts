@@ -18,6 +18,11 @@ export interface HandledMessage {
  */
 export abstract class MessageHandler {
   abstract handle(message: HandledMessage): Promise<void>;
+
+  /** True when storing the outcome is the whole effect: the worker then does it in one transaction. */
+  isRecordOnly(_queue: { webhookUrl: string | null }): boolean {
+    return false;
+  }
 }
 
 /**
@@ -32,6 +37,10 @@ export class WebhookMessageHandler extends MessageHandler {
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
   ) {
     super();
+  }
+
+  override isRecordOnly(queue: { webhookUrl: string | null }): boolean {
+    return !queue.webhookUrl;
   }
 
   async handle(message: HandledMessage): Promise<void> {

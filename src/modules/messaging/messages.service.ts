@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { messagingConfig, type MessagingConfig } from '../../config';
@@ -79,8 +79,10 @@ const NO_PARTITION = '23514';
  * row for the relay (503 with Retry-After says so); a full queue is a 429.
  */
 @Injectable()
-export class MessagesService {
+export class MessagesService implements OnApplicationShutdown {
   private readonly logger = new Logger(MessagesService.name);
+  private readonly confirmed = new Map<string, string[]>();
+  private flushTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
@@ -148,12 +150,40 @@ export class MessagesService {
       this.registry.pendingOutbox.add(tenantId);
       throw this.unavailable(id, err);
     }
-    await this.tenantDb
-      .runFor(tenantId, (m) => m.query(`delete from message_outbox where message_id = $1`, [id]))
-      .catch((err: unknown) =>
-        // Harmless: the relay publishes it again and the worker acks the duplicate.
-        this.logger.warn({ err }, `Outbox row of ${id} not cleared`),
-      );
+    this.clearOutbox(tenantId, id);
+  }
+
+  /**
+   * Confirmed: its outbox row goes, in batches (one transaction per tenant every few ms). A row
+   * left by a crash is harmless: the relay publishes it again and the worker acks the duplicate.
+   */
+  private clearOutbox(tenantId: string, id: string): void {
+    let ids = this.confirmed.get(tenantId);
+    if (!ids) this.confirmed.set(tenantId, (ids = []));
+    ids.push(id);
+    this.flushTimer ??= setTimeout(() => void this.flushOutbox(), 10);
+  }
+
+  async flushOutbox(): Promise<void> {
+    this.flushTimer = undefined;
+    const batches = [...this.confirmed.entries()];
+    this.confirmed.clear();
+    await Promise.all(
+      batches.map(([tenantId, ids]) =>
+        this.tenantDb
+          .runFor(tenantId, (m) =>
+            m.query(`delete from message_outbox where message_id = any($1::uuid[])`, [ids]),
+          )
+          .catch((err: unknown) =>
+            this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
+          ),
+      ),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    await this.flushOutbox();
   }
 
   async get(tenantId: string, id: string): Promise<MessageView> {

@@ -22,15 +22,14 @@ export function queueNames(tenantId: string, queue: string, delaysMs: number[]):
 
 /**
  * Declares a tenant queue: a durable quorum queue with a length limit and reject-publish
- * overflow (a full queue nacks the publish: 429 for that tenant, no broker-wide alarm); one
- * delay queue per backoff step (a queue-level TTL, so every message in it has the same delay
- * and none waits behind a longer one), dead-lettering back into the work queue; and a DLQ.
- * The work queue dead-letters (a nack without requeue: poison, forged tenant) into the DLQ.
+ * overflow (a full queue nacks the publish: 429 for that tenant, no broker-wide alarm), and its
+ * DLQ (the work queue dead-letters into it: poison, forged tenant). The delay queues are declared
+ * on first use (`declareDelayQueue`), so a tenant that never retries costs the broker two queues.
  */
 export async function declareTenantQueue(
   channel: Channel,
   names: QueueNames,
-  options: { maxLength: number; delaysMs: number[] },
+  options: { maxLength: number },
 ): Promise<void> {
   await channel.assertQueue(names.dlq, { durable: true });
   await channel.assertQueue(names.main, {
@@ -43,18 +42,29 @@ export async function declareTenantQueue(
       'x-dead-letter-routing-key': names.dlq,
     },
   });
-  for (const [i, delay] of names.delays.entries()) {
-    await channel.assertQueue(delay, {
-      durable: true,
-      arguments: {
-        'x-message-ttl': options.delaysMs[i],
-        'x-dead-letter-exchange': '',
-        'x-dead-letter-routing-key': names.main,
-      },
-    });
-  }
 }
 
-export async function deleteTenantQueue(channel: Channel, names: QueueNames): Promise<void> {
-  for (const queue of [names.main, ...names.delays, names.dlq]) await channel.deleteQueue(queue);
+/**
+ * One backoff step: a queue-level TTL, so every message in it has the same delay and none waits
+ * behind a longer one (no head-of-line blocking), dead-lettering back into the work queue.
+ */
+export async function declareDelayQueue(
+  channel: Channel,
+  names: QueueNames,
+  step: number,
+  delayMs: number,
+): Promise<void> {
+  await channel.assertQueue(names.delays[step], {
+    durable: true,
+    arguments: {
+      'x-message-ttl': delayMs,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': names.main,
+    },
+  });
+}
+
+/** Every queue of a tenant queue (missing ones are skipped). */
+export function allQueues(names: QueueNames): string[] {
+  return [names.main, ...names.delays, names.dlq];
 }

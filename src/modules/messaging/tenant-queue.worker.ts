@@ -20,7 +20,7 @@ import {
   processingSeconds,
 } from './messaging.metrics';
 import type { QueueConfig } from './queue-config.service';
-import { queueNames } from './queue-topology';
+import { declareDelayQueue, queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
 
 /** What travels on the broker: the id only; the row is the truth. */
@@ -56,7 +56,38 @@ export class TenantQueueWorker {
     private readonly rabbit: RabbitMqService,
     private readonly handler: MessageHandler,
     private readonly events: EventEmitter2,
-  ) {}
+  ) {
+    this.rabbit.connection.on('connect', () => this.delaysDeclared.clear());
+  }
+
+  private readonly delaysDeclared = new Set<string>();
+
+  /** A delay queue is declared before its first use (once per connection). */
+  private async declareDelay(tenantId: string, queueName: string, step: number): Promise<void> {
+    const key = `${tenantId}/${queueName}#${step}`;
+    if (this.delaysDeclared.has(key)) return;
+    const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
+    await this.rabbit.withChannel((channel) =>
+      declareDelayQueue(channel, names, step, this.config.retryDelaysMs[step]),
+    );
+    this.delaysDeclared.add(key);
+  }
+
+  private recordProcessed(
+    queue: QueueConfig,
+    id: string,
+    attempts: number,
+    counters: WorkerCounters,
+  ): void {
+    counters.processed++;
+    messagesProcessed.inc(metricLabels(queue.tenantId, queue.queueName));
+    emitLifecycleEvent(
+      this.events,
+      this.logger,
+      MESSAGING_MESSAGE_PROCESSED,
+      new MessageProcessedEvent(queue.tenantId, id, queue.queueName, attempts),
+    );
+  }
 
   async process(
     queue: QueueConfig,
@@ -64,6 +95,22 @@ export class TenantQueueWorker {
     counters: WorkerCounters,
   ): Promise<AmqpOutcome> {
     const { id } = inbound.body;
+    if (this.handler.isRecordOnly(queue)) {
+      // The effect is the record itself: one transaction claims and stores the outcome.
+      const done = await this.tenantDb.runFor(queue.tenantId, async (manager) =>
+        rowsOf<{ attempts: number }>(
+          await manager.query(
+            `update messages set status = 'processed', attempts = attempts + 1, processed_at = now(),
+                    last_error = null, updated_at = now()
+              where id = $1 and queue_name = $2 and status in ('queued', 'processing')
+              returning attempts`,
+            [id, queue.queueName],
+          ),
+        ),
+      );
+      if (done[0]) this.recordProcessed(queue, id, done[0].attempts, counters);
+      return 'ack';
+    }
     const claimed = await this.tenantDb.runFor(queue.tenantId, async (manager) => {
       const rows = rowsOf<ClaimedRow>(
         await manager.query(
@@ -107,14 +154,7 @@ export class TenantQueueWorker {
           [id],
         ),
       );
-      counters.processed++;
-      messagesProcessed.inc(labels);
-      emitLifecycleEvent(
-        this.events,
-        this.logger,
-        MESSAGING_MESSAGE_PROCESSED,
-        new MessageProcessedEvent(queue.tenantId, id, queue.queueName, claimed.attempts),
-      );
+      this.recordProcessed(queue, id, claimed.attempts, counters);
       return 'ack';
     }
 
@@ -126,9 +166,9 @@ export class TenantQueueWorker {
         [id, final ? 'failed' : 'queued', error],
       ),
     );
-    const target = final
-      ? names.dlq
-      : names.delays[Math.min(claimed.attempts, names.delays.length) - 1];
+    const step = Math.min(claimed.attempts, names.delays.length) - 1;
+    if (!final) await this.declareDelay(queue.tenantId, queue.queueName, step);
+    const target = final ? names.dlq : names.delays[step];
     // Confirmed before the ack: a crash in between redelivers the original, never loses it.
     await this.rabbit.publish('', target, Buffer.from(JSON.stringify({ id })), {
       messageId: id,

@@ -22,6 +22,8 @@ export class PublishMessageDto extends createZodDto(
       queue_name: queueName.default('default'),
       tenant_id: z.uuid().optional(),
     })
+    // The same rule in the OpenAPI document.
+    .meta({ anyOf: [{ required: ['payload'] }, { required: ['message_body'] }] })
     .refine((body) => body.payload !== undefined || body.message_body !== undefined, {
       message: 'payload (or message_body) is required',
       path: ['payload'],
@@ -47,6 +49,7 @@ export class ListMessagesQueryDto extends createZodDto(
 export class ConcurrencyDto extends createZodDto(
   z
     .object({ workers: workers.optional(), concurrency_config: workers.optional() })
+    .meta({ anyOf: [{ required: ['workers'] }, { required: ['concurrency_config'] }] })
     .refine((b) => b.workers !== undefined || b.concurrency_config !== undefined, {
       message: 'workers is required',
       path: ['workers'],
