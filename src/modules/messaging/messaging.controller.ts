@@ -14,6 +14,7 @@ import {
   Res,
 } from '@nestjs/common';
 import {
+  ApiExtension,
   ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiHeader,
@@ -93,6 +94,9 @@ const PublishDocs = () =>
     }),
   );
 
+/** No schema can say it: jsonb refuses U+0000 anywhere in the payload. */
+const NUL_REFUSED = 'payload strings and keys must not contain U+0000 (400 COMMON.VALIDATION)';
+
 /** Messages: publish, list, read, retry. Any member of the tenant or its API key. */
 @ApiTags('messaging')
 @Authenticated()
@@ -111,6 +115,7 @@ export class MessagingController {
   @HttpCode(HttpStatus.ACCEPTED)
   @PublishDocs()
   @ApiOperation({ summary: "Publishes a message to one of the caller's tenant queues" })
+  @ApiExtension('x-refuses-valid-input', NUL_REFUSED)
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -131,6 +136,7 @@ export class MessagingController {
   @TenantIdParam()
   @PublishDocs()
   @ApiOperation({ summary: 'Publishes a message to a queue of this tenant' })
+  @ApiExtension('x-refuses-valid-input', NUL_REFUSED)
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   async publishToTenant(
     @Param('id', uuid()) id: string,

@@ -22,9 +22,12 @@ const eventType = z
   .string()
   .regex(EVENT_TYPE, 'event_type: 1–100 characters of letters, digits, `_`, `.` and `-`');
 export const rfc3339 = (field: string) =>
-  z.string().refine(isRfc3339, {
-    message: `${field} must be an RFC 3339 date-time (e.g. 2026-01-02T03:04:05Z or …+02:00)`,
-  });
+  z
+    .string()
+    .meta({ format: 'date-time' })
+    .refine(isRfc3339, {
+      message: `${field} must be an RFC 3339 date-time (e.g. 2026-01-02T03:04:05Z or …+02:00)`,
+    });
 
 export const eventInputSchema = z
   .object({
@@ -37,6 +40,8 @@ export const eventInputSchema = z
       .optional(),
     source: z
       .string()
+      // Not blank (the same rule in the document: JavaScript's trim also drops U+FEFF).
+      .regex(/[^\s\uFEFF]/, 'source must not be empty')
       .trim()
       .min(1, 'source must not be empty')
       .max(100, 'source is at most 100 characters')
@@ -48,6 +53,8 @@ export const eventInputSchema = z
       .optional(),
     tenant_id: z.string().max(100).optional(),
   })
+  // The same rule in the OpenAPI document.
+  .meta({ anyOf: [{ required: ['event_type'] }, { required: ['type'] }] })
   .refine((body) => body.event_type !== undefined || body.type !== undefined, {
     message: 'event_type is required',
     path: ['event_type'],

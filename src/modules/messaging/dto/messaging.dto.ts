@@ -11,7 +11,11 @@ const workers = z
   .min(1, 'expected a whole number from 1 to 50')
   .max(50, 'expected a whole number from 1 to 50');
 
-const anyJson = z.json({ error: 'expected JSON' });
+/** PostgreSQL's jsonb cannot hold U+0000: refused with a 400 here instead of a 500 at the insert. */
+const NO_NUL = 'payload must not contain U+0000 (in a string or a key)';
+const anyJson = z
+  .json({ error: 'expected JSON' })
+  .refine((value) => !JSON.stringify(value).includes('\\u0000'), NO_NUL);
 
 /** `payload` (alias `message_body`), optional queue and tenant. */
 export class PublishMessageDto extends createZodDto(
