@@ -162,9 +162,9 @@ describe('the OpenAPI document describes the API (schemathesis, every check)', (
       '120',
       '--request-timeout',
       '120',
-      // Two: schemathesis generates while the app answers (each has a core of this machine).
+      // One: with two, Hypothesis' internal caches race (KeyError inside schemathesis, now and then).
       '--workers',
-      '2',
+      '1',
       '--no-color',
       ...headers.flatMap((h) => ['-H', h]),
       ...filters,
