@@ -37,6 +37,8 @@ export class FeedClient {
   /** Live events held while a replay from the database runs; null when live. */
   held: FeedItem[] | null = null;
   joined = false;
+  /** Ends the hold on live events after hello when no subscribe comes. */
+  holdTimer?: NodeJS.Timeout;
   private closing = false;
   /** Messages of this socket run one after another (subscribe replays before the next). */
   chain: Promise<void> = Promise.resolve();
@@ -91,6 +93,7 @@ export class FeedClient {
     if (this.closing) return;
     this.closing = true;
     this.held = null;
+    clearTimeout(this.holdTimer);
     try {
       this.socket.close(code, reason);
     } catch {

@@ -13,6 +13,16 @@ import {
 import { type FeedClient, type FeedItem, feedItem } from './feed-client';
 
 const REPLAY_PAGE = 500;
+/** How long a new socket's live events wait for its first subscribe. */
+const SUBSCRIBE_WAIT_MS = 500;
+
+/** Delivers what a socket held (in seq order, deduplicated) and turns it live. */
+function release(client: FeedClient): void {
+  clearTimeout(client.holdTimer);
+  const held = client.held ?? [];
+  client.held = null;
+  for (const item of held) client.deliver(item);
+}
 
 /**
  * The live feed of one tenant on this instance: its sockets, and the seq it has delivered up to.
@@ -174,6 +184,11 @@ export class TenantFeeds implements OnApplicationShutdown {
     if (!client.open) return;
     client.lastSeq = client.liveFrom = feed.head!;
     client.joined = true;
+    // The first live events wait (SUBSCRIBE_WAIT_MS at most) for the client's subscribe, so a
+    // resuming client gets its replay before them: in seq order, not only without holes.
+    client.held = [];
+    client.holdTimer = setTimeout(() => release(client), SUBSCRIBE_WAIT_MS);
+    client.holdTimer.unref();
     client.send({ type: 'hello', data: { tenant_id: client.tenantId, seq: feed.head } });
   }
 
@@ -199,50 +214,36 @@ export class TenantFeeds implements OnApplicationShutdown {
       });
       return;
     }
+    clearTimeout(client.holdTimer);
+    // Live events keep being held (since hello, or from now) until the replay is written.
+    client.held ??= [];
     client.types = types?.length ? new Set(types) : null;
-    if (sinceSeq === undefined || !client.open) {
-      client.send({
-        type: 'subscribed',
-        data: { event_types: types ?? null, seq: client.lastSeq },
-      });
-      return;
-    }
     const top = client.liveFrom;
-    if (sinceSeq >= top) {
-      client.lastSeq = Math.max(client.lastSeq, sinceSeq);
-      client.send({
-        type: 'subscribed',
-        data: { event_types: types ?? null, seq: client.lastSeq },
-      });
-      return;
-    }
-    if (top - sinceSeq > this.config.ws.replayMax) {
-      eventsMetrics.wsReplayed.inc({ kind: 'gap' });
-      client.send({
-        type: 'gap',
-        data: { since_seq: sinceSeq, seq: top, replay_max: this.config.ws.replayMax },
-      });
-      client.send({
-        type: 'subscribed',
-        data: { event_types: types ?? null, seq: client.lastSeq },
-      });
-      return;
-    }
-    client.held = [];
+    let seq = client.lastSeq;
     try {
-      let cursor = sinceSeq;
-      while (cursor < top && client.open) {
-        const rows = await this.read(client.tenantId, cursor, top, REPLAY_PAGE, types);
-        for (const row of rows) client.write(feedItem(row).frame);
-        eventsMetrics.wsReplayed.inc({ kind: 'event' }, rows.length);
-        if (rows.length < REPLAY_PAGE) break;
-        cursor = rows[rows.length - 1].seq;
+      if (sinceSeq === undefined || !client.open) return;
+      if (sinceSeq >= top) {
+        client.lastSeq = seq = Math.max(client.lastSeq, sinceSeq);
+      } else if (top - sinceSeq > this.config.ws.replayMax) {
+        eventsMetrics.wsReplayed.inc({ kind: 'gap' });
+        client.send({
+          type: 'gap',
+          data: { since_seq: sinceSeq, seq: top, replay_max: this.config.ws.replayMax },
+        });
+      } else {
+        let cursor = sinceSeq;
+        while (cursor < top && client.open) {
+          const rows = await this.read(client.tenantId, cursor, top, REPLAY_PAGE, types);
+          for (const row of rows) client.write(feedItem(row).frame);
+          eventsMetrics.wsReplayed.inc({ kind: 'event' }, rows.length);
+          if (rows.length < REPLAY_PAGE) break;
+          cursor = rows[rows.length - 1].seq;
+        }
+        seq = top;
       }
     } finally {
-      const held = client.held ?? [];
-      client.held = null;
-      client.send({ type: 'subscribed', data: { event_types: types ?? null, seq: top } });
-      for (const item of held) client.deliver(item);
+      client.send({ type: 'subscribed', data: { event_types: types ?? null, seq } });
+      release(client);
     }
   }
 
