@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
+  ApiBody,
   ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -47,6 +48,7 @@ export class LocationController {
 
   @Post('session/start')
   @ApiOperation({ summary: 'Starts a tracking session (default 600 s; the body may be empty)' })
+  @ApiBody({ type: StartSessionDto, required: false })
   @ApiCreatedResponse({ type: SessionDto })
   @ApiConflictResponse({ description: 'The caller already has an active session' })
   @ApiExtension('x-refuses-valid-input', 'device_info must be at most 4 KB of JSON')
