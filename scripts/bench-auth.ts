@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv } from '../src/config';
+import { freePort, median, waitReady } from './bench-support';
 
 /**
  * `npm run bench:auth` (builds first; services up): the app in its own process, then at a fixed
@@ -28,35 +28,9 @@ interface Result {
   errors: number;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 const spread = (values: number[]) =>
   `${pct(Math.min(...values))}–${pct(Math.max(...values))}`.padStart(18);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${url}/health/live`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the app did not start');
-}
 
 async function load(
   pool: Pool,
@@ -149,7 +123,7 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    await waitReady(url);
+    await waitReady(url, '/health/live', 100);
     await ensurePlatformAdmin(EMAIL, PASSWORD);
     const login = await fetch(`${url}/api/v1/auth/login`, {
       method: 'POST',

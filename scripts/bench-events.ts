@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -8,6 +7,7 @@ import { Pool } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv, redisConfig, tenancyConfig } from '../src/config';
+import { freePort, median, out, quantile, sleep, waitReady } from './bench-support';
 
 /**
  * `npm run bench:events` (services up): two app processes and, in the same run, two bare `ws`
@@ -32,13 +32,6 @@ const BARE_CHANNEL = 'bench:bare-broadcast';
 
 type Stats = { rps: number; p50: number; p95: number; p99: number; errors: number; n: number };
 
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-const median = (values: number[]) =>
-  quantile(
-    [...values].sort((a, b) => a - b),
-    0.5,
-  );
 const spread = (values: number[]) =>
   `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
 const summary = (latencies: number[], seconds: number, errors: number): Stats => {
@@ -52,29 +45,6 @@ const summary = (latencies: number[], seconds: number, errors: number): Stats =>
     n: sorted.length,
   };
 };
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`${url}/health/live`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} did not start`);
-}
 
 /** The bare baseline: a `ws` server that broadcasts every message of one Redis channel. */
 function bareServer(port: number): void {
@@ -302,7 +272,7 @@ async function main(): Promise<void> {
   const sockets: WebSocket[] = [];
   let sql: Client | undefined;
   try {
-    await Promise.all(urls.map(waitReady));
+    await Promise.all(urls.map((url) => waitReady(url, '/health/live', 600)));
     await ensurePlatformAdmin(EMAIL, PASSWORD);
     const login = await fetch(`${urls[0]}/api/v1/auth/login`, {
       method: 'POST',

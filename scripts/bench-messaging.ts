@@ -13,6 +13,7 @@ import { platformMigrations } from '../migrations/platform';
 import { AppModule } from '../src/app.module';
 import { appConfig, databaseConfig, loadLocalEnv } from '../src/config';
 import { configureApp } from '../src/http/configure-app';
+import { median } from './bench-support';
 import { createFastifyAdapter } from '../src/http/fastify';
 import {
   ConsumerRegistry,
@@ -42,11 +43,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SCALE_TENANTS = Number(process.env.BENCH_SCALE_TENANTS ?? 1_000);
 const BROKER = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
