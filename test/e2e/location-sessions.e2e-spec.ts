@@ -83,6 +83,15 @@ describe('Location: sessions, validation, updates and expiry', () => {
     );
   });
 
+  it('refuses a JSON null body on session start (an absent body is the empty one)', async () => {
+    const res = await api()
+      .post('/api/v1/location/session/start')
+      .set('Authorization', a.users[1].bearer)
+      .set('Content-Type', 'application/json')
+      .send('null');
+    expect(res.status).toBe(400);
+  });
+
   it('validates updates: ranges (0.0 valid), recorded_at bounds, 404 foreign, 409 ended, 202 with event id', async () => {
     const [user] = a.users;
     const id = await startSession(t, user);

@@ -7,10 +7,13 @@ const duration = z
   .min(60, 'expected at least 60 seconds')
   .max(86_400, 'expected at most 86400 seconds (24 h)');
 
-/** `duration` is the original system's name for `duration_seconds`. The body may be empty. */
+/**
+ * `duration` is the original system's name for `duration_seconds`. The body may be absent; a
+ * JSON `null` is not an object and is refused like any other non-object.
+ */
 export class StartSessionDto extends createZodDto(
   z.preprocess(
-    (body) => body ?? {},
+    (body) => (body === undefined ? {} : body),
     z
       .object({
         duration_seconds: duration.optional(),
