@@ -16,6 +16,8 @@ class ConcurrencyHandler extends MessageHandler {
   running = 0;
   peak = 0;
   done = 0;
+  /** The workers the test expects here: a handler holds (1 s at most) until that many run. */
+  limit = 1;
   constructor() {
     super();
     ConcurrencyHandler.all.push(this);
@@ -24,7 +26,13 @@ class ConcurrencyHandler extends MessageHandler {
     if (message.queueName !== 'scale') return;
     this.running++;
     this.peak = Math.max(this.peak, this.running);
-    await new Promise((r) => setTimeout(r, 60));
+    // Hold until the instance runs as many as it may (or a while passes), so the peak shows the
+    // limit whatever the machine's speed; a limit that let more run would show above it.
+    const deadline = Date.now() + 1_000;
+    while (this.running < this.limit && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 20));
     this.running--;
     this.done++;
   }
@@ -116,7 +124,7 @@ describe('messaging: live scaling and deletion on two instances', () => {
         20_000,
       );
       const handlers = [handlerOf(one), handlerOf(two)];
-      handlers.forEach((h) => ((h.peak = 0), (h.done = 0)));
+      handlers.forEach((h) => ((h.peak = 0), (h.done = 0), (h.limit = workers)));
       const count = 30 * workers;
       await load(count);
       // Done when the queue is empty and nothing runs (other processes sharing the broker may take some).
