@@ -21,9 +21,22 @@ export default async function globalSetup(): Promise<void> {
   const tenantDb = new URL(process.env.DATABASE_MIGRATION_URL!);
   tenantDb.pathname = `/${process.env.TENANT_DATABASE_NAME}`;
   await asOwner(tenantDb.toString(), async (db) => {
+    // Per-tenant partitions (messages) go one by one: a single TRUNCATE over thousands of them
+    // needs a lock each and runs out of the lock table ("out of shared memory").
+    const { rows: partitions } = await db.query<{ name: string }>(
+      `select c.relname as name from pg_inherits i
+         join pg_class c on c.oid = i.inhrelid
+         join pg_class p on p.oid = i.inhparent
+        where p.relkind = 'p' and p.relnamespace = 'public'::regnamespace`,
+    );
+    for (const { name } of partitions) {
+      await db.query(`drop table if exists "${name.replace(/"/g, '""')}"`);
+    }
     const { rows } = await db.query<{ table_name: string }>(
-      `select table_name from information_schema.columns
-        where table_schema = 'public' and column_name = 'tenant_id'`,
+      `select c.relname as table_name from pg_class c
+         join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+        where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+          and not c.relispartition`,
     );
     if (rows.length > 0) {
       await db.query(`truncate table ${rows.map((r) => `"${r.table_name}"`).join(', ')} cascade`);
