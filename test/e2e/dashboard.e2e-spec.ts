@@ -219,11 +219,17 @@ describe('dashboard: page, sign-in and sign-out (headless Chromium)', () => {
     await page.click('#password-form button[type=submit]');
     await page.waitForSelector('#board:not([hidden])');
     const token = await storedToken(page);
-    await request(t.url).post('/api/v1/auth/logout').set('Authorization', `Bearer ${token}`);
-    await page.reload();
+    const logout = await request(t.url)
+      .post('/api/v1/auth/logout')
+      .set('Authorization', `Bearer ${token}`);
+    expect(logout.status).toBe(204);
+    // No reload: the server closes the page's socket (4401), the page checks its credential, is
+    // refused and goes back to sign-in by itself, saying why, and forgets the token.
     await page.waitForSelector('#sign-in:not([hidden])');
     await page.waitForSelector('#sign-in-message:not(:empty)');
     expect(await page.textContent('#sign-in-message')).toMatch(/^Signed out: /);
+    expect(await page.isHidden('#board')).toBe(true);
+    expect(await storedToken(page)).toBeNull();
     await page.close();
   });
 
