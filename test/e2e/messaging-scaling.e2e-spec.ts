@@ -45,7 +45,7 @@ describe('messaging: live scaling and deletion on two instances', () => {
   let owner: Identity;
   let tenant: { id: string };
   let broker: amqplib.ChannelModel;
-  let channel: amqplib.Channel;
+  let channel: amqplib.ConfirmChannel;
   const handlerOf = (t: TestApp) => t.app.get<MessageHandler, ConcurrencyHandler>(MessageHandler);
 
   beforeAll(async () => {
@@ -59,7 +59,7 @@ describe('messaging: live scaling and deletion on two instances', () => {
     tenant = await createTenant(one, admin);
     owner = await tenantMember(one, tenant.id, 'tenant_owner');
     broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
-    channel = await broker.createChannel();
+    channel = await broker.createConfirmChannel();
   });
   afterAll(async () => {
     await broker?.close().catch(() => undefined);
@@ -97,6 +97,8 @@ describe('messaging: live scaling and deletion on two instances', () => {
         },
       );
     }
+    // Every message is in the queue before the test waits for the queue to empty.
+    await channel.waitForConfirms();
   };
 
   it('max in flight equals workers on each instance for 1 → 5 → 2, after a PUT sent to only one of them', async () => {
@@ -111,8 +113,12 @@ describe('messaging: live scaling and deletion on two instances', () => {
       const started = Date.now();
       const applied = await eventually(
         () => status(two),
+        // Configured and subscribed (the queue exists and consumes) on both instances.
         (s) =>
-          ids.every((id) => s.instances.find((i) => i.instance_id === id)?.workers === workers),
+          ids.every((id) => {
+            const instance = s.instances.find((i) => i.instance_id === id);
+            return instance?.workers === workers && instance.active_workers === workers;
+          }),
         5_000,
         50,
       );
@@ -127,16 +133,21 @@ describe('messaging: live scaling and deletion on two instances', () => {
       handlers.forEach((h) => ((h.peak = 0), (h.done = 0), (h.limit = workers)));
       const count = 30 * workers;
       await load(count);
-      // Done when the queue is empty and nothing runs (other processes sharing the broker may take some).
+      // Done when both instances together handled every message, the queue is empty and nothing runs.
       await eventually(
         () => status(one),
-        (s) => s.in_flight === 0 && s.queue_depth === 0 && handlers.every((h) => h.running === 0),
-        30_000,
+        (s) =>
+          s.in_flight === 0 &&
+          s.queue_depth === 0 &&
+          handlers.every((h) => h.running === 0) &&
+          handlers.reduce((sum, h) => sum + h.done, 0) >= count,
+        60_000,
       );
       peaks[workers] = handlers.map((h) => h.peak);
       console.log(
         `scaling: workers ${workers} reached both instances in ${reachedMs} ms; peak in flight ${peaks[workers].join(' / ')}; processed here ${handlers.map((h) => h.done).join(' + ')} of ${count}`,
       );
+      expect(handlers.reduce((sum, h) => sum + h.done, 0)).toBe(count);
       for (const peak of peaks[workers]) expect(peak).toBeLessThanOrEqual(workers);
       expect(Math.max(...peaks[workers])).toBe(workers);
     }
