@@ -1,3 +1,4 @@
+import amqplib from 'amqplib';
 import request from 'supertest';
 import { OutboxRelay } from '../../src/modules/messaging';
 import { RabbitMqService } from '../../src/shared/rabbitmq';
@@ -30,6 +31,33 @@ describe('messaging faults', () => {
         .catch(() => undefined);
     await t?.close();
   });
+
+  /** For a failure report: where the messages that did not end processed are. */
+  const whereAreThey = async (ids: string[]) => {
+    const rows = await unitOfWork<unknown[]>(t, tenant.id, (m) =>
+      m.query(
+        `select m.status, m.attempts, (o.message_id is not null) as in_outbox, count(*)::int as n,
+                min(m.created_at) as first, max(m.created_at) as last
+           from messages m left join message_outbox o on o.message_id = m.id
+          where m.id = any($1::uuid[]) and m.status <> 'processed'
+          group by 1, 2, 3`,
+        [ids],
+      ),
+    );
+    const broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    const queues: Record<string, unknown> = {};
+    try {
+      for (const name of [`tenant.${tenant.id}.default`, `tenant.${tenant.id}.default.dlq`]) {
+        const channel = await broker.createChannel();
+        queues[name] = await channel.checkQueue(name).catch((err: Error) => err.message);
+        await channel.close().catch(() => undefined);
+      }
+    } finally {
+      await broker.close().catch(() => undefined);
+    }
+    return `rabbitmq restart, not processed: ${JSON.stringify({ rows, queues, consumer: consumerStats() })}`;
+  };
+  const consumerStats = () => t.app.get(RabbitMqService).stats();
 
   const message = async (id: string) =>
     (await request(t.url).get(`/api/v1/messages/${id}`).set('Authorization', owner.bearer))
@@ -134,6 +162,7 @@ describe('messaging faults', () => {
       return (rows as Array<{ n: number }>)[0].n;
     };
     const processed = await eventually(counts, (n) => n === ids.length, 120_000, 2_000);
+    if (processed !== ids.length) console.log(await whereAreThey(ids));
     console.log(
       `rabbitmq restart: publishing took ${publishedMs} ms, until all processed ${Date.now() - started} ms`,
     );

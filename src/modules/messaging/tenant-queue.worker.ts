@@ -89,6 +89,26 @@ export class TenantQueueWorker {
     );
   }
 
+  /**
+   * A delivery whose row could not be claimed: a duplicate of a finished message (normal after
+   * a crash or a reconnect), or no such row in this tenant's queue, which is never normal.
+   */
+  private async unclaimed(queue: QueueConfig, id: string): Promise<void> {
+    const rows = await this.tenantDb.runFor(queue.tenantId, async (manager) =>
+      rowsOf<{ status: string; queue_name: string }>(
+        await manager.query(`select status, queue_name from messages where id = $1`, [id]),
+      ),
+    );
+    if (rows[0] && rows[0].queue_name === queue.queueName) {
+      this.logger.debug({ messageId: id, status: rows[0].status }, 'Duplicate delivery acked');
+      return;
+    }
+    this.logger.warn(
+      { messageId: id, queue: queue.queueName, found: rows[0] ?? null },
+      'A delivery names no message of this queue; acked without processing',
+    );
+  }
+
   async process(
     queue: QueueConfig,
     inbound: AmqpInbound<QueueMessage>,
@@ -109,6 +129,7 @@ export class TenantQueueWorker {
         ),
       );
       if (done[0]) this.recordProcessed(queue, id, done[0].attempts, counters);
+      else await this.unclaimed(queue, id);
       return 'ack';
     }
     const claimed = await this.tenantDb.runFor(queue.tenantId, async (manager) => {
@@ -123,7 +144,7 @@ export class TenantQueueWorker {
       return rows[0];
     });
     if (!claimed) {
-      // Already processed or failed (a duplicate or a redelivery), or no such row here.
+      await this.unclaimed(queue, id);
       return 'ack';
     }
     const labels = metricLabels(queue.tenantId, queue.queueName);
