@@ -267,6 +267,10 @@ describe('messaging', () => {
       admin,
     );
     expect(unknown.status).toBe(404);
+    // A platform admin who names no tenant sent an incomplete request: 400, not 404.
+    const unnamed = await publish(admin, { payload: { n: 1 } });
+    expect(unnamed.status).toBe(400);
+    expect(unnamed.body.code).toBe('COMMON.TENANT_REQUIRED');
   });
 
   it("isolation: another tenant cannot publish to, list, read, retry or reconfigure a tenant's queues", async () => {

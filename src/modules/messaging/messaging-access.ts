@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { commonError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
 import { TenantsService } from '../tenancy';
 import { messagingError } from './messaging.errors';
@@ -26,10 +27,8 @@ export class MessagingAccess {
       }
     }
     if (!tenantId) {
-      throw messagingError(
-        'MESSAGING.TENANT_NOT_FOUND',
-        'Name the tenant: X-Tenant-ID or tenant_id',
-      );
+      // A platform admin who named no tenant: the request is incomplete (400), not a lookup miss.
+      throw commonError('COMMON.TENANT_REQUIRED', 'Name the tenant: X-Tenant-ID or tenant_id');
     }
     if (!(await this.tenants.isActive(tenantId))) {
       throw messagingError('MESSAGING.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
