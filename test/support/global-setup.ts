@@ -1,5 +1,7 @@
+import amqplib from 'amqplib';
 import { Client } from 'pg';
 import { platformMigrations } from '../../migrations/platform';
+import { allQueues, DEFAULT_QUEUE, queueNames } from '../../src/modules/messaging/queue-topology';
 import { runMigrations } from '../../src/shared/database/migrator';
 import { applyTestEnv } from './env';
 
@@ -13,6 +15,14 @@ export default async function globalSetup(): Promise<void> {
   // Several suites run side by side while developing: TESSERA_TEST_KEEP_DATA=1 leaves theirs alone.
   if (process.env.TESSERA_TEST_KEEP_DATA === '1') return;
   await asOwner(process.env.DATABASE_MIGRATION_URL!, async (db) => {
+    // The broker keeps what the registry forgets: the last run's tenant queues go with it, or
+    // quorum queues pile up run after run (each holds files open; the broker runs out).
+    const { rows: queues } = await db.query<{ tenant_id: string; queue_name: string }>(
+      `select id as tenant_id, $1::text as queue_name from tenants
+       union select tenant_id, queue_name from messaging_queues`,
+      [DEFAULT_QUEUE],
+    );
+    await deleteTenantQueues(queues);
     await db.query(
       'truncate table tenant_api_keys, tenant_users, platform_admins, tenants cascade',
     );
@@ -51,5 +61,33 @@ async function asOwner(url: string, work: (db: Client) => Promise<void>): Promis
     await work(db);
   } finally {
     await db.end();
+  }
+}
+
+/** Retry delays the suites use (theirs and the defaults): each makes its own delay queue. */
+const TEST_RETRY_DELAYS_MS = [200, 400, 1000, 5000, 30000];
+
+async function deleteTenantQueues(
+  queues: Array<{ tenant_id: string; queue_name: string }>,
+): Promise<void> {
+  if (!queues.length) return;
+  const names = queues.flatMap((q) =>
+    allQueues(queueNames(q.tenant_id, q.queue_name, TEST_RETRY_DELAYS_MS)),
+  );
+  const connection = await amqplib.connect(
+    process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+  );
+  try {
+    // A few channels side by side: deleting a quorum queue takes a while.
+    const lanes = 4;
+    await Promise.all(
+      Array.from({ length: lanes }, async (_, lane) => {
+        const channel = await connection.createChannel();
+        for (let i = lane; i < names.length; i += lanes) await channel.deleteQueue(names[i]);
+        await channel.close();
+      }),
+    );
+  } finally {
+    await connection.close();
   }
 }
