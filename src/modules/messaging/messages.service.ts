@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { messagingConfig, type MessagingConfig } from '../../config';
+import { NaturalBatcher } from '../../shared/batching';
 import { AppError } from '../../shared/errors';
 import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
 import { PublishNackedError, PublishUnroutableError, RabbitMqService } from '../../shared/rabbitmq';
@@ -15,6 +16,17 @@ import { queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
 
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+interface PublishInput {
+  queueName: string;
+  payload: unknown;
+  idempotencyKey?: string;
+}
+
+interface Stored {
+  message: MessageView;
+  created: boolean;
+}
 
 export type MessageStatus = 'queued' | 'processing' | 'processed' | 'failed';
 
@@ -94,7 +106,7 @@ export class MessagesService implements OnApplicationShutdown {
 
   async publish(
     tenantId: string,
-    input: { queueName: string; payload: unknown; idempotencyKey?: string },
+    input: PublishInput,
   ): Promise<{ message: MessageView; replayed: boolean }> {
     const size = Buffer.byteLength(JSON.stringify(input.payload ?? null));
     if (size > MAX_PAYLOAD_BYTES) {
@@ -137,8 +149,8 @@ export class MessagesService implements OnApplicationShutdown {
           m.query(
             `with gone as (delete from message_outbox where message_id = $1)
              update messages set status = 'failed', last_error = 'queue full: refused by the broker', updated_at = now()
-              where id = $1 and status = 'queued'`,
-            [id],
+              where tenant_id = $2 and id = $1 and status = 'queued'`,
+            [id, tenantId],
           ),
         );
         throw messagingError(
@@ -188,7 +200,7 @@ export class MessagesService implements OnApplicationShutdown {
 
   async get(tenantId: string, id: string): Promise<MessageView> {
     const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
-      m.query(`select ${COLUMNS} from messages where id = $1`, [id]),
+      m.query(`select ${COLUMNS} from messages where tenant_id = $1 and id = $2`, [tenantId, id]),
     );
     if (!rows[0]) throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
     return toView(rows[0]);
@@ -198,8 +210,10 @@ export class MessagesService implements OnApplicationShutdown {
     tenantId: string,
     query: { queue_name?: string; status?: MessageStatus; cursor?: string; limit: number },
   ): Promise<Page<MessageView>> {
-    const where: string[] = [];
-    const params: unknown[] = [];
+    // The tenant named in the statement: the partition is chosen when planning (RLS alone
+    // prunes only at execution, after planning every partition).
+    const where: string[] = ['tenant_id = $1'];
+    const params: unknown[] = [tenantId];
     const add = (sql: string, ...values: unknown[]) => {
       let text = sql;
       for (const value of values) {
@@ -221,7 +235,7 @@ export class MessagesService implements OnApplicationShutdown {
     params.push(query.limit + 1);
     const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
       m.query(
-        `select ${COLUMNS} from messages ${where.length ? `where ${where.join(' and ')}` : ''}
+        `select ${COLUMNS} from messages where ${where.join(' and ')}
           order by created_at desc, id desc limit $${params.length}`,
         params,
       ),
@@ -237,12 +251,15 @@ export class MessagesService implements OnApplicationShutdown {
       const updated = rowsOf<MessageRow>(
         await m.query(
           `update messages set status = 'queued', attempts = 0, last_error = null, processed_at = null, updated_at = now()
-          where id = $1 and status = 'failed' returning ${COLUMNS}`,
-          [id],
+          where tenant_id = $2 and id = $1 and status = 'failed' returning ${COLUMNS}`,
+          [id, tenantId],
         ),
       );
       if (!updated[0]) {
-        const exists: unknown[] = await m.query(`select 1 from messages where id = $1`, [id]);
+        const exists: unknown[] = await m.query(
+          `select 1 from messages where tenant_id = $1 and id = $2`,
+          [tenantId, id],
+        );
         if (!exists.length)
           throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
         throw messagingError('MESSAGING.NOT_RETRYABLE', `Message ${id} is not failed`);
@@ -270,44 +287,90 @@ export class MessagesService implements OnApplicationShutdown {
     if (config.version === 1) await this.registry.notify(tenantId, queueName);
   }
 
-  private async store(
+  /** Publishes of one tenant arriving together share one transaction (see `storeBatch`). */
+  private readonly storeBatcher = new NaturalBatcher<PublishInput, Stored>({
+    run: (tenantId, inputs) => this.storeBatch(tenantId, inputs),
+    maxBatchSize: 100,
+  });
+
+  private store(tenantId: string, input: PublishInput): Promise<Stored> {
+    return this.storeBatcher.load(tenantId, input);
+  }
+
+  /**
+   * Rows and outbox entries of a batch in one transaction and one statement; an input whose
+   * idempotency key is taken gets the first message. A tenant without a partition gets one and
+   * the batch is tried again; any other failure tries each input alone, so one input's fault is
+   * its own.
+   */
+  private async storeBatch(
     tenantId: string,
-    input: { queueName: string; payload: unknown; idempotencyKey?: string },
-  ): Promise<{ message: MessageView; created: boolean }> {
-    const attempt = () =>
-      this.tenantDb.runFor(tenantId, async (m) => {
-        if (input.idempotencyKey) {
-          const first = await this.byKey(m, input.idempotencyKey);
-          if (first) return { message: first, created: false };
-        }
-        const rows: MessageRow[] = await m.query(
-          `insert into messages (queue_name, payload, idempotency_key) values ($1, $2::jsonb, $3)
-           returning ${COLUMNS}`,
-          [input.queueName, JSON.stringify(input.payload ?? null), input.idempotencyKey ?? null],
-        );
-        await m.query(`insert into message_outbox (message_id, queue_name) values ($1, $2)`, [
-          rows[0].id,
-          input.queueName,
-        ]);
-        return { message: toView(rows[0]), created: true };
-      });
+    inputs: readonly PublishInput[],
+  ): Promise<Array<Stored | Error>> {
     try {
-      return await attempt();
+      return await this.insertBatch(tenantId, inputs);
     } catch (error) {
-      const code = pgCode(error);
-      if (code === NO_PARTITION) {
+      if (pgCode(error) === NO_PARTITION) {
         // A tenant from before the messages table (or a missed provisioning step): make it now.
         await this.ensurePartition(tenantId);
-        return attempt();
+        return this.insertBatch(tenantId, inputs);
       }
-      if (code === '23505' && input.idempotencyKey) {
-        const first = await this.tenantDb.runFor(tenantId, (m) =>
-          this.byKey(m, input.idempotencyKey!),
-        );
-        if (first) return { message: first, created: false };
-      }
-      throw error;
+      if (inputs.length === 1) throw error;
+      return Promise.all(
+        inputs.map((input) =>
+          this.insertBatch(tenantId, [input]).then(
+            ([stored]) => stored,
+            (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+          ),
+        ),
+      );
     }
+  }
+
+  private insertBatch(tenantId: string, inputs: readonly PublishInput[]): Promise<Stored[]> {
+    const ids = inputs.map(() => randomUUID());
+    return this.tenantDb.runFor(tenantId, async (m) => {
+      // clock_timestamp(): rows of one batch keep their order in the listing.
+      const rows: MessageRow[] = await m.query(
+        `with inserted as (
+           insert into messages (id, queue_name, payload, idempotency_key, created_at)
+           select t.id, t.queue_name, t.payload::jsonb, t.idempotency_key, clock_timestamp()
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+                  with ordinality as t(id, queue_name, payload, idempotency_key, ord)
+            order by t.ord
+           on conflict (tenant_id, idempotency_key) do nothing
+           returning ${COLUMNS}
+         ), outbox as (
+           insert into message_outbox (message_id, queue_name) select id, queue_name from inserted
+         )
+         select * from inserted`,
+        [
+          ids,
+          inputs.map((input) => input.queueName),
+          inputs.map((input) => JSON.stringify(input.payload ?? null)),
+          inputs.map((input) => input.idempotencyKey ?? null),
+        ],
+      );
+      const created = new Map(rows.map((row) => [row.id, row]));
+      const keys = inputs.flatMap((input, i) =>
+        !created.has(ids[i]) && input.idempotencyKey ? [input.idempotencyKey] : [],
+      );
+      const first = new Map<string, MessageRow>();
+      if (keys.length) {
+        const found: MessageRow[] = await m.query(
+          `select ${COLUMNS} from messages where tenant_id = $1 and idempotency_key = any($2::text[])`,
+          [tenantId, keys],
+        );
+        for (const row of found) first.set(row.idempotency_key!, row);
+      }
+      return inputs.map((input, i) => {
+        const row = created.get(ids[i]);
+        if (row) return { message: toView(row), created: true };
+        const earlier = input.idempotencyKey ? first.get(input.idempotencyKey) : undefined;
+        if (!earlier) throw new Error(`Message of batch slot ${i} neither stored nor found`);
+        return { message: toView(earlier), created: false };
+      });
+    });
   }
 
   async ensurePartition(tenantId: string): Promise<boolean> {
@@ -315,14 +378,6 @@ export class MessagesService implements OnApplicationShutdown {
       m.query(`select messaging_ensure_partition($1) as created`, [tenantId]),
     );
     return rows[0]?.created ?? false;
-  }
-
-  private async byKey(m: EntityManager, key: string): Promise<MessageView | null> {
-    const rows: MessageRow[] = await m.query(
-      `select ${COLUMNS} from messages where idempotency_key = $1`,
-      [key],
-    );
-    return rows[0] ? toView(rows[0]) : null;
   }
 
   private unavailable(id: string, cause?: unknown): AppError {

@@ -122,10 +122,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const rows: OutboxRow[] = await this.tenantDb.runFor(tenantId, (m) =>
       m.query(
         `select o.message_id, o.queue_name, m.status from message_outbox o
-           left join messages m on m.id = o.message_id
+           left join messages m on m.tenant_id = $3 and m.id = o.message_id
           where o.created_at < now() - make_interval(secs => $1::float8 / 1000)
           order by o.created_at limit $2`,
-        [this.config.relayAfterMs, ROWS_PER_TENANT],
+        [this.config.relayAfterMs, ROWS_PER_TENANT, tenantId],
       ),
     );
     let published = 0;

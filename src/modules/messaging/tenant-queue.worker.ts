@@ -3,6 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { z } from 'zod';
 import { messagingConfig, type MessagingConfig } from '../../config';
 import type { AmqpInbound, AmqpOutcome } from '../../shared/rabbitmq';
+import { NaturalBatcher } from '../../shared/batching';
 import { RabbitMqService } from '../../shared/rabbitmq';
 import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
 import { MessageHandler } from './message-handler';
@@ -26,6 +27,11 @@ import { rowsOf } from './sql-rows';
 /** What travels on the broker: the id only; the row is the truth. */
 export const queueMessageSchema = z.object({ id: z.uuid() });
 export type QueueMessage = z.infer<typeof queueMessageSchema>;
+
+interface DeliveryKey {
+  id: string;
+  queueName: string;
+}
 
 interface ClaimedRow {
   id: string;
@@ -62,6 +68,35 @@ export class TenantQueueWorker {
 
   private readonly delaysDeclared = new Set<string>();
 
+  /**
+   * Record-only deliveries of one tenant in flight together are stored in one transaction: the
+   * row's attempts, or null when it is not (or no longer) this queue's to process. A message id
+   * twice in one batch (a relayed duplicate) is processed by its first slot only.
+   */
+  private readonly records = new NaturalBatcher<DeliveryKey, number | null>({
+    run: (tenantId, inputs) =>
+      this.tenantDb.runFor(tenantId, async (manager) => {
+        const rows = rowsOf<{ id: string; queue_name: string; attempts: number }>(
+          await manager.query(
+            `update messages m set status = 'processed', attempts = m.attempts + 1,
+                    processed_at = now(), last_error = null, updated_at = now()
+               from unnest($1::uuid[], $2::text[]) as t(id, queue_name)
+              where m.tenant_id = $3 and m.id = t.id and m.queue_name = t.queue_name
+                and m.status in ('queued', 'processing')
+              returning m.id, m.queue_name, m.attempts`,
+            [inputs.map((input) => input.id), inputs.map((input) => input.queueName), tenantId],
+          ),
+        );
+        const done = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row.attempts]));
+        return inputs.map((input) => {
+          const key = `${input.id}/${input.queueName}`;
+          const attempts = done.get(key) ?? null;
+          done.delete(key);
+          return attempts;
+        });
+      }),
+  });
+
   /** A delay queue is declared before its first use (once per connection). */
   private async declareDelay(tenantId: string, queueName: string, step: number): Promise<void> {
     const key = `${tenantId}/${queueName}#${step}`;
@@ -96,7 +131,10 @@ export class TenantQueueWorker {
   private async unclaimed(queue: QueueConfig, id: string): Promise<void> {
     const rows = await this.tenantDb.runFor(queue.tenantId, async (manager) =>
       rowsOf<{ status: string; queue_name: string }>(
-        await manager.query(`select status, queue_name from messages where id = $1`, [id]),
+        await manager.query(
+          `select status, queue_name from messages where tenant_id = $1 and id = $2`,
+          [queue.tenantId, id],
+        ),
       ),
     );
     if (rows[0] && rows[0].queue_name === queue.queueName) {
@@ -116,19 +154,9 @@ export class TenantQueueWorker {
   ): Promise<AmqpOutcome> {
     const { id } = inbound.body;
     if (this.handler.isRecordOnly(queue)) {
-      // The effect is the record itself: one transaction claims and stores the outcome.
-      const done = await this.tenantDb.runFor(queue.tenantId, async (manager) =>
-        rowsOf<{ attempts: number }>(
-          await manager.query(
-            `update messages set status = 'processed', attempts = attempts + 1, processed_at = now(),
-                    last_error = null, updated_at = now()
-              where id = $1 and queue_name = $2 and status in ('queued', 'processing')
-              returning attempts`,
-            [id, queue.queueName],
-          ),
-        ),
-      );
-      if (done[0]) this.recordProcessed(queue, id, done[0].attempts, counters);
+      // The effect is the record itself: claimed and stored at once, in a batch of the tenant's.
+      const attempts = await this.records.load(queue.tenantId, { id, queueName: queue.queueName });
+      if (attempts !== null) this.recordProcessed(queue, id, attempts, counters);
       else await this.unclaimed(queue, id);
       return 'ack';
     }
@@ -136,9 +164,9 @@ export class TenantQueueWorker {
       const rows = rowsOf<ClaimedRow>(
         await manager.query(
           `update messages set status = 'processing', attempts = attempts + 1, updated_at = now()
-          where id = $1 and queue_name = $2 and status in ('queued', 'processing')
+          where tenant_id = $3 and id = $1 and queue_name = $2 and status in ('queued', 'processing')
           returning id, queue_name, payload, attempts`,
-          [id, queue.queueName],
+          [id, queue.queueName, queue.tenantId],
         ),
       );
       return rows[0];
@@ -171,8 +199,8 @@ export class TenantQueueWorker {
       await this.tenantDb.runFor(queue.tenantId, (manager) =>
         manager.query(
           `update messages set status = 'processed', processed_at = now(), last_error = null, updated_at = now()
-            where id = $1 and status = 'processing'`,
-          [id],
+            where tenant_id = $2 and id = $1 and status = 'processing'`,
+          [id, queue.tenantId],
         ),
       );
       this.recordProcessed(queue, id, claimed.attempts, counters);
@@ -183,8 +211,9 @@ export class TenantQueueWorker {
     const final = claimed.attempts >= queue.maxAttempts;
     await this.tenantDb.runFor(queue.tenantId, (manager) =>
       manager.query(
-        `update messages set status = $2, last_error = $3, updated_at = now() where id = $1`,
-        [id, final ? 'failed' : 'queued', error],
+        `update messages set status = $2, last_error = $3, updated_at = now()
+          where tenant_id = $4 and id = $1`,
+        [id, final ? 'failed' : 'queued', error, queue.tenantId],
       ),
     );
     const step = Math.min(claimed.attempts, names.delays.length) - 1;

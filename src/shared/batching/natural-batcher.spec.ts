@@ -1,0 +1,104 @@
+import { NaturalBatcher } from './natural-batcher';
+
+/** A run function whose batches stay open until released, recording what each one held. */
+function recorder() {
+  const batches: Array<{ group: string; inputs: number[]; release: () => void }> = [];
+  let running = 0;
+  let maxRunning = 0;
+  const run = (group: string, inputs: readonly number[]) =>
+    new Promise<Array<number | Error>>((resolve) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      batches.push({
+        group,
+        inputs: [...inputs],
+        release: () => {
+          running--;
+          resolve(inputs.map((n) => (n < 0 ? new Error(`negative ${n}`) : n * 10)));
+        },
+      });
+    });
+  return { batches, run, maxRunning: () => maxRunning };
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('NaturalBatcher', () => {
+  it('starts a lone input at once, then batches what arrives while the batches run', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({ run: r.run, maxInFlight: 1 });
+    const first = batcher.load('a', 1);
+    await turn();
+    expect(r.batches.map((b) => b.inputs)).toEqual([[1]]);
+    const rest = [2, 3, 4].map((n) => batcher.load('a', n));
+    await turn();
+    expect(r.batches).toHaveLength(1); // the others wait for the running batch
+    r.batches[0].release();
+    await expect(first).resolves.toBe(10);
+    await turn();
+    expect(r.batches.map((b) => b.inputs)).toEqual([[1], [2, 3, 4]]);
+    r.batches[1].release();
+    await expect(Promise.all(rest)).resolves.toEqual([20, 30, 40]);
+  });
+
+  it('keeps groups apart and runs at most maxInFlight batches of a group', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({ run: r.run, maxInFlight: 2 });
+    const loads = [1, 2, 3].map((n) => batcher.load('a', n));
+    const other = batcher.load('b', 9);
+    await turn();
+    expect(r.batches.map((b) => [b.group, b.inputs])).toEqual([
+      ['a', [1, 2, 3]],
+      ['b', [9]],
+    ]);
+    const more = [4, 5].map((n) => batcher.load('a', n));
+    await turn();
+    const later = batcher.load('a', 6);
+    await turn();
+    expect(r.batches.map((b) => [b.group, b.inputs])).toEqual([
+      ['a', [1, 2, 3]],
+      ['b', [9]],
+      ['a', [4, 5]],
+    ]);
+    r.batches[0].release();
+    await turn();
+    expect(r.batches[3]).toMatchObject({ group: 'a', inputs: [6] });
+    r.batches.slice(1).forEach((b) => b.release());
+    await expect(Promise.all([...loads, other, ...more, later])).resolves.toEqual([
+      10, 20, 30, 90, 40, 50, 60,
+    ]);
+    expect(r.maxRunning()).toBe(3); // two of 'a' and one of 'b'
+  });
+
+  it('rejects only the inputs whose slot is an Error, and all of a batch that throws', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({ run: r.run });
+    const results = Promise.allSettled([batcher.load('a', 1), batcher.load('a', -2)]);
+    await turn();
+    r.batches[0].release();
+    const [ok, bad] = await results;
+    expect(ok).toEqual({ status: 'fulfilled', value: 10 });
+    expect(bad).toMatchObject({ status: 'rejected', reason: { message: 'negative -2' } });
+
+    const throwing = new NaturalBatcher<number, number>({
+      run: () => Promise.reject(new Error('down')),
+    });
+    await expect(Promise.all([throwing.load('a', 1), throwing.load('a', 2)])).rejects.toThrow(
+      'down',
+    );
+  });
+
+  it('splits at maxBatchSize', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({
+      run: r.run,
+      maxBatchSize: 2,
+      maxInFlight: 5,
+    });
+    const loads = [1, 2, 3, 4, 5].map((n) => batcher.load('a', n));
+    await turn();
+    expect(r.batches.map((b) => b.inputs)).toEqual([[1, 2], [3, 4], [5]]);
+    r.batches.forEach((b) => b.release());
+    await expect(Promise.all(loads)).resolves.toEqual([10, 20, 30, 40, 50]);
+  });
+});
