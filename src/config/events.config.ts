@@ -26,6 +26,7 @@ const schema = z.object({
   EVENTS_REPLAY_MAX: positiveInt(1_000),
   EVENTS_REORDER_WAIT_MS: positiveInt(100),
   EVENTS_STORE_LOCATION_DELIVERED: booleanFlag(false),
+  EVENTS_STORE_MESSAGE_PROCESSED: booleanFlag(false),
 });
 
 export const eventsConfig = registerAs('events', () => {
@@ -55,6 +56,8 @@ export const eventsConfig = registerAs('events', () => {
     },
     /** Store `location.delivered` facts (high volume) besides pushing them live. */
     storeLocationDelivered: env.EVENTS_STORE_LOCATION_DELIVERED,
+    /** Store `message.processed` facts (one per message; the message row already records it). */
+    storeMessageProcessed: env.EVENTS_STORE_MESSAGE_PROCESSED,
   };
 });
 export type EventsConfig = ReturnType<typeof eventsConfig>;

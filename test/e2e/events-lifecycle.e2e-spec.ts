@@ -121,7 +121,7 @@ describe('events: lifecycle facts of tenancy, auth, location and messaging in th
     expect(pushedB.filter((e) => e.event_type === 'session.revoked')).toHaveLength(0);
   });
 
-  it('location and messaging facts: stored and pushed; location.delivered pushed live only (seq null)', async () => {
+  it('location and messaging facts: stored and pushed; location.delivered and message.processed pushed live only (seq null)', async () => {
     const emitter = t.app.get(EventEmitter2);
     const sessionId = randomUUID();
     emitter.emit('location.session.started', {
@@ -135,6 +135,12 @@ describe('events: lifecycle facts of tenancy, auth, location and messaging in th
       sessionId,
       eventId: randomUUID(),
       latencyMs: 12,
+    });
+    emitter.emit('messaging.message.processed', {
+      tenantId: a.id,
+      messageId: 'm0',
+      queueName: 'q',
+      attempts: 1,
     });
     emitter.emit('messaging.message.failed', {
       tenantId: a.id,
@@ -159,7 +165,15 @@ describe('events: lifecycle facts of tenancy, auth, location and messaging in th
       source: 'messaging',
       metadata: { queue_name: 'q', last_error: 'boom' },
     });
+    const [processed] = await waitFor(pushedA, 'message.processed');
+    expect(processed).toMatchObject({
+      source: 'messaging',
+      seq: null,
+      metadata: { message_id: 'm0', queue_name: 'q' },
+    });
     expect((await feedOf(a, { event_type: 'location.delivered' })).body.data).toHaveLength(0);
+    expect((await feedOf(a, { event_type: 'message.processed' })).body.data).toHaveLength(0);
+    expect((await feedOf(a, { event_type: 'message.failed' })).body.data).toHaveLength(1);
     expect((await feedOf(a, { event_type: 'session.started' })).body.data).toHaveLength(1);
   });
 

@@ -34,8 +34,15 @@ export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string 
   'messaging.message.failed': { source: 'messaging', eventType: 'message.failed' },
   'messaging.queue.scaled': { source: 'messaging', eventType: 'queue.scaled' },
 };
-/** Facts too frequent to store unless EVENTS_STORE_LOCATION_DELIVERED: pushed live only. */
-const HIGH_VOLUME = new Set(['location.update.delivered']);
+/**
+ * Facts as frequent as the traffic, pushed live only unless their flag asks to store them
+ * (EVENTS_STORE_LOCATION_DELIVERED, EVENTS_STORE_MESSAGE_PROCESSED): storing one feed row per
+ * update or message would double the database writes of the work it reports.
+ */
+const HIGH_VOLUME: Record<string, (config: EventsConfig) => boolean> = {
+  'location.update.delivered': (config) => config.storeLocationDelivered,
+  'messaging.message.processed': (config) => config.storeMessageProcessed,
+};
 const FLUSH_MS = 20;
 const MAX_BATCH = 200;
 const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -89,7 +96,7 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       const tenantId = (payload as { tenantId?: unknown }).tenantId;
       if (typeof tenantId !== 'string' || !TENANT_ID.test(tenantId)) return; // platform sessions have none
       const metadata = metadataOf(payload);
-      if (HIGH_VOLUME.has(eventName) && !this.config.storeLocationDelivered) {
+      if (HIGH_VOLUME[eventName] && !HIGH_VOLUME[eventName](this.config)) {
         const now = new Date().toISOString();
         push(this.live, tenantId, {
           id: null,
@@ -122,11 +129,13 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
 
   private flush(): Promise<void> {
     this.timer = undefined;
-    const stored = [...this.stored.entries()];
-    const live = [...this.live.entries()];
-    this.stored.clear();
-    this.live.clear();
+    // What has gathered is taken when the previous flush has ended: a busy database gets fewer,
+    // larger batches instead of a queue of small ones.
     const work = async () => {
+      const stored = [...this.stored.entries()];
+      const live = [...this.live.entries()];
+      this.stored.clear();
+      this.live.clear();
       await Promise.all([
         ...stored.flatMap(([tenantId, facts]) =>
           chunks(facts, MAX_BATCH).map((batch) =>

@@ -95,6 +95,7 @@ export class MessagesService implements OnApplicationShutdown {
   private readonly logger = new Logger(MessagesService.name);
   private readonly confirmed = new Map<string, string[]>();
   private flushTimer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
@@ -176,21 +177,29 @@ export class MessagesService implements OnApplicationShutdown {
     this.flushTimer ??= setTimeout(() => void this.flushOutbox(), 10);
   }
 
-  async flushOutbox(): Promise<void> {
+  /** One flush at a time, taking what has gathered when it starts: load makes batches larger. */
+  flushOutbox(): Promise<void> {
     this.flushTimer = undefined;
-    const batches = [...this.confirmed.entries()];
-    this.confirmed.clear();
-    await Promise.all(
-      batches.map(([tenantId, ids]) =>
-        this.tenantDb
-          .runFor(tenantId, (m) =>
-            m.query(`delete from message_outbox where message_id = any($1::uuid[])`, [ids]),
-          )
-          .catch((err: unknown) =>
-            this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
-          ),
-      ),
-    );
+    const work = () => {
+      const batches = [...this.confirmed.entries()];
+      this.confirmed.clear();
+      return Promise.all(
+        batches.map(([tenantId, ids]) =>
+          this.tenantDb
+            .runFor(tenantId, (m) =>
+              m.query(
+                `delete from message_outbox where tenant_id = $1 and message_id = any($2::uuid[])`,
+                [tenantId, ids],
+              ),
+            )
+            .catch((err: unknown) =>
+              this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
+            ),
+        ),
+      ).then(() => undefined);
+    };
+    this.flushing = this.flushing.then(work, work);
+    return this.flushing;
   }
 
   async onApplicationShutdown(): Promise<void> {
