@@ -69,32 +69,55 @@ export class TenantQueueWorker {
   private readonly delaysDeclared = new Set<string>();
 
   /**
-   * Record-only deliveries of one tenant in flight together are stored in one transaction: the
-   * row's attempts, or null when it is not (or no longer) this queue's to process. A message id
-   * twice in one batch (a relayed duplicate) is processed by its first slot only.
+   * Deliveries of one tenant in flight together are claimed in one transaction (and, in the
+   * record-only case, stored as processed by the same statement): each gets its row, or null
+   * when the row is not (or no longer) this queue's to process. A message id twice in one batch
+   * (a relayed duplicate) is claimed by its first slot only.
    */
-  private readonly records = new NaturalBatcher<DeliveryKey, number | null>({
-    run: (tenantId, inputs) =>
-      this.tenantDb.runFor(tenantId, async (manager) => {
-        const rows = rowsOf<{ id: string; queue_name: string; attempts: number }>(
-          await manager.query(
-            `update messages m set status = 'processed', attempts = m.attempts + 1,
-                    processed_at = now(), last_error = null, updated_at = now()
-               from unnest($1::uuid[], $2::text[]) as t(id, queue_name)
-              where m.tenant_id = $3 and m.id = t.id and m.queue_name = t.queue_name
-                and m.status in ('queued', 'processing')
-              returning m.id, m.queue_name, m.attempts`,
-            [inputs.map((input) => input.id), inputs.map((input) => input.queueName), tenantId],
-          ),
-        );
-        const done = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row.attempts]));
-        return inputs.map((input) => {
-          const key = `${input.id}/${input.queueName}`;
-          const attempts = done.get(key) ?? null;
-          done.delete(key);
-          return attempts;
-        });
-      }),
+  private claimer(recordOnly: boolean): NaturalBatcher<DeliveryKey, ClaimedRow | null> {
+    const set = recordOnly
+      ? `status = 'processed', processed_at = now(), last_error = null`
+      : `status = 'processing'`;
+    const payload = recordOnly ? 'null' : 'm.payload';
+    return new NaturalBatcher({
+      run: (tenantId, inputs) =>
+        this.tenantDb.runFor(tenantId, async (manager) => {
+          const rows = rowsOf<ClaimedRow>(
+            await manager.query(
+              `update messages m set ${set}, attempts = m.attempts + 1, updated_at = now()
+                 from unnest($1::uuid[], $2::text[]) as t(id, queue_name)
+                where m.tenant_id = $3 and m.id = t.id and m.queue_name = t.queue_name
+                  and m.status in ('queued', 'processing')
+                returning m.id, m.queue_name, ${payload} as payload, m.attempts`,
+              [inputs.map((input) => input.id), inputs.map((input) => input.queueName), tenantId],
+            ),
+          );
+          const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
+          return inputs.map((input) => {
+            const key = `${input.id}/${input.queueName}`;
+            const row = claimed.get(key) ?? null;
+            claimed.delete(key);
+            return row;
+          });
+        }),
+    });
+  }
+
+  private readonly records = this.claimer(true);
+  private readonly claims = this.claimer(false);
+
+  /** Handled deliveries of one tenant stored as processed together. */
+  private readonly completions = new NaturalBatcher<string, void>({
+    run: async (tenantId, ids) => {
+      await this.tenantDb.runFor(tenantId, (manager) =>
+        manager.query(
+          `update messages set status = 'processed', processed_at = now(), last_error = null, updated_at = now()
+            where tenant_id = $2 and id = any($1::uuid[]) and status = 'processing'`,
+          [ids, tenantId],
+        ),
+      );
+      return ids.map(() => undefined);
+    },
   });
 
   /** A delay queue is declared before its first use (once per connection). */
@@ -155,22 +178,12 @@ export class TenantQueueWorker {
     const { id } = inbound.body;
     if (this.handler.isRecordOnly(queue)) {
       // The effect is the record itself: claimed and stored at once, in a batch of the tenant's.
-      const attempts = await this.records.load(queue.tenantId, { id, queueName: queue.queueName });
-      if (attempts !== null) this.recordProcessed(queue, id, attempts, counters);
+      const done = await this.records.load(queue.tenantId, { id, queueName: queue.queueName });
+      if (done) this.recordProcessed(queue, id, done.attempts, counters);
       else await this.unclaimed(queue, id);
       return 'ack';
     }
-    const claimed = await this.tenantDb.runFor(queue.tenantId, async (manager) => {
-      const rows = rowsOf<ClaimedRow>(
-        await manager.query(
-          `update messages set status = 'processing', attempts = attempts + 1, updated_at = now()
-          where tenant_id = $3 and id = $1 and queue_name = $2 and status in ('queued', 'processing')
-          returning id, queue_name, payload, attempts`,
-          [id, queue.queueName, queue.tenantId],
-        ),
-      );
-      return rows[0];
-    });
+    const claimed = await this.claims.load(queue.tenantId, { id, queueName: queue.queueName });
     if (!claimed) {
       await this.unclaimed(queue, id);
       return 'ack';
@@ -196,13 +209,7 @@ export class TenantQueueWorker {
     );
 
     if (!error) {
-      await this.tenantDb.runFor(queue.tenantId, (manager) =>
-        manager.query(
-          `update messages set status = 'processed', processed_at = now(), last_error = null, updated_at = now()
-            where tenant_id = $2 and id = $1 and status = 'processing'`,
-          [id, queue.tenantId],
-        ),
-      );
+      await this.completions.load(queue.tenantId, id);
       this.recordProcessed(queue, id, claimed.attempts, counters);
       return 'ack';
     }
