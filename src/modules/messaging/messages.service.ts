@@ -167,14 +167,18 @@ export class MessagesService implements OnApplicationShutdown {
   }
 
   /**
-   * Confirmed: its outbox row goes, in batches (one transaction per tenant every few ms). A row
+   * Confirmed: its outbox row goes, in batches (one transaction per tenant at most every 250 ms). A row
    * left by a crash is harmless: the relay publishes it again and the worker acks the duplicate.
    */
   private clearOutbox(tenantId: string, id: string): void {
     let ids = this.confirmed.get(tenantId);
     if (!ids) this.confirmed.set(tenantId, (ids = []));
     ids.push(id);
-    this.flushTimer ??= setTimeout(() => void this.flushOutbox(), 10);
+    this.flushTimer ??= setTimeout(
+      () => void this.flushOutbox(),
+      // Well inside the relay's age: a confirmed row is never republished for want of its clear.
+      Math.min(250, this.config.relayAfterMs / 4),
+    );
   }
 
   /** One flush at a time, taking what has gathered when it starts: load makes batches larger. */
