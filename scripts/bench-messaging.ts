@@ -269,40 +269,48 @@ async function main(): Promise<void> {
     [scaleIds],
   );
   const startedScale = performance.now();
-  await pool(scaleIds, 4, async (id) => {
-    const config = await queues.ensure(id, 'default', 1);
-    // A declare that lost its channel (another one failed on it) is tried again on a new one.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await registry.declare(id, 'default');
-        break;
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(100);
-      }
-    }
-    await registry.apply(config);
-  });
-  while ([...scaleIds].some((id) => !registry.localStats(id, 'default')?.is_active))
-    await sleep(50);
-  const startMs = performance.now() - startedScale;
-  global.gc?.();
-  const rssAfter = process.memoryUsage().rss;
-  const stats = rabbit.stats();
-  console.log(
-    `\n${SCALE_TENANTS} tenants × default queue on one instance: consumers ${registry.size - consumersBefore} started in ${(startMs / 1000).toFixed(1)} s; ` +
-      `broker channels +${rabbitCount('channels') - channelsBefore} (this process: ${stats.consumerChannels} consumer channels + publisher + admin), ` +
-      `connections +${rabbitCount('connections') - connectionsBefore}, RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
-  );
-
-  // Clean up: the scale tenants' consumers and queues, then the bench tenants.
-  await pool(scaleIds, 16, (id) => registry.deleteTenant(id).catch(() => undefined));
-  await db.query(`update tenants set status = 'deleted', deleted_at = now() where id = any($1)`, [
-    scaleIds,
-  ]);
-  for (const id of tenants) await provisioner.delete(id).catch(() => undefined);
+  try {
+    await startScaleConsumers();
+  } finally {
+    // Clean up even after a failure: the scale tenants' consumers and queues, the bench tenants.
+    await pool(scaleIds, 16, (id) => registry.deleteTenant(id).catch(() => undefined));
+    await db.query(`update tenants set status = 'deleted', deleted_at = now() where id = any($1)`, [
+      scaleIds,
+    ]);
+    for (const id of tenants) await provisioner.delete(id).catch(() => undefined);
+  }
   await broker.close();
   await app.close();
+
+  async function startScaleConsumers(): Promise<void> {
+    await pool(scaleIds, 4, async (id) => {
+      const config = await queues.ensure(id, 'default', 1);
+      // A declare that lost its channel (another one failed on it), or its connection (the broker
+      // closes it when a consume races a quorum queue that is not up yet: `noproc`), is tried
+      // again once the app has reconnected.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await registry.declare(id, 'default');
+          break;
+        } catch (error) {
+          if (attempt >= 40) throw error;
+          await sleep(250);
+        }
+      }
+      await registry.apply(config);
+    });
+    while ([...scaleIds].some((id) => !registry.localStats(id, 'default')?.is_active))
+      await sleep(50);
+    const startMs = performance.now() - startedScale;
+    global.gc?.();
+    const rssAfter = process.memoryUsage().rss;
+    const stats = rabbit.stats();
+    console.log(
+      `\n${SCALE_TENANTS} tenants × default queue on one instance: consumers ${registry.size - consumersBefore} started in ${(startMs / 1000).toFixed(1)} s; ` +
+        `broker channels +${rabbitCount('channels') - channelsBefore} (this process: ${stats.consumerChannels} consumer channels + publisher + admin), ` +
+        `connections +${rabbitCount('connections') - connectionsBefore}, RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
+    );
+  }
 }
 
 main().then(

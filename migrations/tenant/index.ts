@@ -2,6 +2,7 @@ import { TenantAuditEvents1700000003101 } from './1700000003101-tenant-audit-eve
 import { Location1700000008101 } from './1700000008101-location';
 import { TenantEvents1700000010101 } from './1700000010101-events';
 import { Messages1700000011101 } from './1700000011101-messages';
+import { MessagingStatements1700000012101 } from './1700000012101-messaging-statements';
 
 export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
 
@@ -14,4 +15,5 @@ export const tenantMigrations = [
   Location1700000008101,
   TenantEvents1700000010101,
   Messages1700000011101,
+  MessagingStatements1700000012101,
 ];

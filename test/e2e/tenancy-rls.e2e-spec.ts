@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { EntityManager } from 'typeorm';
-import { TenancyModule } from '../../src/modules/tenancy';
+import { TenancyModule, TenantDatabase } from '../../src/modules/tenancy';
 import { TenantPoolsService } from '../../src/modules/tenancy/tenant-pools.service';
 import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
 import { createTestApp, type TestApp } from '../support/app';
@@ -106,6 +107,50 @@ describe('Tenancy: row-level security and shared pools', () => {
         `insert into tenant_audit_events (tenant_id, action) values (gen_random_uuid(), 'x')`,
       ),
     ).rejects.toThrow(/row-level security/);
+  });
+
+  it('statementFor: a statement that sets no tenant reaches nothing; a tenant function acts for its tenant only, and the setting ends with the statement', async () => {
+    const db = t.app.get(TenantDatabase);
+    const [a, b] = [await newTenant('stmt-a'), await newTenant('stmt-b')];
+    // Tenant A's rows exist…
+    await asTenant(a, (m) => m.query(`insert into tenant_audit_events (action) values ('a.1')`));
+    // …but a plain statement (no set_config) sees none of them, and cannot write any.
+    expect(await db.statementFor(a, 'select * from tenant_audit_events', [])).toHaveLength(0);
+    await expect(
+      db.statementFor(a, `insert into tenant_audit_events (action) values ('x')`, []),
+    ).rejects.toThrow(/row-level security|null value/);
+
+    // messaging_store sets A for its own statement: A's row, invisible to B. (This app has no
+    // messaging module to make the partitions at provisioning.)
+    for (const tenant of [a, b])
+      await asTenant(tenant, (m) => m.query(`select messaging_ensure_partition($1)`, [tenant]));
+    const id = randomUUID();
+    const stored = await db.statementFor<{ id: string; tenant_id: string }>(
+      a,
+      `select id, tenant_id from messaging_store($1, $2::uuid[], $3::text[], $4::text[], $5::text[])`,
+      [a, [id], ['default'], ['{"n":1}'], [null]],
+    );
+    expect(stored).toEqual([{ id, tenant_id: a }]);
+    // The setting did not outlive the statement (the same pool serves the next one).
+    const after = await db.statementFor<{ setting: string | null }>(
+      a,
+      `select nullif(current_setting('app.tenant_id', true), '') as setting`,
+      [],
+    );
+    expect(after).toEqual([{ setting: null }]);
+    const seenByB = await asTenant(b, (m) => m.query(`select 1 from messages where id = $1`, [id]));
+    expect(seenByB).toHaveLength(0);
+    // A function told tenant B cannot claim A's message.
+    const claimedByB = await db.statementFor(
+      b,
+      `select * from messaging_claim($1, $2::uuid[], $3::text[], true)`,
+      [b, [id], ['default']],
+    );
+    expect(claimedByB).toHaveLength(0);
+    const [row] = await asTenant(a, (m) =>
+      m.query<Array<{ status: string }>>(`select status from messages where id = $1`, [id]),
+    );
+    expect(row.status).toBe('queued');
   });
 
   it('leaks nothing through a pool of one connection: 20 tenants, 2,000 interleaved units', async () => {

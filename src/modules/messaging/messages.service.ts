@@ -190,12 +190,10 @@ export class MessagesService implements OnApplicationShutdown {
       return Promise.all(
         batches.map(([tenantId, ids]) =>
           this.tenantDb
-            .runFor(tenantId, (m) =>
-              m.query(
-                `delete from message_outbox where tenant_id = $1 and message_id = any($2::uuid[])`,
-                [tenantId, ids],
-              ),
-            )
+            .statementFor(tenantId, `select messaging_clear_outbox($1, $2::uuid[])`, [
+              tenantId,
+              ids,
+            ])
             .catch((err: unknown) =>
               this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
             ),
@@ -340,49 +338,28 @@ export class MessagesService implements OnApplicationShutdown {
     }
   }
 
-  private insertBatch(tenantId: string, inputs: readonly PublishInput[]): Promise<Stored[]> {
+  /** One statement (messaging_store): new rows with their outbox entries, then taken keys' rows. */
+  private async insertBatch(tenantId: string, inputs: readonly PublishInput[]): Promise<Stored[]> {
     const ids = inputs.map(() => randomUUID());
-    return this.tenantDb.runFor(tenantId, async (m) => {
-      // clock_timestamp(): rows of one batch keep their order in the listing.
-      const rows: MessageRow[] = await m.query(
-        `with inserted as (
-           insert into messages (id, queue_name, payload, idempotency_key, created_at)
-           select t.id, t.queue_name, t.payload::jsonb, t.idempotency_key, clock_timestamp()
-             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-                  with ordinality as t(id, queue_name, payload, idempotency_key, ord)
-            order by t.ord
-           on conflict (tenant_id, idempotency_key) do nothing
-           returning ${COLUMNS}
-         ), outbox as (
-           insert into message_outbox (message_id, queue_name) select id, queue_name from inserted
-         )
-         select * from inserted`,
-        [
-          ids,
-          inputs.map((input) => input.queueName),
-          inputs.map((input) => JSON.stringify(input.payload ?? null)),
-          inputs.map((input) => input.idempotencyKey ?? null),
-        ],
-      );
-      const created = new Map(rows.map((row) => [row.id, row]));
-      const keys = inputs.flatMap((input, i) =>
-        !created.has(ids[i]) && input.idempotencyKey ? [input.idempotencyKey] : [],
-      );
-      const first = new Map<string, MessageRow>();
-      if (keys.length) {
-        const found: MessageRow[] = await m.query(
-          `select ${COLUMNS} from messages where tenant_id = $1 and idempotency_key = any($2::text[])`,
-          [tenantId, keys],
-        );
-        for (const row of found) first.set(row.idempotency_key!, row);
-      }
-      return inputs.map((input, i) => {
-        const row = created.get(ids[i]);
-        if (row) return { message: toView(row), created: true };
-        const earlier = input.idempotencyKey ? first.get(input.idempotencyKey) : undefined;
-        if (!earlier) throw new Error(`Message of batch slot ${i} neither stored nor found`);
-        return { message: toView(earlier), created: false };
-      });
+    const rows = await this.tenantDb.statementFor<MessageRow>(
+      tenantId,
+      `select ${COLUMNS} from messaging_store($1, $2::uuid[], $3::text[], $4::text[], $5::text[])`,
+      [
+        tenantId,
+        ids,
+        inputs.map((input) => input.queueName),
+        inputs.map((input) => JSON.stringify(input.payload ?? null)),
+        inputs.map((input) => input.idempotencyKey ?? null),
+      ],
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const byKey = new Map(rows.map((row) => [row.idempotency_key, row]));
+    return inputs.map((input, i) => {
+      const row = byId.get(ids[i]);
+      if (row) return { message: toView(row), created: true };
+      const first = input.idempotencyKey ? byKey.get(input.idempotencyKey) : undefined;
+      if (!first) throw new Error(`Message of batch slot ${i} neither stored nor found`);
+      return { message: toView(first), created: false };
     });
   }
 

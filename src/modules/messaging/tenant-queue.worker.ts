@@ -75,31 +75,27 @@ export class TenantQueueWorker {
    * (a relayed duplicate) is claimed by its first slot only.
    */
   private claimer(recordOnly: boolean): NaturalBatcher<DeliveryKey, ClaimedRow | null> {
-    const set = recordOnly
-      ? `status = 'processed', processed_at = now(), last_error = null`
-      : `status = 'processing'`;
-    const payload = recordOnly ? 'null' : 'm.payload';
     return new NaturalBatcher({
-      run: (tenantId, inputs) =>
-        this.tenantDb.runFor(tenantId, async (manager) => {
-          const rows = rowsOf<ClaimedRow>(
-            await manager.query(
-              `update messages m set ${set}, attempts = m.attempts + 1, updated_at = now()
-                 from unnest($1::uuid[], $2::text[]) as t(id, queue_name)
-                where m.tenant_id = $3 and m.id = t.id and m.queue_name = t.queue_name
-                  and m.status in ('queued', 'processing')
-                returning m.id, m.queue_name, ${payload} as payload, m.attempts`,
-              [inputs.map((input) => input.id), inputs.map((input) => input.queueName), tenantId],
-            ),
-          );
-          const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
-          return inputs.map((input) => {
-            const key = `${input.id}/${input.queueName}`;
-            const row = claimed.get(key) ?? null;
-            claimed.delete(key);
-            return row;
-          });
-        }),
+      run: async (tenantId, inputs) => {
+        const rows = await this.tenantDb.statementFor<ClaimedRow>(
+          tenantId,
+          `select id, queue_name, payload, attempts
+             from messaging_claim($1, $2::uuid[], $3::text[], $4)`,
+          [
+            tenantId,
+            inputs.map((input) => input.id),
+            inputs.map((input) => input.queueName),
+            recordOnly,
+          ],
+        );
+        const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
+        return inputs.map((input) => {
+          const key = `${input.id}/${input.queueName}`;
+          const row = claimed.get(key) ?? null;
+          claimed.delete(key);
+          return row;
+        });
+      },
     });
   }
 
@@ -109,13 +105,10 @@ export class TenantQueueWorker {
   /** Handled deliveries of one tenant stored as processed together. */
   private readonly completions = new NaturalBatcher<string, void>({
     run: async (tenantId, ids) => {
-      await this.tenantDb.runFor(tenantId, (manager) =>
-        manager.query(
-          `update messages set status = 'processed', processed_at = now(), last_error = null, updated_at = now()
-            where tenant_id = $2 and id = any($1::uuid[]) and status = 'processing'`,
-          [ids, tenantId],
-        ),
-      );
+      await this.tenantDb.statementFor(tenantId, `select messaging_complete($1, $2::uuid[])`, [
+        tenantId,
+        ids,
+      ]);
       return ids.map(() => undefined);
     },
   });

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
-import type { EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
+import type { DataSource, EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
 import { AppError } from '../../shared/errors';
 import { TenantContext, type TenantContextStore } from '../../shared/tenant-context';
 import { tenancyError } from './tenancy.errors';
@@ -50,15 +50,55 @@ export class TenantDatabase {
   /** As `run`, for a tenant named by trusted code (workers, health checks), not by a request body. */
   async runFor<T>(tenantId: string, work: (manager: EntityManager) => Promise<T>): Promise<T> {
     assertTenantId(tenantId);
+    const open = this.openTransaction(tenantId);
+    if (open) return work(open);
+    return this.onTenantDatabase(tenantId, (dataSource) =>
+      dataSource.transaction((manager) =>
+        this.cls.run({ ifNested: 'inherit' }, async () => {
+          await manager.query(`select set_config('app.tenant_id', $1, true)`, [tenantId]);
+          this.cls.set('tenantTransaction', { tenantId, manager });
+          return work(manager);
+        }),
+      ),
+    );
+  }
+
+  /**
+   * One statement on the tenant's database in its own transaction, for the tenant functions that
+   * set `app.tenant_id` themselves (`set_config(…, true)`, then their work: migrations/tenant):
+   * one round trip where `runFor` takes four. RLS is forced as ever, so a statement that does
+   * not set the tenant reaches no row. Inside an open transaction of the tenant, it joins it.
+   */
+  async statementFor<T = unknown>(tenantId: string, sql: string, params: unknown[]): Promise<T[]> {
+    assertTenantId(tenantId);
+    const open = this.openTransaction(tenantId);
+    if (open) return open.query(sql, params);
+    return this.onTenantDatabase(tenantId, (dataSource) => dataSource.query(sql, params));
+  }
+
+  private openTransaction(tenantId: string): EntityManager | undefined {
     const open = this.cls.isActive() ? this.cls.get('tenantTransaction') : undefined;
-    if (open) {
-      if (open.tenantId !== tenantId)
-        throw new Error('A tenant transaction is open for another tenant');
-      return work(open.manager);
-    }
+    if (open && open.tenantId !== tenantId)
+      throw new Error('A tenant transaction is open for another tenant');
+    return open?.manager;
+  }
+
+  /**
+   * `work` on the tenant's pool (leased; pending tenant migrations applied first), with the
+   * errors translated and one retry on a refused login (rotated credentials).
+   */
+  private async onTenantDatabase<T>(
+    tenantId: string,
+    work: (dataSource: DataSource) => Promise<T>,
+  ): Promise<T> {
+    const attempt = (secret: TenantSecret) =>
+      this.pools.withDataSource(secret, async (dataSource) => {
+        await this.migrator.ensure(secret);
+        return work(dataSource);
+      });
     const secret = await this.secrets.resolve(tenantId);
     try {
-      return await this.transact(tenantId, secret, work);
+      return await attempt(secret);
     } catch (error) {
       if (!AUTH_FAILURES.has(errorCode(error))) throw this.translate(tenantId, error);
       // Rotated credentials: read the secret again (once for all who failed) and retry once.
@@ -68,7 +108,7 @@ export class TenantDatabase {
       );
       const fresh = await this.secrets.refresh(tenantId, secret.fetchedAt);
       try {
-        return await this.transact(tenantId, fresh, work);
+        return await attempt(fresh);
       } catch (retryError) {
         throw this.translate(tenantId, retryError);
       }
@@ -96,23 +136,6 @@ export class TenantDatabase {
     assertTenantId(tenantId);
     const secret = await this.secrets.resolve(tenantId);
     return { secret, pool: this.pools.statsFor(secret) };
-  }
-
-  private transact<T>(
-    tenantId: string,
-    secret: TenantSecret,
-    work: (manager: EntityManager) => Promise<T>,
-  ): Promise<T> {
-    return this.pools.withDataSource(secret, async (dataSource) => {
-      await this.migrator.ensure(secret);
-      return dataSource.transaction((manager) =>
-        this.cls.run({ ifNested: 'inherit' }, async () => {
-          await manager.query(`select set_config('app.tenant_id', $1, true)`, [tenantId]);
-          this.cls.set('tenantTransaction', { tenantId, manager });
-          return work(manager);
-        }),
-      );
-    });
   }
 
   private translate(tenantId: string, error: unknown): unknown {

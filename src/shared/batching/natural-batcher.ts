@@ -9,7 +9,7 @@ export interface NaturalBatcherOptions<I, O> {
   run: (group: string, inputs: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
   /** Inputs per batch at most (default 100). */
   maxBatchSize?: number;
-  /** Batches of one group running at once (default 2); what arrives meanwhile waits and joins. */
+  /** Batches of one group running at once (default 1); what arrives meanwhile waits and joins. */
   maxInFlight?: number;
   /** Groups remembered at most (least recently used forgotten first; default 10,000). */
   maxGroups?: number;
@@ -35,7 +35,7 @@ export class NaturalBatcher<I, O> {
   private readonly maxInFlight: number;
 
   constructor(private readonly options: NaturalBatcherOptions<I, O>) {
-    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxInFlight = options.maxInFlight ?? 1;
     this.groups = new LRUCache({ max: options.maxGroups ?? 10_000 });
   }
 
