@@ -5,10 +5,11 @@ import { resolve } from 'node:path';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
+import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { eventually } from '../support/services';
 import { unitOfWork } from '../support/tenancy';
 
-process.env.MESSAGING_RETRY_DELAYS_MS = '200,400';
+process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
 
 function freePort(): Promise<number> {
   return new Promise((done) => {

@@ -11,10 +11,11 @@ import {
 import { TENANT_HEADER } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
+import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { eventually } from '../support/services';
 import { adminSql, unitOfWork } from '../support/tenancy';
 
-process.env.MESSAGING_RETRY_DELAYS_MS = '200,400';
+process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
 
 /** Records every run here, then does what the real handler does. */
 @Injectable()

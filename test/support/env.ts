@@ -21,3 +21,6 @@ export function applyTestEnv(): void {
 }
 
 applyTestEnv();
+
+/** Short retry delays for the messaging suites that wait for retries (MESSAGING_RETRY_DELAYS_MS). */
+export const SUITE_RETRY_DELAYS_MS = '200,400';

@@ -3,7 +3,8 @@ import { Client } from 'pg';
 import { platformMigrations } from '../../migrations/platform';
 import { allQueues, DEFAULT_QUEUE, queueNames } from '../../src/modules/messaging/queue-topology';
 import { runMigrations } from '../../src/shared/database/migrator';
-import { applyTestEnv } from './env';
+import { messagingConfig } from '../../src/config';
+import { applyTestEnv, SUITE_RETRY_DELAYS_MS } from './env';
 
 /**
  * Once per test run: the same platform migrations production runs, then an empty registry, so
@@ -64,16 +65,19 @@ async function asOwner(url: string, work: (db: Client) => Promise<void>): Promis
   }
 }
 
-/** Retry delays the suites use (theirs and the defaults): each makes its own delay queue. */
-const TEST_RETRY_DELAYS_MS = [200, 400, 1000, 5000, 30000];
+/** Retry delays the suites use (the configured ones and the suites' own): each has its delay queue. */
+function testRetryDelays(): number[] {
+  const configured = messagingConfig().retryDelaysMs;
+  const suites = SUITE_RETRY_DELAYS_MS.split(',').map(Number);
+  return [...new Set([...configured, ...suites])];
+}
 
 async function deleteTenantQueues(
   queues: Array<{ tenant_id: string; queue_name: string }>,
 ): Promise<void> {
   if (!queues.length) return;
-  const names = queues.flatMap((q) =>
-    allQueues(queueNames(q.tenant_id, q.queue_name, TEST_RETRY_DELAYS_MS)),
-  );
+  const delays = testRetryDelays();
+  const names = queues.flatMap((q) => allQueues(queueNames(q.tenant_id, q.queue_name, delays)));
   const connection = await amqplib.connect(
     process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
   );
