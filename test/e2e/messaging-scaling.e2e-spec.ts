@@ -131,6 +131,7 @@ describe('messaging: live scaling and deletion on two instances', () => {
       );
       const handlers = [handlerOf(one), handlerOf(two)];
       handlers.forEach((h) => ((h.peak = 0), (h.done = 0), (h.limit = workers)));
+      const handled = () => handlers.reduce((sum, h) => sum + h.done, 0);
       const count = 30 * workers;
       await load(count);
       // Done when both instances together handled every message, the queue is empty and nothing runs.
@@ -140,14 +141,14 @@ describe('messaging: live scaling and deletion on two instances', () => {
           s.in_flight === 0 &&
           s.queue_depth === 0 &&
           handlers.every((h) => h.running === 0) &&
-          handlers.reduce((sum, h) => sum + h.done, 0) >= count,
+          handled() >= count,
         60_000,
       );
       peaks[workers] = handlers.map((h) => h.peak);
       console.log(
         `scaling: workers ${workers} reached both instances in ${reachedMs} ms; peak in flight ${peaks[workers].join(' / ')}; processed here ${handlers.map((h) => h.done).join(' + ')} of ${count}`,
       );
-      expect(handlers.reduce((sum, h) => sum + h.done, 0)).toBe(count);
+      expect(handled()).toBe(count);
       for (const peak of peaks[workers]) expect(peak).toBeLessThanOrEqual(workers);
       expect(Math.max(...peaks[workers])).toBe(workers);
     }
