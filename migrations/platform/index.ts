@@ -4,6 +4,7 @@ import { LocationLedger1700000008001 } from './1700000008001-location-ledger';
 import { LocationLedgerTopic1700000008002 } from './1700000008002-location-ledger-topic';
 import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits';
 import { MessagingQueues1700000011001 } from './1700000011001-messaging-queues';
+import { MessagingWebhookSecret1700000012001 } from './1700000012001-messaging-webhook-secret';
 
 /** Platform migrations, in order. Listed explicitly: no globs. */
 export const platformMigrations = [
@@ -13,4 +14,5 @@ export const platformMigrations = [
   LocationLedgerTopic1700000008002,
   EventRateLimits1700000010001,
   MessagingQueues1700000011001,
+  MessagingWebhookSecret1700000012001,
 ];

@@ -8,6 +8,7 @@ import {
   type HandledMessage,
   WebhookMessageHandler,
 } from '../../src/modules/messaging';
+import { SIGNATURE_HEADER, signBody } from '../../src/shared/outbound';
 import { TENANT_HEADER } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
@@ -48,6 +49,7 @@ describe('messaging', () => {
   let sink: Server;
   let sinkUrl = '';
   let sinkFails = true;
+  const deliveries: Array<{ signature: string; body: string }> = [];
 
   const startWorkers = async () => {
     workers = await createTestApp({
@@ -70,8 +72,13 @@ describe('messaging', () => {
 
   beforeAll(async () => {
     sink = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(sinkFails ? 500 : 200).end());
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        deliveries.push({ signature: String(req.headers[SIGNATURE_HEADER] ?? ''), body });
+        res.writeHead(sinkFails ? 500 : 200).end();
+      });
     });
     await new Promise<void>((done) => sink.listen(0, '127.0.0.1', done));
     const address = sink.address();
@@ -197,6 +204,66 @@ describe('messaging', () => {
     const again = await call('post', `/api/v1/messages/${poison.body.id}/retry`, ownerA);
     expect(again.status).toBe(409);
     console.log(`poison: attempts ${failed.attempts}, then failed; after retry ${back.status}`);
+  });
+
+  it('each queue signs its webhook with a secret of its own, shown once; a rotation replaces it; another tenant gets another', async () => {
+    const configure = (who: Identity, tenantId: string, body: object) =>
+      call('put', `/api/v1/tenants/${tenantId}/consumers/signed/config`, who).send(body);
+    const first = await configure(ownerA, a.id, { workers: 1, webhook_url: sinkUrl });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ signing: true, signing_secret: expect.any(String) });
+    const secretA = first.body.signing_secret as string;
+    expect(secretA.length).toBeGreaterThanOrEqual(40);
+    const again = await configure(ownerA, a.id, { workers: 2, webhook_url: sinkUrl });
+    expect(again.body.signing).toBe(true);
+    expect(again.body.signing_secret).toBeUndefined(); // shown once
+    const other = await configure(ownerB, b.id, { workers: 1, webhook_url: sinkUrl });
+    const secretB = other.body.signing_secret as string;
+    expect(secretB).toEqual(expect.any(String));
+    expect(secretB).not.toBe(secretA);
+
+    const signedBy = (delivery: { signature: string; body: string }, secret: string) => {
+      const [, t, v1] = /^t=(\d+),v1=([0-9a-f]+)$/.exec(delivery.signature) ?? [];
+      return Boolean(t) && signBody(secret, Number(t), delivery.body) === v1;
+    };
+    /** Publishes to A's signed queue until a delivery verifies with `secret`; that delivery. */
+    const deliveredSignedWith = (secret: string) =>
+      eventually(
+        async () => {
+          const res = await publish(ownerA, { payload: { signed: true }, queue_name: 'signed' });
+          expect(res.status).toBe(202);
+          const id = res.body.id as string;
+          const done = await eventually(
+            () => Promise.resolve(deliveries.find((d) => d.body.includes(id))),
+            (d) => d !== undefined,
+            20_000,
+          );
+          return done && signedBy(done, secret) ? done : undefined;
+        },
+        (d) => d !== undefined,
+        20_000,
+      );
+    const underA = await deliveredSignedWith(secretA);
+    expect(underA).toBeDefined();
+    expect(signedBy(underA!, secretB)).toBe(false);
+
+    const rotated = await configure(ownerA, a.id, { workers: 2, rotate_signing_secret: true });
+    expect(rotated.status).toBe(200);
+    const secretA2 = rotated.body.signing_secret as string;
+    expect(secretA2).toEqual(expect.any(String));
+    expect(secretA2).not.toBe(secretA);
+    // Every instance signs with the new secret once the change reached it (about a second).
+    const underA2 = await deliveredSignedWith(secretA2);
+    expect(underA2).toBeDefined();
+    expect(signedBy(underA2!, secretA)).toBe(false);
+    // Another tenant can neither see nor rotate A's secret.
+    const foreign = await call(
+      'put',
+      `/api/v1/tenants/${a.id}/consumers/signed/config`,
+      ownerB,
+    ).send({ workers: 2, rotate_signing_secret: true });
+    expect([403, 404]).toContain(foreign.status);
+    expect(JSON.stringify(foreign.body)).not.toContain(secretA2);
   });
 
   it('pagination: 15 rows inserted in the same instant, pages of 5: no gap, no duplicate; bad cursors are 400; the RFC 3339 cursor works', async () => {

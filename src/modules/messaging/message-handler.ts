@@ -10,6 +10,8 @@ export interface HandledMessage {
   payload: unknown;
   attempt: number;
   webhookUrl: string | null;
+  /** The queue's webhook signing secret (else the operator's MESSAGING_WEBHOOK_SIGNING_SECRET). */
+  signingSecret: string | null;
 }
 
 /**
@@ -55,7 +57,7 @@ export class WebhookMessageHandler extends MessageHandler {
         payload: message.payload,
       }),
       idempotencyKey: message.id,
-      signingSecret: this.config.webhookSigningSecret,
+      signingSecret: message.signingSecret ?? this.config.webhookSigningSecret,
       timeoutMs: this.config.webhookTimeoutMs,
     });
     if (!result.ok) {

@@ -11,6 +11,8 @@ export interface QueueConfig {
   workers: number;
   maxAttempts: number;
   webhookUrl: string | null;
+  /** The queue's own HMAC secret for its webhook (never in a view but the one that made it). */
+  signingSecret: string | null;
   status: 'active' | 'deleting';
   version: number;
   updatedAt: Date;
@@ -22,12 +24,14 @@ interface QueueRow {
   workers: number;
   max_attempts: number;
   webhook_url: string | null;
+  webhook_signing_secret: string | null;
   status: 'active' | 'deleting';
   version: string;
   updated_at: Date;
 }
 
-const COLUMNS = `q.tenant_id, q.queue_name, q.workers, q.max_attempts, q.webhook_url, q.status, q.version, q.updated_at`;
+const COLUMNS = `q.tenant_id, q.queue_name, q.workers, q.max_attempts, q.webhook_url,
+  q.webhook_signing_secret, q.status, q.version, q.updated_at`;
 
 function toConfig(row: QueueRow): QueueConfig {
   return {
@@ -36,6 +40,7 @@ function toConfig(row: QueueRow): QueueConfig {
     workers: row.workers,
     maxAttempts: row.max_attempts,
     webhookUrl: row.webhook_url,
+    signingSecret: row.webhook_signing_secret,
     status: row.status,
     version: Number(row.version),
     updatedAt: row.updated_at,
@@ -82,7 +87,8 @@ export class QueueConfigService {
        insert into messaging_queues (tenant_id, queue_name, workers, max_attempts)
        select $1, $2, coalesce($3, (select workers from tenant), $4), $5
        on conflict (tenant_id, queue_name) do update set queue_name = excluded.queue_name
-       returning tenant_id, queue_name, workers, max_attempts, webhook_url, status, version, updated_at`,
+       returning tenant_id, queue_name, workers, max_attempts, webhook_url, webhook_signing_secret,
+                 status, version, updated_at`,
       [tenantId, queueName, workers ?? null, this.config.defaultWorkers, this.config.maxAttempts],
     );
     return toConfig(rows[0]);
@@ -91,7 +97,13 @@ export class QueueConfigService {
   async update(
     tenantId: string,
     queueName: string,
-    changes: { workers: number; maxAttempts?: number; webhookUrl?: string | null },
+    changes: {
+      workers: number;
+      maxAttempts?: number;
+      webhookUrl?: string | null;
+      /** A new signing secret to store (else the current one stays). */
+      signingSecret?: string;
+    },
   ): Promise<QueueConfig> {
     await this.ensure(tenantId, queueName, changes.workers);
     const rows = rowsOf<QueueRow>(
@@ -99,6 +111,7 @@ export class QueueConfigService {
         `update messaging_queues q set workers = $3,
               max_attempts = coalesce($4, max_attempts),
               webhook_url = case when $5::boolean then $6 else webhook_url end,
+              webhook_signing_secret = coalesce($7, webhook_signing_secret),
               version = version + 1, updated_at = now()
         where tenant_id = $1 and queue_name = $2
         returning ${COLUMNS}`,
@@ -109,6 +122,7 @@ export class QueueConfigService {
           changes.maxAttempts ?? null,
           changes.webhookUrl !== undefined,
           changes.webhookUrl ?? null,
+          changes.signingSecret ?? null,
         ],
       ),
     );

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
 import { OutboundHttp } from '../../shared/outbound';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { type QueueConfig, QueueConfigService } from './queue-config.service';
@@ -9,6 +10,10 @@ export interface QueueConfigView {
   workers: number;
   max_attempts: number;
   webhook_url: string | null;
+  /** Whether the queue has its own webhook signing secret. */
+  signing: boolean;
+  /** The new secret, in the one answer that made it. */
+  signing_secret?: string;
   updated_at: string;
 }
 
@@ -19,6 +24,7 @@ export function toQueueConfigView(config: QueueConfig): QueueConfigView {
     workers: config.workers,
     max_attempts: config.maxAttempts,
     webhook_url: config.webhookUrl,
+    signing: Boolean(config.signingSecret),
     updated_at: config.updatedAt.toISOString(),
   };
 }
@@ -49,18 +55,30 @@ export class QueueSettingsService {
   async configureQueue(
     tenantId: string,
     queueName: string,
-    body: { workers: number; max_attempts?: number; webhook_url?: string | null },
+    body: {
+      workers: number;
+      max_attempts?: number;
+      webhook_url?: string | null;
+      rotate_signing_secret?: boolean;
+    },
   ): Promise<QueueConfigView> {
     if (body.webhook_url) await this.outbound.assertAllowedUrl(body.webhook_url, 'webhook_url');
+    // A queue's first webhook gets a secret of its own; a rotation replaces it. Shown once.
+    const current = await this.queues.get(tenantId, queueName);
+    const fresh =
+      body.rotate_signing_secret || (body.webhook_url && !current?.signingSecret)
+        ? randomBytes(32).toString('base64url')
+        : undefined;
     const config = await this.queues.update(tenantId, queueName, {
       workers: body.workers,
       maxAttempts: body.max_attempts,
       webhookUrl: body.webhook_url,
+      signingSecret: fresh,
     });
     await this.registry.declare(tenantId, queueName).catch(() => undefined);
     await this.registry.apply(config);
     this.registry.emitScaled(config);
     await this.registry.notify(tenantId, queueName);
-    return toQueueConfigView(config);
+    return { ...toQueueConfigView(config), ...(fresh ? { signing_secret: fresh } : {}) };
   }
 }

@@ -192,6 +192,7 @@ export class TenantQueueWorker {
         payload: claimed.payload,
         attempt: claimed.attempts,
         webhookUrl: queue.webhookUrl,
+        signingSecret: queue.signingSecret,
       });
     } catch (err) {
       error = (err instanceof Error ? err.message : String(err)).slice(0, 1000);

@@ -65,6 +65,8 @@ export class QueueConfigDto extends createZodDto(
     workers,
     max_attempts: z.number().int().min(1).max(20).optional(),
     webhook_url: z.string().max(2000).nullable().optional(),
+    /** A new webhook signing secret for the queue (the answer shows it once). */
+    rotate_signing_secret: z.boolean().optional(),
   }),
 ) {}
 
@@ -92,6 +94,11 @@ export const queueConfigView = z.object({
   workers: z.number().int(),
   max_attempts: z.number().int(),
   webhook_url: z.string().nullable(),
+  signing: z.boolean().describe('The queue has its own webhook signing secret'),
+  signing_secret: z
+    .string()
+    .optional()
+    .describe('A new secret, in the one answer that made it (first webhook, or a rotation)'),
   updated_at: z.string(),
 });
 export class QueueConfigViewDto extends createZodDto(queueConfigView) {}
