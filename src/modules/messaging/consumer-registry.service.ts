@@ -23,10 +23,6 @@ import {
   type WorkerCounters,
 } from './tenant-queue.worker';
 
-const CONFIG_CHANNEL = 'tessera:messaging:config';
-const DRAINED_CHANNEL = 'tessera:messaging:drained';
-const INSTANCES_KEY = 'tessera:messaging:instances';
-const INSTANCE_KEY = (id: string) => `tessera:messaging:instance:${id}`;
 const HEARTBEAT_MS = 1_000;
 const INSTANCE_TTL_MS = 6_000;
 const RECONCILE_MS = 10_000;
@@ -75,6 +71,10 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   private subscriber?: Redis;
   private timers: NodeJS.Timeout[] = [];
   private closing = false;
+  private readonly configChannel: string;
+  private readonly drainedChannel: string;
+  private readonly instancesKey: string;
+  private readonly instanceKey: (id: string) => string;
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
@@ -83,14 +83,21 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     private readonly queues: QueueConfigService,
     private readonly worker: TenantQueueWorker,
     private readonly events: EventEmitter2,
-  ) {}
+  ) {
+    this.configChannel = redis.key('messaging:config');
+    this.drainedChannel = redis.key('messaging:drained');
+    this.instancesKey = redis.key('messaging:instances');
+    this.instanceKey = (id) => redis.key(`messaging:instance:${id}`);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.subscriber = this.redis.createSubscriber('messaging');
     this.subscriber.on('message', (channel: string, text: string) => this.onNotice(channel, text));
-    await this.subscriber.subscribe(CONFIG_CHANNEL, DRAINED_CHANNEL).catch((err: unknown) => {
-      this.logger.warn({ err }, 'Messaging notifications unavailable; reconcile only');
-    });
+    await this.subscriber
+      .subscribe(this.configChannel, this.drainedChannel)
+      .catch((err: unknown) => {
+        this.logger.warn({ err }, 'Messaging notifications unavailable; reconcile only');
+      });
     this.rabbit.connection.on('connect', () => this.declared.clear());
     if (!this.config.workersEnabled) return;
     await this.heartbeat();
@@ -118,8 +125,8 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     this.running.clear();
     await this.redis.client
       .multi()
-      .zrem(INSTANCES_KEY, this.instanceId)
-      .del(INSTANCE_KEY(this.instanceId))
+      .zrem(this.instancesKey, this.instanceId)
+      .del(this.instanceKey(this.instanceId))
       .exec()
       .catch(() => undefined);
   }
@@ -181,7 +188,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   async notify(tenantId: string, queueName?: string): Promise<void> {
     const notice: Notice = { type: 'config', tenantId, queueName };
     await this.redis.client
-      .publish(CONFIG_CHANNEL, JSON.stringify(notice))
+      .publish(this.configChannel, JSON.stringify(notice))
       .catch((err: unknown) =>
         this.logger.warn({ err }, 'Could not notify other instances; they reconcile within 10 s'),
       );
@@ -207,7 +214,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     this.drainAcks.set(requestId, acks);
     try {
       const notice: Notice = { type: 'drain', tenantId, requestId };
-      await this.redis.client.publish(CONFIG_CHANNEL, JSON.stringify(notice));
+      await this.redis.client.publish(this.configChannel, JSON.stringify(notice));
       const deadline = Date.now() + DRAIN_TIMEOUT_MS;
       for (;;) {
         const live = await this.liveInstances();
@@ -258,7 +265,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     const live = await this.liveInstances();
     const out = new Map<string, Record<string, InstanceQueueStats>>();
     if (!live.length) return out;
-    const values = await this.redis.client.mget(live.map(INSTANCE_KEY));
+    const values = await this.redis.client.mget(live.map(this.instanceKey));
     live.forEach((id, i) => {
       if (id === this.instanceId) out.set(id, this.snapshot());
       else if (values[i]) out.set(id, JSON.parse(values[i]) as Record<string, InstanceQueueStats>);
@@ -339,7 +346,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     } catch {
       return;
     }
-    if (channel === DRAINED_CHANNEL && 'instanceId' in notice) {
+    if (channel === this.drainedChannel && 'instanceId' in notice) {
       this.drainAcks.get(notice.requestId)?.add(notice.instanceId);
       return;
     }
@@ -350,7 +357,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
         .catch((err: unknown) => this.logger.warn({ err }, `Drain of ${tenantId} failed`))
         .then(() =>
           this.redis.client.publish(
-            DRAINED_CHANNEL,
+            this.drainedChannel,
             JSON.stringify({ requestId, instanceId: this.instanceId }),
           ),
         )
@@ -380,16 +387,21 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (this.closing) return;
     await this.redis.client
       .multi()
-      .zadd(INSTANCES_KEY, Date.now(), this.instanceId)
-      .set(INSTANCE_KEY(this.instanceId), JSON.stringify(this.snapshot()), 'PX', INSTANCE_TTL_MS)
+      .zadd(this.instancesKey, Date.now(), this.instanceId)
+      .set(
+        this.instanceKey(this.instanceId),
+        JSON.stringify(this.snapshot()),
+        'PX',
+        INSTANCE_TTL_MS,
+      )
       .exec()
       .catch(() => undefined);
   }
 
   private async liveInstances(): Promise<string[]> {
     const since = Date.now() - INSTANCE_TTL_MS;
-    await this.redis.client.zremrangebyscore(INSTANCES_KEY, 0, since).catch(() => 0);
-    const ids = await this.redis.client.zrangebyscore(INSTANCES_KEY, since, '+inf');
+    await this.redis.client.zremrangebyscore(this.instancesKey, 0, since).catch(() => 0);
+    const ids = await this.redis.client.zrangebyscore(this.instancesKey, since, '+inf');
     return ids;
   }
 }

@@ -13,7 +13,6 @@ import { ConsumerRegistry } from './consumer-registry.service';
 import { MessagesService } from './messages.service';
 import { relayed } from './messaging.metrics';
 
-const LOCK_KEY = 'tessera:messaging:relay-lock';
 const TENANTS_PER_TICK = 100;
 const ROWS_PER_TENANT = 200;
 
@@ -36,6 +35,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private running?: Promise<void>;
   private runningPending?: Promise<void>;
   private cursor = 0;
+  private readonly lockKey: string;
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
@@ -44,7 +44,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly redis: RedisService,
     private readonly registry: ConsumerRegistry,
     private readonly messages: MessagesService,
-  ) {}
+  ) {
+    this.lockKey = redis.key('messaging:relay-lock');
+  }
 
   onApplicationBootstrap(): void {
     if (!this.config.workersEnabled) return;
@@ -90,7 +92,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (!this.rabbit.connected) return 0;
     let published = 0;
     const lock = await this.redis.client
-      .set(LOCK_KEY, this.registry.instanceId, 'PX', this.config.relayIntervalMs * 5, 'NX')
+      .set(this.lockKey, this.registry.instanceId, 'PX', this.config.relayIntervalMs * 5, 'NX')
       .catch(() => 'OK');
     if (lock !== 'OK') return published;
     try {
@@ -106,7 +108,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       this.cursor = (this.cursor + count) % tenants.length;
     } finally {
-      await this.redis.client.del(LOCK_KEY).catch(() => undefined);
+      await this.redis.client.del(this.lockKey).catch(() => undefined);
     }
     return published;
   }

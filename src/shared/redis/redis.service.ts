@@ -24,6 +24,11 @@ export class RedisService implements OnApplicationShutdown {
     return subscriber;
   }
 
+  /** A key or channel name under REDIS_KEY_PREFIX (every Redis user names its keys through this). */
+  key(name: string): string {
+    return `${this.config.keyPrefix}${name}`;
+  }
+
   async ping(): Promise<void> {
     await this.client.ping();
   }
