@@ -22,6 +22,14 @@ describe('isPublicAddress', () => {
     '::ffff:127.0.0.1',
     '::ffff:169.254.169.254',
     '::ffff:10.0.0.1',
+    '::127.0.0.1',
+    '::7f00:1',
+    '::10.0.0.1',
+    '::a9fe:a9fe',
+    '::192.168.1.1',
+    '::100.64.0.1',
+    '[::7f00:1]',
+    '0:0:0:0:0:0:a00:1',
     '2001:db8::1',
     '64:ff9b::a00:1',
     'ff02::1',
@@ -30,12 +38,16 @@ describe('isPublicAddress', () => {
     expect(isPublicAddress(address)).toBe(false);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '93.184.216.34', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
-    'allows %s',
-    (address) => {
-      expect(isPublicAddress(address)).toBe(true);
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '93.184.216.34',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '::8.8.8.8',
+  ])('allows %s', (address) => {
+    expect(isPublicAddress(address)).toBe(true);
+  });
 });
 
 describe('HostAllowList', () => {
