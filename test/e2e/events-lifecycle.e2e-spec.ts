@@ -11,7 +11,9 @@ import {
   tenantMember,
   uniqueEmail,
 } from '../support/identities';
+import { FEED_BOUNDS } from '../../src/modules/events/lifecycle-feed.listener';
 import { eventually } from '../support/services';
+import { adminSql, sqlAs } from '../support/tenancy';
 
 type Tenant = { id: string; api_key: string };
 type Event = {
@@ -195,5 +197,111 @@ describe('events: lifecycle facts of tenancy, auth, location and messaging in th
     emitter.emit('messaging.queue.scaled', { tenantId: a.id, queueName: 'after', workers: 4 });
     const [scaled] = await waitFor(pushedA, 'queue.scaled');
     expect(scaled.metadata).toEqual({ queue_name: 'after', workers: 4 });
+  });
+
+  it('a tenant whose feed writes fail for a while gets its facts once they pass, holds at most its bound (the rest dropped and counted), and holds up no other tenant', async () => {
+    const emitter = t.app.get(EventEmitter2);
+    const database = process.env.TENANT_DATABASE_NAME ?? 'tessera_tenants_test';
+    const owner = { user: 'tessera_owner', password: 'tessera_owner', database };
+    const marker = randomUUID();
+    const fn = `feed_outage_${marker.replace(/-/g, '')}`;
+    const metric = async (series: string) => {
+      const text = (await request(t.url).get('/metrics')).text;
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    };
+    const storedOf = async (tenant: Tenant) =>
+      Number(
+        (
+          await adminSql<{ n: string }>(
+            `select count(*) as n from events where tenant_id = $1 and metadata->>'marker' = $2`,
+            [tenant.id, marker],
+            database,
+          )
+        )[0].n,
+      );
+    const dropped = 'tessera_feed_facts_dropped_total{reason="tenant_limit"}';
+    const retries = 'tessera_feed_flush_retries_total';
+
+    // Only this tenant's facts of this test fail to insert, until the trigger goes.
+    await sqlAs(
+      owner,
+      `create function ${fn}() returns trigger language plpgsql as $$
+         begin
+           if new.tenant_id = '${a.id}' and new.metadata->>'marker' = '${marker}' then
+             raise exception 'feed outage';
+           end if;
+           return new;
+         end $$;
+       create trigger ${fn} before insert on events for each row execute function ${fn}();`,
+    );
+    try {
+      // Nothing of A's waiting from earlier tests: the bound is all this test's.
+      expect(
+        await eventually(
+          () => metric('tessera_feed_facts_held'),
+          (n) => n === 0,
+          15_000,
+          50,
+        ),
+      ).toBe(0);
+      const before = { dropped: await metric(dropped), retries: await metric(retries) };
+      const emitted = FEED_BOUNDS.maxHeldPerTenant + 40;
+      for (let i = 0; i < emitted; i++) {
+        emitter.emit('messaging.queue.scaled', {
+          tenantId: a.id,
+          queueName: 'q',
+          workers: i,
+          marker,
+        });
+      }
+      for (let i = 0; i < 5; i++) {
+        emitter.emit('messaging.queue.scaled', {
+          tenantId: b.id,
+          queueName: 'q',
+          workers: i,
+          marker,
+        });
+      }
+      // B's facts land while A's writes keep failing and are tried again.
+      const storedB = await eventually(
+        () => storedOf(b),
+        (n) => n === 5,
+        15_000,
+        50,
+      );
+      const retried = await eventually(
+        () => metric(retries),
+        (n) => n - before.retries >= 2,
+        15_000,
+        50,
+      );
+      const storedADuringOutage = await storedOf(a);
+      await sqlAs(owner, `drop trigger ${fn} on events; drop function ${fn}();`);
+
+      const stored = await eventually(
+        () => storedOf(a),
+        (n) => n === FEED_BOUNDS.maxHeldPerTenant,
+        30_000,
+        100,
+      );
+      const droppedNow = (await metric(dropped)) - before.dropped;
+      console.log(
+        `feed outage: tenant A emitted ${emitted}, stored ${storedADuringOutage} during the outage and ${stored} after, ` +
+          `dropped ${droppedNow} (bound ${FEED_BOUNDS.maxHeldPerTenant}), write retries ${retried - before.retries}; ` +
+          `tenant B emitted 5, stored ${storedB} during A's outage`,
+      );
+      expect(storedB).toBe(5);
+      expect(retried - before.retries).toBeGreaterThanOrEqual(2);
+      expect(storedADuringOutage).toBe(0);
+      expect(stored).toBe(FEED_BOUNDS.maxHeldPerTenant);
+      expect(droppedNow).toBe(emitted - FEED_BOUNDS.maxHeldPerTenant);
+      expect(await metric('tessera_feed_facts_held')).toBe(0);
+    } finally {
+      await sqlAs(
+        owner,
+        `drop trigger if exists ${fn} on events; drop function if exists ${fn}();`,
+      );
+    }
   });
 });

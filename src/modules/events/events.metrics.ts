@@ -55,3 +55,24 @@ gauge({
     this.set(total);
   },
 });
+
+export const feedFactsDropped = counter({
+  name: 'tessera_feed_facts_dropped_total',
+  help: 'Lifecycle facts the feed dropped, by reason (tenant_limit and total_limit: more were waiting than it holds; failed: not stored after every attempt, or refused)',
+  labelNames: ['reason'] as const,
+});
+export const feedFlushRetries = counter({
+  name: 'tessera_feed_flush_retries_total',
+  help: 'Lifecycle fact batches written again after a failed write',
+});
+/** Feed listeners of this process (every app instance in it). */
+export const feedSources = new Set<{ heldCount(): number }>();
+gauge({
+  name: 'tessera_feed_facts_held',
+  help: 'Lifecycle facts accepted and waiting to be stored or pushed',
+  collect() {
+    let total = 0;
+    for (const source of feedSources) total += source.heldCount();
+    this.set(total);
+  },
+});

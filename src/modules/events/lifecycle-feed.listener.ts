@@ -7,9 +7,12 @@ import {
 } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { eventsConfig, type EventsConfig } from '../../config';
+import { BatcherFullError, exponentialDelay, NaturalBatcher } from '../../shared/batching';
+import { AppError } from '../../shared/errors';
 import { runInTenantContext } from '../../shared/tenant-context';
 import { EventsBus, type LiveOnlyEvent } from './events-bus';
 import { EventsService, type NewEvent } from './events.service';
+import { feedFactsDropped, feedFlushRetries, feedSources } from './events.metrics';
 
 /** In-process lifecycle event name → the feed's source and event_type (docs/events.md). */
 export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string }> = {
@@ -43,9 +46,24 @@ const HIGH_VOLUME: Record<string, (config: EventsConfig) => boolean> = {
   'location.update.delivered': (config) => config.storeLocationDelivered,
   'messaging.message.processed': (config) => config.storeMessageProcessed,
 };
-const FLUSH_MS = 20;
 const MAX_BATCH = 200;
 const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const WARN_EVERY_MS = 10_000;
+
+/**
+ * How much the feed holds while its writes are slow or failing, and how long it keeps trying:
+ * beyond a bound a fact is dropped at once (and counted in tessera_feed_facts_dropped_total), so a
+ * tenant whose database is down costs a bounded amount of memory and never delays another tenant.
+ */
+export const FEED_BOUNDS = {
+  /** Facts of one tenant waiting to be stored or pushed. */
+  maxHeldPerTenant: 1_000,
+  /** Facts of all tenants together. */
+  maxHeld: 20_000,
+  /** Tries of one batch in all: the waits between them (100 ms doubling, 5 s at most) add up to about 11 s. */
+  attempts: 8,
+  retryDelayMs: exponentialDelay(100, 5_000),
+};
 
 /** The payload's fields but the tenant, in snake_case, Dates as RFC 3339. */
 export function metadataOf(payload: object): Record<string, unknown> {
@@ -62,23 +80,58 @@ export function metadataOf(payload: object): Record<string, unknown> {
  * Turns the other modules' lifecycle events (by their string names, so a missing producer
  * class breaks nothing) into the tenant's feed: stored with `source` = the module and pushed,
  * or, for high-volume facts, pushed live only. Listeners never throw into the producer and never
- * make it wait: facts are batched per tenant and written a few ms later.
+ * make it wait: facts are batched per tenant (what arrives while a tenant's batch is written joins
+ * the next one), a failed batch is tried again with backoff, and what exceeds FEED_BOUNDS is
+ * dropped and counted, never held without limit.
  */
 @Injectable()
 export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(LifecycleFeedListener.name);
-  private readonly stored = new Map<string, NewEvent[]>();
-  private readonly live = new Map<string, LiveOnlyEvent[]>();
-  private timer?: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
   private readonly listeners: Array<[string, (payload: unknown) => void]> = [];
+  private lastLimitWarning = 0;
+  private lastFailureWarning = 0;
+  /** Per tenant, one batch at a time: a slow or failing tenant waits alone, others go on. */
+  private readonly stored = new NaturalBatcher<NewEvent, void>({
+    maxBatchSize: MAX_BATCH,
+    maxHeldPerGroup: FEED_BOUNDS.maxHeldPerTenant,
+    maxHeld: FEED_BOUNDS.maxHeld,
+    retry: {
+      attempts: FEED_BOUNDS.attempts,
+      delayMs: FEED_BOUNDS.retryDelayMs,
+      // A refusal (an unknown or deleted tenant) stays one; anything else may pass.
+      retryable: (error) => !(error instanceof AppError && error.status < 500),
+      onRetry: (tenantId, error, attempt, size) => {
+        feedFlushRetries.inc();
+        this.logger.debug({ err: error, tenantId, attempt }, `${size} lifecycle facts: retrying`);
+      },
+    },
+    run: async (tenantId, facts) => {
+      await runInTenantContext(
+        { transport: 'internal', principal: { tenantId, isPlatformAdmin: false, via: 'message' } },
+        () => this.events.ingest(tenantId, [...facts]),
+      );
+      return facts.map(() => undefined);
+    },
+  });
+  /** Live-only facts: published on the bus (which never throws), with the same bounds. */
+  private readonly live = new NaturalBatcher<LiveOnlyEvent, void>({
+    maxBatchSize: MAX_BATCH,
+    maxHeldPerGroup: FEED_BOUNDS.maxHeldPerTenant,
+    maxHeld: FEED_BOUNDS.maxHeld,
+    run: async (tenantId, facts) => {
+      await this.bus.publish(tenantId, [...facts]);
+      return facts.map(() => undefined);
+    },
+  });
 
   constructor(
     private readonly events: EventsService,
     private readonly bus: EventsBus,
     private readonly emitter: EventEmitter2,
     @Inject(eventsConfig.KEY) private readonly config: EventsConfig,
-  ) {}
+  ) {
+    feedSources.add(this);
+  }
 
   onModuleInit(): void {
     for (const name of Object.keys(LIFECYCLE_FEED)) {
@@ -86,6 +139,11 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       this.emitter.on(name, listener);
       this.listeners.push([name, listener]);
     }
+  }
+
+  /** Facts accepted and not yet stored (or pushed) nor dropped. */
+  heldCount(): number {
+    return this.stored.held() + this.live.held();
   }
 
   /** Queues one fact of the named lifecycle event. */
@@ -98,7 +156,7 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       const metadata = metadataOf(payload);
       if (HIGH_VOLUME[eventName] && !HIGH_VOLUME[eventName](this.config)) {
         const now = new Date().toISOString();
-        push(this.live, tenantId, {
+        const fact: LiveOnlyEvent = {
           id: null,
           seq: null,
           tenant_id: tenantId,
@@ -107,68 +165,43 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
           timestamp: now,
           metadata,
           created_at: now,
-        });
+        };
+        this.live.load(tenantId, fact).catch((error: unknown) => this.dropped(tenantId, error));
       } else {
-        push(this.stored, tenantId, {
-          event_type: mapping.eventType,
-          source: mapping.source,
-          metadata,
-        });
+        const fact: NewEvent = { event_type: mapping.eventType, source: mapping.source, metadata };
+        this.stored.load(tenantId, fact).catch((error: unknown) => this.dropped(tenantId, error));
       }
-      this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
     } catch (error) {
       this.logger.warn({ err: error }, 'Lifecycle fact not recorded');
     }
   }
 
-  onApplicationShutdown(): Promise<void> {
+  /** Stops listening, gives a batch waiting for its retry one last try, and waits for the rest. */
+  async onApplicationShutdown(): Promise<void> {
     for (const [name, listener] of this.listeners) this.emitter.off(name, listener);
-    clearTimeout(this.timer);
-    return this.flush();
+    this.stored.close();
+    this.live.close();
+    await Promise.all([this.stored.idle(), this.live.idle()]);
+    feedSources.delete(this);
   }
 
-  private flush(): Promise<void> {
-    this.timer = undefined;
-    // What has gathered is taken when the previous flush has ended: a busy database gets fewer,
-    // larger batches instead of a queue of small ones.
-    const work = async () => {
-      const stored = [...this.stored.entries()];
-      const live = [...this.live.entries()];
-      this.stored.clear();
-      this.live.clear();
-      await Promise.all([
-        ...stored.flatMap(([tenantId, facts]) =>
-          chunks(facts, MAX_BATCH).map((batch) =>
-            runInTenantContext(
-              {
-                transport: 'internal',
-                principal: { tenantId, isPlatformAdmin: false, via: 'message' },
-              },
-              () => this.events.ingest(tenantId, batch),
-            ).catch((error: unknown) =>
-              this.logger.warn(
-                { err: error, tenantId },
-                `${batch.length} lifecycle facts not stored`,
-              ),
-            ),
-          ),
-        ),
-        ...live.map(([tenantId, facts]) => this.bus.publish(tenantId, facts)),
-      ]);
-    };
-    this.flushing = this.flushing.then(work, work);
-    return this.flushing;
+  private dropped(tenantId: string, error: unknown): void {
+    if (error instanceof BatcherFullError) {
+      feedFactsDropped.inc({ reason: error.scope === 'group' ? 'tenant_limit' : 'total_limit' });
+      const now = Date.now();
+      if (now - this.lastLimitWarning < WARN_EVERY_MS) return;
+      this.lastLimitWarning = now;
+      this.logger.warn(
+        { tenantId, held: this.heldCount() },
+        `Lifecycle facts dropped: the feed holds as many as it may (${error.message})`,
+      );
+      return;
+    }
+    feedFactsDropped.inc({ reason: 'failed' });
+    // Every fact of a failed batch lands here: one line a second is enough.
+    const now = Date.now();
+    if (now - this.lastFailureWarning < 1_000) return;
+    this.lastFailureWarning = now;
+    this.logger.warn({ err: error, tenantId }, 'Lifecycle facts not stored after every attempt');
   }
-}
-
-function push<T>(map: Map<string, T[]>, key: string, value: T): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

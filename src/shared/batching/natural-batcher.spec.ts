@@ -1,4 +1,4 @@
-import { NaturalBatcher } from './natural-batcher';
+import { BatcherFullError, exponentialDelay, NaturalBatcher } from './natural-batcher';
 
 /** A run function whose batches stay open until released, recording what each one held. */
 function recorder() {
@@ -100,5 +100,81 @@ describe('NaturalBatcher', () => {
     expect(r.batches.map((b) => b.inputs)).toEqual([[1, 2], [3, 4], [5]]);
     r.batches.forEach((b) => b.release());
     await expect(Promise.all(loads)).resolves.toEqual([10, 20, 30, 40, 50]);
+  });
+
+  it("refuses a load beyond a group's bound or the total bound, and takes loads again as batches settle", async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({
+      run: r.run,
+      maxHeldPerGroup: 3,
+      maxHeld: 5,
+    });
+    const a = [1, 2, 3].map((n) => batcher.load('a', n));
+    await expect(batcher.load('a', 4)).rejects.toEqual(new BatcherFullError('group'));
+    const b = [5, 6].map((n) => batcher.load('b', n));
+    await expect(batcher.load('c', 7)).rejects.toMatchObject({ scope: 'total' });
+    expect([batcher.held('a'), batcher.held('b'), batcher.held()]).toEqual([3, 2, 5]);
+    await turn();
+    r.batches.forEach((batch) => batch.release());
+    await expect(Promise.all([...a, ...b])).resolves.toEqual([10, 20, 30, 50, 60]);
+    expect(batcher.held()).toBe(0);
+    const again = batcher.load('a', 8); // taken once the others settled
+    await turn();
+    r.batches.at(-1)!.release();
+    await expect(again).resolves.toBe(80);
+  });
+
+  it("runs a failed batch again after the backoff, holding the group's slot, then rejects after the last attempt", async () => {
+    let failures = 2;
+    const runs: number[][] = [];
+    const retries: number[] = [];
+    const batcher = new NaturalBatcher<number, number>({
+      run: (_group, inputs) => {
+        runs.push([...inputs]);
+        if (failures-- > 0) return Promise.reject(new Error('down'));
+        return Promise.resolve(inputs.map((n) => n * 10));
+      },
+      retry: { attempts: 3, delayMs: () => 1, onRetry: (_g, _e, attempt) => retries.push(attempt) },
+    });
+    const first = batcher.load('a', 1);
+    await turn();
+    const later = batcher.load('a', 2); // waits for the batch in retry, then joins the next one
+    await expect(Promise.all([first, later])).resolves.toEqual([10, 20]);
+    expect(runs).toEqual([[1], [1], [1], [2]]);
+    expect(retries).toEqual([1, 2]);
+
+    failures = 5;
+    await expect(batcher.load('a', 3)).rejects.toThrow('down');
+    expect(runs.slice(4)).toEqual([[3], [3], [3]]);
+    expect(batcher.held()).toBe(0);
+  });
+
+  it('does not retry what retryable refuses, and after close runs a waiting batch once more only', async () => {
+    let runs = 0;
+    const refusing = new NaturalBatcher<number, number>({
+      run: () => (runs++, Promise.reject(new Error('refused'))),
+      retry: { attempts: 5, delayMs: () => 1, retryable: () => false },
+    });
+    await expect(refusing.load('a', 1)).rejects.toThrow('refused');
+    expect(runs).toBe(1);
+
+    runs = 0;
+    const down = new NaturalBatcher<number, number>({
+      run: () => (runs++, Promise.reject(new Error('down'))),
+      retry: { attempts: 100, delayMs: () => 60_000 },
+    });
+    const settled = down.load('a', 1).catch((error: Error) => error.message);
+    await turn();
+    expect(runs).toBe(1); // now waiting a minute for the second run
+    down.close();
+    await expect(settled).resolves.toBe('down');
+    expect(runs).toBe(2);
+    await down.idle();
+    expect(down.held()).toBe(0);
+  });
+
+  it('backs off exponentially up to a ceiling', () => {
+    const delay = exponentialDelay(100, 1_000);
+    expect([1, 2, 3, 4, 5, 6].map(delay)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
   });
 });

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 export interface NaturalBatcherOptions<I, O> {
   /**
    * Runs one batch of one group; the results are aligned with the inputs, and an `Error` in a
-   * slot rejects that input only. A throw rejects the whole batch.
+   * slot rejects that input only. A throw rejects the whole batch (after `retry`, if set).
    */
   run: (group: string, inputs: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
   /** Inputs per batch at most (default 100). */
@@ -13,6 +13,39 @@ export interface NaturalBatcherOptions<I, O> {
   maxInFlight?: number;
   /** Groups remembered at most (least recently used forgotten first; default 10,000). */
   maxGroups?: number;
+  /**
+   * Inputs one group may hold (loaded, not yet settled) at most; a load beyond is refused at once
+   * with a `BatcherFullError` (scope `group`). Default: no bound.
+   */
+  maxHeldPerGroup?: number;
+  /** Inputs all groups together may hold at most (scope `total`). Default: no bound. */
+  maxHeld?: number;
+  /** Runs a batch whose `run` threw again, after a wait; the group's slot stays taken meanwhile. */
+  retry?: BatchRetry;
+}
+
+export interface BatchRetry {
+  /** Runs of one batch in all, the first included (1: no retry). */
+  attempts: number;
+  /** The wait before run number `attempt + 1` (attempt counts from 1). */
+  delayMs: (attempt: number) => number;
+  /** Whether an error is worth another run (default: every error). */
+  retryable?: (error: unknown) => boolean;
+  /** Called before each wait (for logs and metrics). */
+  onRetry?: (group: string, error: unknown, attempt: number, size: number) => void;
+}
+
+/** A load refused because a group, or the batcher as a whole, holds as much as it may. */
+export class BatcherFullError extends Error {
+  constructor(readonly scope: 'group' | 'total') {
+    super(scope === 'group' ? 'Batcher group is full' : 'Batcher is full');
+    this.name = 'BatcherFullError';
+  }
+}
+
+/** Exponential backoff: `baseMs`, doubled per attempt, at most `maxMs`. */
+export function exponentialDelay(baseMs: number, maxMs: number): (attempt: number) => number {
+  return (attempt) => Math.min(maxMs, baseMs * 2 ** (attempt - 1));
 }
 
 interface Group<I, O> {
@@ -21,6 +54,8 @@ interface Group<I, O> {
   /** Dispatches scheduled for the next turn. */
   starting: number;
   waiting: Array<() => void>;
+  /** Inputs loaded and not yet settled. */
+  held: number;
 }
 
 /**
@@ -28,11 +63,18 @@ interface Group<I, O> {
  * fewer than `maxInFlight` batches running, else it joins the batch that starts when one of them
  * ends. Nothing waits on a timer: alone, an input costs one batch of one; under load, the unit of
  * work (a transaction, a round trip) is shared by everything that arrived while the last one ran.
- * DataLoader does the collecting and the per-input settling; this decides when a batch starts.
+ * DataLoader does the collecting and the per-input settling; this decides when a batch starts,
+ * how much may wait (refused beyond the bounds, never held without limit), and how a failed batch
+ * is run again.
  */
 export class NaturalBatcher<I, O> {
   private readonly groups: LRUCache<string, Group<I, O>>;
   private readonly maxInFlight: number;
+  private heldTotal = 0;
+  private closed = false;
+  /** Ends the retry waits in progress (at close). */
+  private readonly wakers = new Set<() => void>();
+  private readonly idlers: Array<() => void> = [];
 
   constructor(private readonly options: NaturalBatcherOptions<I, O>) {
     this.maxInFlight = options.maxInFlight ?? 1;
@@ -40,20 +82,96 @@ export class NaturalBatcher<I, O> {
   }
 
   load(group: string, input: I): Promise<O> {
-    return this.groupOf(group).loader.load(input);
+    if (this.options.maxHeld !== undefined && this.heldTotal >= this.options.maxHeld) {
+      return Promise.reject(new BatcherFullError('total'));
+    }
+    const state = this.groupOf(group);
+    if (this.options.maxHeldPerGroup !== undefined && state.held >= this.options.maxHeldPerGroup) {
+      return Promise.reject(new BatcherFullError('group'));
+    }
+    state.held++;
+    this.heldTotal++;
+    return state.loader.load(input);
+  }
+
+  /** Inputs loaded and not yet settled: of one group, or of all. */
+  held(group?: string): number {
+    return group === undefined ? this.heldTotal : (this.groups.peek(group)?.held ?? 0);
+  }
+
+  /**
+   * Stops retrying: a batch waiting for its next run runs once more now, and a batch that fails
+   * from now on is rejected at once. Loads are still taken (and run once each).
+   */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.wakers) wake();
+    this.wakers.clear();
+  }
+
+  /** Resolves when nothing is held (every load settled, its callbacks run). */
+  async idle(): Promise<void> {
+    if (this.heldTotal > 0) await new Promise<void>((resolve) => this.idlers.push(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private async runWithRetry(
+    name: string,
+    inputs: readonly I[],
+  ): Promise<ReadonlyArray<O | Error>> {
+    const retry = this.options.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.options.run(name, inputs);
+      } catch (error) {
+        const again =
+          retry !== undefined &&
+          !this.closed &&
+          attempt < retry.attempts &&
+          (retry.retryable?.(error) ?? true);
+        if (!again) throw error;
+        retry.onRetry?.(name, error, attempt, inputs.length);
+        await this.wait(retry.delayMs(attempt));
+      }
+    }
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
+  private settled(group: Group<I, O>, count: number): void {
+    group.held -= count;
+    this.heldTotal -= count;
+    if (this.heldTotal === 0) for (const resolve of this.idlers.splice(0)) resolve();
   }
 
   private groupOf(name: string): Group<I, O> {
     const known = this.groups.get(name);
     if (known) return known;
-    const group: Group<I, O> = { running: 0, starting: 0, waiting: [], loader: undefined! };
+    const group: Group<I, O> = {
+      running: 0,
+      starting: 0,
+      waiting: [],
+      held: 0,
+      loader: undefined!,
+    };
     group.loader = new DataLoader<I, O>(
       async (inputs) => {
         group.running++;
         try {
-          return await this.options.run(name, inputs);
+          return await this.runWithRetry(name, inputs);
         } finally {
           group.running--;
+          this.settled(group, inputs.length);
           group.waiting.shift()?.();
         }
       },
