@@ -4,6 +4,7 @@ import { ClsServiceManager } from 'nestjs-cls';
 import { LoggerModule } from 'nestjs-pino';
 import { appConfig, type AppConfig } from '../../config';
 import type { TenantContextStore } from '../tenant-context';
+import { serializeError } from './redact-error';
 
 const QUIET_PATHS = /^\/(health|metrics)(\/|$|\?)/;
 
@@ -51,6 +52,8 @@ export function contextFields(): Record<string, string> {
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
           autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
           serializers: {
+            // Failed SQL is logged without its parameters and row values (tenant data).
+            err: serializeError,
             req: (req: {
               id: string;
               method: string;
