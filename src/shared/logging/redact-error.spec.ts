@@ -75,7 +75,7 @@ describe('serializeError: failed SQL is logged without tenant data', () => {
     const failed = new QueryFailedError('select $1', ['kept'], pgError('x', { detail: 'row' }));
     serializeError(failed);
     expect(failed.parameters).toEqual(['kept']);
-    expect((failed.driverError as { detail: string }).detail).toBe('row');
+    expect((failed.driverError as unknown as { detail: string }).detail).toBe('row');
     expect(serializeError('not an error')).toBe('not an error');
   });
 });
