@@ -27,6 +27,8 @@ const schema = z.object({
   EVENTS_REORDER_WAIT_MS: positiveInt(100),
   EVENTS_STORE_LOCATION_DELIVERED: booleanFlag(false),
   EVENTS_STORE_MESSAGE_PROCESSED: booleanFlag(false),
+  EVENTS_TIMESTAMP_MAX_PAST_DAYS: positiveInt(3_650),
+  EVENTS_TIMESTAMP_MAX_FUTURE_SECONDS: positiveInt(300),
 });
 
 export const eventsConfig = registerAs('events', () => {
@@ -56,6 +58,11 @@ export const eventsConfig = registerAs('events', () => {
     },
     /** Store `location.delivered` facts (high volume) besides pushing them live. */
     storeLocationDelivered: env.EVENTS_STORE_LOCATION_DELIVERED,
+    /** How far from now an event's own `timestamp` may be (older or further ahead is a 400). */
+    timestampWindow: {
+      maxPastMs: env.EVENTS_TIMESTAMP_MAX_PAST_DAYS * 86_400_000,
+      maxFutureMs: env.EVENTS_TIMESTAMP_MAX_FUTURE_SECONDS * 1_000,
+    },
     /** Store `message.processed` facts (one per message; the message row already records it). */
     storeMessageProcessed: env.EVENTS_STORE_MESSAGE_PROCESSED,
   };

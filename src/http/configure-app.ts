@@ -3,6 +3,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { eventsConfig, type EventsConfig } from '../config';
+import { configureInstantWindows } from '../shared/validation';
+import { enforceInputRules } from './json-input';
 import { answerMethodNotAllowed } from './method-not-allowed';
 import { createOpenApiDocument } from './openapi';
 import type { IncomingMessage } from 'node:http';
@@ -47,6 +50,8 @@ export function configureApp(app: NestFastifyApplication): void {
     done();
   });
   answerMethodNotAllowed(fastify);
+  enforceInputRules(app);
+  configureInstantWindows({ event: app.get<EventsConfig>(eventsConfig.KEY).timestampWindow });
 
   SwaggerModule.setup('docs', app, createOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

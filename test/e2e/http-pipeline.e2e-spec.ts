@@ -1,6 +1,7 @@
-import { Body, Controller, Post } from '@nestjs/common';
+import { Body, Controller, Get, Post, Query } from '@nestjs/common';
 import { createZodDto } from 'nestjs-zod';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { Public } from '../../src/shared/auth';
 import { createTestApp, type TestApp } from '../support/app';
@@ -13,9 +14,27 @@ class ProbeDto extends createZodDto(
   }),
 ) {}
 
+class OptionalProbeDto extends createZodDto(z.object({ note: z.string().optional() }).strict()) {}
+
 /** Test-only routes behind the real global pipe and filter (public: this file is not about auth). */
 @Controller('probe')
 class ProbeController {
+  constructor(private readonly db: DataSource) {}
+
+  @Public()
+  @Post('optional')
+  optional(@Body() body: OptionalProbeDto): OptionalProbeDto {
+    return body;
+  }
+
+  /** Hands its input to PostgreSQL unchecked: what the filter answers for a data exception. */
+  @Public()
+  @Get('sql')
+  async sql(@Query('cast') cast: string, @Query('value') value: string): Promise<unknown> {
+    const types: Record<string, string> = { int: 'int', bigint: 'bigint', at: 'timestamptz' };
+    return this.db.query(`select $1::${types[cast] ?? 'text'} as v`, [value]);
+  }
+
   @Public()
   @Post()
   echo(@Body() body: ProbeDto): ProbeDto {
@@ -127,5 +146,67 @@ describe('HTTP pipeline', () => {
     expect((await request(t.url).get('/tenants')).status).toBe(401);
     expect((await request(t.url).get('/api/v1/tenants')).status).toBe(401);
     expect((await request(t.url).get('/health/live')).status).toBe(200);
+  });
+
+  it('reads an empty application/json body as {} and keeps a JSON null a 400', async () => {
+    const empty = await request(t.url)
+      .post('/api/v1/probe/optional')
+      .set('content-type', 'application/json');
+    expect(empty.status).toBe(201);
+    expect(empty.body).toEqual({});
+    const nullBody = await request(t.url)
+      .post('/api/v1/probe/optional')
+      .set('content-type', 'application/json')
+      .send('null');
+    expect(nullBody.status).toBe(400);
+    expect(nullBody.body.code).toBe('COMMON.VALIDATION');
+    const required = await request(t.url)
+      .post('/api/v1/probe')
+      .set('content-type', 'application/json');
+    expect(required.status).toBe(400);
+    expect(required.body.details).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'name' })]),
+    );
+  });
+
+  it.each([
+    ['a lone surrogate in a value', '{"name":"ok","count":1,"blob":"a\\ud800b"}', 'blob'],
+    ['a lone low surrogate', '{"name":"\\udfff!","count":1}', 'name'],
+    ['U+0000 in a value', '{"name":"ok","count":1,"blob":"a\\u0000"}', 'blob'],
+    ['U+0000 in a nested key', '{"name":"ok","count":1,"x":[{"\\u0000":1}]}', 'x.0'],
+  ])('refuses %s in any JSON body with 400 naming the field', async (_label, body, field) => {
+    const res = await request(t.url)
+      .post('/api/v1/probe')
+      .set('content-type', 'application/json')
+      .send(body);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'COMMON.VALIDATION', details: [{ field }] });
+    // A surrogate pair (an emoji) is well-formed and passes.
+    const fine = await request(t.url)
+      .post('/api/v1/probe')
+      .set('content-type', 'application/json')
+      .send('{"name":"\\u00e9\\ud83d\\ude00","count":1}');
+    expect([fine.status, fine.body]).toEqual([201, { name: 'é\u{1F600}', count: 1 }]);
+  });
+
+  it('refuses U+0000 in a query string and a form body the same way', async () => {
+    const query = await request(t.url).get('/api/v1/probe/sql?cast=text&value=a%00b');
+    expect(query.status).toBe(400);
+    expect(query.body).toMatchObject({ code: 'COMMON.VALIDATION', details: [{ field: 'value' }] });
+    const form = await request(t.url).post('/api/v1/probe').type('form').send('name=a%00b&count=1');
+    expect(form.status).toBe(400);
+    expect(form.body).toMatchObject({ code: 'COMMON.VALIDATION', details: [{ field: 'name' }] });
+  });
+
+  it.each([
+    ['22P02 (not an integer)', 'int', 'abc'],
+    ['22003 (bigint overflow)', 'bigint', '9999999999999999999'],
+    ['22008 (year 0000)', 'at', '0000-01-01T00:00:00Z'],
+    ['22007 (not a date)', 'at', 'yesterday-ish'],
+  ])('answers a PostgreSQL data exception %s with 400, not 500', async (_label, cast, value) => {
+    const res = await request(t.url).get('/api/v1/probe/sql').query({ cast, value });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ statusCode: 400, code: 'COMMON.VALIDATION' });
+    expect(res.body.message).not.toContain('select');
   });
 });

@@ -3,7 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import { z } from 'zod';
-import { cursorCodec, cursorParts } from '../../shared/pagination';
+import { cursorCodec, cursorParts, withCursorInstant } from '../../shared/pagination';
 import type { TenantRole } from '../../shared/tenant-context';
 import { emitLifecycleEvent } from '../tenancy';
 import { authError } from './auth.errors';
@@ -18,7 +18,7 @@ import {
 import { PlatformAdminEntity } from './platform-admin.entity';
 import { TenantUserEntity } from './tenant-user.entity';
 
-// (created_at to the millisecond, user_id — a Cognito sub, a uuid): the oldest-first member list.
+// (created_at to the microsecond, user_id — a Cognito sub, a uuid): the oldest-first member list.
 const memberCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
 const isUniqueViolation = (error: unknown) =>
@@ -78,25 +78,19 @@ export class MembershipsService {
     const query = this.members
       .createQueryBuilder('m')
       .where('m.tenant_id = :tenantId', { tenantId })
-      // Milliseconds, as the cursor carries them (timestamptz has microseconds).
-      .orderBy("date_trunc('milliseconds', m.created_at)", 'ASC')
+      .orderBy('m.created_at', 'ASC')
       .addOrderBy('m.user_id', 'ASC')
       .limit(limit + 1);
     if (cursor) {
       const [at, id] = memberCursor.decode(cursor);
-      query.andWhere(
-        "(date_trunc('milliseconds', m.created_at), m.user_id) > (:at::timestamptz, :id)",
-        { at, id },
-      );
+      query.andWhere('(m.created_at, m.user_id) > (:at::timestamptz, :id::text)', { at, id });
     }
-    const rows = await query.getMany();
+    const rows = await withCursorInstant(query, 'm.created_at');
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     const next =
-      rows.length > limit && last
-        ? memberCursor.encode([last.createdAt.toISOString(), last.userId])
-        : null;
-    return { rows: page, next };
+      rows.length > limit && last ? memberCursor.encode([last.at, last.row.userId]) : null;
+    return { rows: page.map(({ row }) => row), next };
   }
 
   /** Changes a role; the tenant always keeps one owner. */

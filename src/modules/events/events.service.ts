@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
-import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
+import {
+  cursorCodec,
+  cursorInstantSql,
+  cursorParts,
+  type Page,
+  toPage,
+} from '../../shared/pagination';
 import { TenantContext } from '../../shared/tenant-context';
 import { TenantDatabase } from '../tenancy';
 import type { EventStats, EventView, ListEventsQuery, StatsQuery } from './dto/events.dto';
@@ -255,13 +261,15 @@ export class EventsService {
         const [at, seq] = listCursor.decode(query.cursor);
         where.push(`(timestamp, seq) < (${param(at)}::timestamptz, ${param(seq)}::bigint)`);
       }
-      const rows = await manager.query<EventRow[]>(
-        `select ${COLUMNS} from events where ${where.join(' and ')}
+      // The cursor carries the instant with its microseconds, read in SQL (a Date keeps milliseconds).
+      const rows = await manager.query<Array<EventRow & { cursor_at: string }>>(
+        `select ${COLUMNS}, ${cursorInstantSql('"timestamp"')} as cursor_at
+          from events where ${where.join(' and ')}
           order by timestamp desc, seq desc limit ${param(query.limit + 1)}`,
         params,
       );
       return toPage(rows, query.limit, toView, (row) =>
-        listCursor.encode([row.timestamp.toISOString(), row.seq]),
+        listCursor.encode([row.cursor_at, row.seq]),
       );
     });
   }

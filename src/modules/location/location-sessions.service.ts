@@ -1,7 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { EntityManager } from 'typeorm';
-import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
+import {
+  cursorCodec,
+  cursorParts,
+  type Page,
+  toPage,
+  withCursorInstant,
+} from '../../shared/pagination';
 import { TenantContext } from '../../shared/tenant-context';
 import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
 import type { ListLocationsQueryDto, ListSessionsQueryDto, SessionView } from './dto/session.dto';
@@ -175,16 +181,22 @@ export class LocationSessionsService {
         .createQueryBuilder('s')
         .orderBy('s.started_at', 'DESC')
         .addOrderBy('s.id', 'DESC')
-        .take(query.limit + 1);
+        .limit(query.limit + 1);
       if (userId !== undefined) q.andWhere('s.user_id = :userId', { userId });
       if (query.status) q.andWhere('s.status = :status', { status: query.status });
       if (after) {
-        q.andWhere('(s.started_at, s.id) < (:at, :id)', { at: after[0], id: after[1] });
+        q.andWhere('(s.started_at, s.id) < (:at::timestamptz, :id::uuid)', {
+          at: after[0],
+          id: after[1],
+        });
       }
-      return q.getMany();
+      return withCursorInstant(q, 's.started_at');
     });
-    return toPage(rows, query.limit, toSessionView, (row) =>
-      sessionCursor.encode([row.startedAt.toISOString(), row.id]),
+    return toPage(
+      rows,
+      query.limit,
+      ({ row }) => toSessionView(row),
+      ({ row, at }) => sessionCursor.encode([at, row.id]),
     );
   }
 
@@ -199,19 +211,20 @@ export class LocationSessionsService {
         .where('l.session_id = :id', { id })
         .orderBy('l.recorded_at', dir)
         .addOrderBy('l.event_id', dir)
-        .take(query.limit + 1);
+        .limit(query.limit + 1);
       if (after) {
-        q.andWhere(`(l.recorded_at, l.event_id) ${dir === 'ASC' ? '>' : '<'} (:at, :eid)`, {
+        const op = dir === 'ASC' ? '>' : '<';
+        q.andWhere(`(l.recorded_at, l.event_id) ${op} (:at::timestamptz, :eid::uuid)`, {
           at: after[0],
           eid: after[1],
         });
       }
-      return q.getMany();
+      return withCursorInstant(q, 'l.recorded_at');
     });
     return toPage(
       rows,
       query.limit,
-      (row) => ({
+      ({ row }) => ({
         event_id: row.eventId,
         session_id: row.sessionId,
         user_id: row.userId,
@@ -221,7 +234,7 @@ export class LocationSessionsService {
         recorded_at: row.recordedAt.toISOString(),
         received_at: row.receivedAt.toISOString(),
       }),
-      (row) => locationCursor.encode([row.recordedAt.toISOString(), row.eventId]),
+      ({ row, at }) => locationCursor.encode([at, row.eventId]),
     );
   }
 

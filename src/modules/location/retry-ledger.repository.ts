@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { cursorInstantSql } from '../../shared/pagination';
 import type { LocationUpdateMessage } from './messages/location-update.message';
 
 export type LedgerStatus = 'pending' | 'retried' | 'resolved' | 'permanently_failed';
@@ -180,12 +181,12 @@ export class RetryLedgerRepository {
     status?: LedgerStatus;
     after: [string, string] | null;
     limit: number;
-  }): Promise<LedgerRow[]> {
-    return this.db.query<LedgerRow[]>(
-      `select * from failed_location_updates
+  }): Promise<Array<LedgerRow & { cursor_at: string }>> {
+    return this.db.query<Array<LedgerRow & { cursor_at: string }>>(
+      `select *, ${cursorInstantSql('created_at')} as cursor_at from failed_location_updates
         where ($1::uuid is null or tenant_id = $1)
           and ($2::text is null or status = $2)
-          and ($3::timestamptz is null or (created_at, id) < ($3, $4::uuid))
+          and ($3::timestamptz is null or (created_at, id) < ($3::timestamptz, $4::uuid))
         order by created_at desc, id desc
         limit $5`,
       [

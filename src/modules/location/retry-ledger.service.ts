@@ -85,7 +85,7 @@ export class RetryLedgerService {
       limit: query.limit,
     });
     return toPage(rows, query.limit, toLedgerView, (row) =>
-      ledgerCursor.encode([new Date(row.created_at).toISOString(), row.id]),
+      ledgerCursor.encode([row.cursor_at, row.id]),
     );
   }
 

@@ -4,7 +4,14 @@ import { z } from 'zod';
 import { messagingConfig, type MessagingConfig } from '../../config';
 import { NaturalBatcher } from '../../shared/batching';
 import { AppError } from '../../shared/errors';
-import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
+import {
+  cursorCodec,
+  cursorInstantSql,
+  cursorParts,
+  isCursorInstant,
+  type Page,
+  toPage,
+} from '../../shared/pagination';
 import { PublishNackedError, PublishUnroutableError, RabbitMqService } from '../../shared/rabbitmq';
 import { TENANT_HEADER } from '../../shared/tenant-context';
 import { TenantDatabase } from '../tenancy';
@@ -60,12 +67,9 @@ interface MessageRow {
 
 const COLUMNS = `id, tenant_id, queue_name, payload, status, attempts, last_error, idempotency_key,
   created_at, processed_at,
-  to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_key`;
+  ${cursorInstantSql('created_at')} as created_key`;
 
-const messageCursor = cursorCodec(
-  z.tuple([z.iso.datetime({ offset: true, precision: 6 }), cursorParts.uuid]),
-);
-const legacyCursor = z.iso.datetime({ offset: true });
+const messageCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
 function toView(row: MessageRow): MessageView {
   return {
@@ -236,7 +240,8 @@ export class MessagesService implements OnApplicationShutdown {
     if (query.queue_name) add('queue_name = ?', query.queue_name);
     if (query.status) add('status = ?', query.status);
     if (query.cursor) {
-      if (legacyCursor.safeParse(query.cursor).success) {
+      // A bare instant: a cursor of an earlier release, still honoured.
+      if (isCursorInstant(query.cursor)) {
         add('created_at < ?::timestamptz', query.cursor);
       } else {
         const [createdAt, id] = messageCursor.decode(query.cursor);

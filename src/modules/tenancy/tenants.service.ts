@@ -3,7 +3,13 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import { z } from 'zod';
-import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
+import {
+  cursorCodec,
+  cursorParts,
+  type Page,
+  toPage,
+  withCursorInstant,
+} from '../../shared/pagination';
 import { tenancyError } from './tenancy.errors';
 import { emitLifecycleEvent, TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
 import { TenantEntity, type TenantStatus } from './tenant.entity';
@@ -24,7 +30,7 @@ export interface TenantView {
 
 export type TenantPage = Page<TenantView>;
 
-// (created_at to the millisecond, id): the keyset of the newest-first list.
+// (created_at to the microsecond, id): the keyset of the newest-first list.
 const tenantCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
 export function toTenantView(tenant: TenantEntity): TenantView {
@@ -87,20 +93,23 @@ export class TenantsService {
   }): Promise<TenantPage> {
     const qb = this.tenants
       .createQueryBuilder('t')
-      .orderBy(`date_trunc('milliseconds', t.created_at)`, 'DESC')
+      .orderBy('t.created_at', 'DESC')
       .addOrderBy('t.id', 'DESC');
     if (query.status) qb.andWhere('t.status = :status', { status: query.status });
     else qb.andWhere(`t.status <> 'deleted'`);
     if (query.cursor) {
       const [createdAt, id] = tenantCursor.decode(query.cursor);
-      qb.andWhere(`(date_trunc('milliseconds', t.created_at), t.id) < (:createdAt, :id)`, {
+      qb.andWhere('(t.created_at, t.id) < (:createdAt::timestamptz, :id::uuid)', {
         createdAt,
         id,
       });
     }
-    const rows = await qb.take(query.limit + 1).getMany();
-    return toPage(rows, query.limit, toTenantView, (last) =>
-      tenantCursor.encode([last.createdAt.toISOString(), last.id]),
+    const rows = await withCursorInstant(qb.limit(query.limit + 1), 't.created_at');
+    return toPage(
+      rows,
+      query.limit,
+      ({ row }) => toTenantView(row),
+      ({ row, at }) => tenantCursor.encode([at, row.id]),
     );
   }
 

@@ -59,6 +59,17 @@ export function toErrorBody(exception: unknown): { body: ErrorBody; known: boole
           : exception.message;
     return { body: envelope(status, message), known: status < 500 };
   }
+  const sqlState = databaseDataError(exception);
+  if (sqlState) {
+    return {
+      body: envelope(
+        400,
+        'Invalid input: a value is malformed or out of range for storage',
+        'COMMON.VALIDATION',
+      ),
+      known: true,
+    };
+  }
   // Errors Fastify raises before Nest sees the request (body too large, malformed JSON …).
   if (isClientHttpError(exception)) {
     return { body: envelope(exception.statusCode, exception.message, exception.code), known: true };
@@ -67,6 +78,29 @@ export function toErrorBody(exception: unknown): { body: ErrorBody; known: boole
     body: envelope(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error'),
     known: false,
   };
+}
+
+/**
+ * PostgreSQL's data exceptions that only bad input causes: invalid text representation (22P02),
+ * untranslatable character (22P05), invalid datetime format (22007), datetime field overflow
+ * (22008), numeric value out of range (22003), character not in repertoire (22021). A safety net
+ * behind the validation at the edge: a 400 instead of a 500 (the failed statement stored nothing).
+ */
+const DATA_ERROR_STATES = new Set(['22P02', '22P05', '22007', '22008', '22003', '22021']);
+
+/** The SQLSTATE of a PostgreSQL data exception caused by input (a TypeORM or pg error), else null. */
+export function databaseDataError(exception: unknown): string | null {
+  for (const candidate of [
+    exception,
+    (exception as { driverError?: unknown } | null)?.driverError,
+  ]) {
+    if (typeof candidate !== 'object' || candidate === null) continue;
+    const { code, severity } = candidate as { code?: unknown; severity?: unknown };
+    if (typeof code === 'string' && typeof severity === 'string' && DATA_ERROR_STATES.has(code)) {
+      return code;
+    }
+  }
+  return null;
 }
 
 function envelope(

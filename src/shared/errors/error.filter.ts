@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClsServiceManager } from 'nestjs-cls';
 import type { WebSocket } from 'ws';
 import { AppError } from './app-error';
-import { toErrorBody } from './error-body';
+import { databaseDataError, toErrorBody } from './error-body';
 
 /** The one filter: every error leaves in the same envelope, with the request id. */
 @Catch()
@@ -14,6 +14,9 @@ export class ErrorFilter implements ExceptionFilter {
     const { body, known } = toErrorBody(exception);
     const cls = ClsServiceManager.getClsService();
     if (!known) this.logger.error({ err: exception }, 'Unhandled error');
+    const sqlState = databaseDataError(exception);
+    // Answered 400, but input reached SQL unchecked: worth a line to find the missing validation.
+    if (sqlState) this.logger.warn({ sqlState }, 'Database refused input; answered 400');
 
     if (host.getType() === 'ws') {
       if (cls.isActive()) body.request_id = cls.getId();

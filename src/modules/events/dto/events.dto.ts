@@ -1,40 +1,18 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { instant } from '../../../shared/validation';
 
 export const EVENT_TYPE = /^[A-Za-z0-9_.-]{1,100}$/;
-/** RFC 3339 date-time: any offset, optional fraction, `T` (or `t`/space) between date and time. */
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
-
-/** True when `value` is a real RFC 3339 instant (no 30 February, no hour 25). */
-export function isRfc3339(value: string): boolean {
-  const m = RFC3339.exec(value);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
-  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) return false;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day < 1 || day > daysInMonth) return false;
-  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
-  return !Number.isNaN(Date.parse(value.replace(' ', 'T').toUpperCase()));
-}
-
 const eventType = z
   .string()
   .regex(EVENT_TYPE, 'event_type: 1–100 characters of letters, digits, `_`, `.` and `-`');
-export const rfc3339 = (field: string) =>
-  z
-    .string()
-    .meta({ format: 'date-time' })
-    .refine(isRfc3339, {
-      message: `${field} must be an RFC 3339 date-time (e.g. 2026-01-02T03:04:05Z or …+02:00)`,
-    });
-
 export const eventInputSchema = z
   .object({
     event_type: eventType.optional(),
     /** Synonym of event_type (the original system's name). */
     type: eventType.optional(),
-    timestamp: rfc3339('timestamp').optional(),
+    /** Within EVENTS_TIMESTAMP_MAX_PAST_DAYS / _MAX_FUTURE_SECONDS of now; normalised to UTC. */
+    timestamp: instant('timestamp', { window: 'event' }).optional(),
     metadata: z
       .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
       .optional(),
@@ -73,8 +51,9 @@ export const batchSchema = z.object({
 });
 export class CreateEventBatchDto extends createZodDto(batchSchema) {}
 
-const since = rfc3339('since').optional();
-const until = rfc3339('until').optional();
+/** Any instant from year 0001 to 9999 (a range outside the event window simply matches nothing). */
+const since = instant('since').optional();
+const until = instant('until').optional();
 
 export const listEventsSchema = z
   .object({

@@ -1,5 +1,6 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { instant as boundedInstant } from '../../../shared/validation';
 
 const latitude = z
   .number({ error: 'expected latitude as a number from -90 to 90' })
@@ -10,15 +11,14 @@ const longitude = z
   .min(-180, 'expected longitude from -180 to 180')
   .max(180, 'expected longitude from -180 to 180');
 const accuracy = z.number({ error: 'expected accuracy in metres' }).min(0).max(1e6);
-const instant = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 timestamp' });
-
+/** Instants through the shared parser (year and offset bounds, UTC); the service checks the session's window. */
 const point = {
   latitude,
   longitude,
   accuracy: accuracy.nullish(),
-  recorded_at: instant.optional(),
+  recorded_at: boundedInstant('recorded_at').optional(),
   /** The original system's name for `recorded_at`. */
-  timestamp: instant.optional(),
+  timestamp: boundedInstant('timestamp').optional(),
 };
 
 /** `timestamp` is the original system's name for `recorded_at`; absent: the time it arrived. */
