@@ -12,6 +12,10 @@ const malformed = [
   b64({ at: '2026-01-02T03:04:05.678Z' }),
   b64(['2026-01-02T03:04:05.678Z']),
   'not-base64-json',
+  // Well-formed, yet PostgreSQL would refuse the instant.
+  b64(['0000-01-01T00:00:00Z', '0b6f5b8e-2f7c-4a51-9d8e-4d1f2f6b7a10']),
+  b64(['2026-02-30T00:00:00.000001Z', '0b6f5b8e-2f7c-4a51-9d8e-4d1f2f6b7a10']),
+  b64(['300000-01-01T00:00:00Z', '0b6f5b8e-2f7c-4a51-9d8e-4d1f2f6b7a10']),
 ];
 
 describe('Hardening: malformed list cursors are a 400, never a 500', () => {

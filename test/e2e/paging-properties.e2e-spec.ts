@@ -22,6 +22,8 @@ interface Route {
   insert(tenant: Tenant, scope: Scope, count: number, at: string): Promise<void>;
   /** The scope's ids in the route's order, read in SQL (the specification of the order). */
   expected(tenant: Tenant, scope: Scope): Promise<string[]>;
+  /** Rows at any instant PostgreSQL holds, in SQL (where `insert` goes through the API). */
+  insertSql?: Route['insert'];
   /** False for a platform-wide list (no other tenant to leak to). */
   tenantScoped: boolean;
 }
@@ -128,6 +130,17 @@ describe('Paging: every cursor-paged list answers each row once, in order, under
         if (res.status !== 201)
           throw new Error(`batch answered ${res.status}: ${JSON.stringify(res.body)}`);
       },
+      // As ingestion does: seqs taken from the tenant's counter row.
+      insertSql: (tenant, scope, count, at) =>
+        tenantSql(
+          tenant.id,
+          `with head as (
+             insert into event_seqs (tenant_id, seq) values ($1, $3)
+             on conflict (tenant_id) do update set seq = event_seqs.seq + excluded.seq returning seq)
+           insert into events (tenant_id, seq, event_type, source, timestamp)
+           select $1, head.seq - $3 + g, $2, 'paging', $4::timestamptz from head, generate_series(1, $3) g`,
+          [tenant.id, scope.key, count, at],
+        ).then(() => undefined),
       expected: async (tenant, scope) =>
         (
           await tenantSql<{ id: string }>(
@@ -408,5 +421,66 @@ describe('Paging: every cursor-paged list answers each row once, in order, under
     const scopeA = await route.scope(a);
     const res = await http(`/api/v1/location/session/${scopeA.key}/locations`, owner(b), q(5));
     expect(res.status).toBe(404);
+  });
+
+  // Instants at the edges of what a row may hold (year 10000 is what an offset west of UTC once
+  // made of 9999-12-31): each row's next_cursor must be one the list takes back.
+  const EDGES = [
+    '0001-01-01T00:00:00.000001Z',
+    '9999-12-31T23:59:59.999999Z',
+    '10000-01-01T05:59:59.5Z',
+  ];
+
+  it.each(routes.map((route) => [route.name, route] as const))(
+    '%s: pages past rows at the first and last instants with the cursors it issues',
+    async (_name, route) => {
+      const scope = await route.scope(a);
+      for (const at of EDGES) await (route.insertSql ?? route.insert)(a, scope, 2, at);
+      const expected = await route.expected(a, scope);
+      const seen = await walk(route, a, scope, 1, () => Promise.resolve());
+      expect(seen.filter((id) => expected.includes(id))).toEqual(expected);
+      expect(seen).toHaveLength(expected.length);
+    },
+  );
+
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const uuid = '0b6f5b8e-2f7c-4a51-9d8e-4d1f2f6b7a10';
+  // Well-formed tuples PostgreSQL would refuse (each once a 500), in both cursor shapes.
+  const FORGED = [
+    ['year 0000', b64(['0000-01-01T00:00:00Z', uuid])],
+    ['year 0000 with a seq', b64(['0000-01-01T00:00:00Z', '1'])],
+    ['a bigint past PostgreSQL', b64(['2026-01-01T00:00:00Z', '9999999999999999999'])],
+    ['30 February', b64(['2026-02-30T00:00:00.000001Z', uuid])],
+    ['a year past timestamptz', b64(['300000-01-01T00:00:00Z', '1'])],
+    ['a signed year', b64(['+010000-01-01T00:00:00.000Z', uuid])],
+    ['an offset of +23:00', b64(['2026-01-01T00:00:00+23:00', uuid])],
+    ['a lone surrogate', b64(['2026-01-01T00:00:00Z', '\ud800'])],
+    ['a bare instant in year 0000', '0000-01-01T00:00:00Z'],
+  ] as const;
+
+  it('answers every forged cursor on every list with 400 COMMON.INVALID_CURSOR', async () => {
+    const answers: string[] = [];
+    for (const route of routes) {
+      const scope = await route.scope(a);
+      for (const [label, cursor] of FORGED) {
+        let status = 0;
+        let code: unknown;
+        try {
+          await route.page(a, scope, 2, cursor);
+        } catch (error) {
+          const m = /answered (\d+): (.*)$/s.exec((error as Error).message);
+          status = Number(m?.[1]);
+          code = m ? (JSON.parse(m[2]) as { code?: string }).code : undefined;
+        }
+        answers.push(`${route.name} ${label}: ${status}`);
+        expect({ route: route.name, label, status, code }).toEqual({
+          route: route.name,
+          label,
+          status: 400,
+          code: 'COMMON.INVALID_CURSOR',
+        });
+      }
+    }
+    console.log(`forged cursors: ${answers.length} answers, all 400`);
   });
 });
