@@ -63,7 +63,7 @@ export class EventsController {
   @ApiForbiddenResponse({ description: 'tenant_id names another tenant' })
   @ApiExtension(
     REFUSES_VALID_INPUT,
-    'timestamp must be a real RFC 3339 instant; metadata at most 32 levels deep, without NUL',
+    'timestamp must be a real RFC 3339 instant within the event window around now; metadata at most 32 levels deep, without NUL',
   )
   @ApiPayloadTooLargeResponse({ description: 'metadata over 64 KiB' })
   @ApiTooManyRequestsResponse({ description: "Past the tenant's rate limit (Retry-After)" })
@@ -93,7 +93,7 @@ export class EventsController {
   @ApiForbiddenResponse({ description: 'A tenant_id names another tenant' })
   @ApiExtension(
     REFUSES_VALID_INPUT,
-    'timestamps must be real RFC 3339 instants; metadata at most 32 levels deep, without NUL',
+    'timestamps must be real RFC 3339 instants within the event window around now; metadata at most 32 levels deep, without NUL',
   )
   @ApiPayloadTooLargeResponse({ description: 'An event metadata over 64 KiB' })
   @ApiTooManyRequestsResponse({ description: "Past the tenant's rate limit (one point per event)" })
