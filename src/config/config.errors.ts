@@ -46,5 +46,5 @@ export function parseEnv<S extends z.ZodObject>(
 }
 
 function isSecret(variable: string): boolean {
-  return /PASSWORD|SECRET|KEY|URL/.test(variable);
+  return /PASSWORD|SECRET|KEY|URL|TOKEN/.test(variable);
 }

@@ -10,6 +10,7 @@ export * from './kafka.config';
 export * from './load-env';
 export * from './location.config';
 export * from './messaging.config';
+export * from './metrics.config';
 export * from './namespaces';
 export * from './rabbitmq.config';
 export * from './redis.config';

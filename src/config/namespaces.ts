@@ -7,6 +7,7 @@ import { eventsConfig } from './events.config';
 import { kafkaConfig } from './kafka.config';
 import { locationConfig } from './location.config';
 import { messagingConfig } from './messaging.config';
+import { metricsConfig } from './metrics.config';
 import { rabbitmqConfig } from './rabbitmq.config';
 import { redisConfig } from './redis.config';
 import { tenancyConfig } from './tenancy.config';
@@ -25,4 +26,5 @@ export const configNamespaces = [
   locationConfig,
   messagingConfig,
   eventsConfig,
+  metricsConfig,
 ];
