@@ -1,7 +1,7 @@
 import { Module, RequestMethod } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { ClsServiceManager } from 'nestjs-cls';
-import { LoggerModule } from 'nestjs-pino';
+import { LoggerModule, type Params } from 'nestjs-pino';
 import { appConfig, type AppConfig } from '../../config';
 import type { TenantContextStore } from '../tenant-context';
 import { serializeError } from './redact-error';
@@ -36,45 +36,45 @@ export function contextFields(): Record<string, string> {
   return fields;
 }
 
+/** nestjs-pino's options: one place for the level, redaction and serializers (tested). */
+export function loggerParams(config: AppConfig): Params {
+  return {
+    // path-to-regexp 8 syntax (the default '*' draws a deprecation warning on every start)
+    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
+    pinoHttp: {
+      level: config.logLevel,
+      // Fastify chose the id (echoed X-Request-ID or a new uuid); middie copies it to req.id.
+      genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
+      customAttributeKeys: { reqId: 'request_id' },
+      mixin: contextFields,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
+      serializers: {
+        // Failed SQL is logged without its parameters and row values (tenant data).
+        err: serializeError,
+        req: (req: {
+          id: string;
+          method: string;
+          url: string;
+          headers: Record<string, string>;
+        }) => ({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+        }),
+      },
+      transport:
+        config.env === 'development'
+          ? {
+              target: 'pino-pretty',
+              options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
+            }
+          : undefined,
+    },
+  };
+}
+
 @Module({
-  imports: [
-    LoggerModule.forRootAsync({
-      inject: [appConfig.KEY],
-      useFactory: (config: AppConfig) => ({
-        // path-to-regexp 8 syntax (the default '*' draws a deprecation warning on every start)
-        forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
-        pinoHttp: {
-          level: config.logLevel,
-          // Fastify chose the id (echoed X-Request-ID or a new uuid); middie copies it to req.id.
-          genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
-          customAttributeKeys: { reqId: 'request_id' },
-          mixin: contextFields,
-          redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-          autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
-          serializers: {
-            // Failed SQL is logged without its parameters and row values (tenant data).
-            err: serializeError,
-            req: (req: {
-              id: string;
-              method: string;
-              url: string;
-              headers: Record<string, string>;
-            }) => ({
-              method: req.method,
-              url: req.url,
-              headers: req.headers,
-            }),
-          },
-          transport:
-            config.env === 'development'
-              ? {
-                  target: 'pino-pretty',
-                  options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
-                }
-              : undefined,
-        },
-      }),
-    }),
-  ],
+  imports: [LoggerModule.forRootAsync({ inject: [appConfig.KEY], useFactory: loggerParams })],
 })
 export class LoggingModule {}

@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
-import pino from 'pino';
+import pino, { type LoggerOptions } from 'pino';
 import { QueryFailedError } from 'typeorm';
+import type { AppConfig } from '../../config';
 import { AppError } from '../errors';
+import { loggerParams } from './logging.module';
 import { serializeError } from './redact-error';
 
 /** A pg DatabaseError as the driver makes it (fields it copies from the server's answer). */
@@ -17,7 +19,13 @@ function logged(err: unknown): string {
       done();
     },
   });
-  pino({ serializers: { err: serializeError } }, sink).error({ err }, 'Unhandled error');
+  // The app's own logger options (the serializer as wired, the redaction paths beside it).
+  const options = loggerParams({ env: 'production', logLevel: 'info' } as AppConfig)
+    .pinoHttp as LoggerOptions;
+  pino({ serializers: options.serializers, redact: options.redact }, sink).error(
+    { err },
+    'Unhandled error',
+  );
   return lines.join('');
 }
 
