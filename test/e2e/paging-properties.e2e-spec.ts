@@ -396,6 +396,21 @@ describe('Paging: every cursor-paged list answers each row once, in order, under
     },
   );
 
+  it('reaches all 5 events of one batch in pages of 2 (they share one instant)', async () => {
+    const events = routes[0];
+    const scope = await events.scope(a);
+    const res = await request(t.url)
+      .post('/api/v1/events/batch')
+      .set('X-API-Key', a.api_key)
+      .send({ events: Array.from({ length: 5 }, () => ({ event_type: scope.key })) });
+    expect(res.status).toBe(201);
+    const stored = (res.body as { data: Array<{ id: string; timestamp: string }> }).data;
+    expect(new Set(stored.map((e) => e.timestamp)).size).toBe(1);
+    const seen = await walk(events, a, scope, 2, () => Promise.resolve());
+    expect(seen).toEqual(await events.expected(a, scope));
+    expect([...seen].sort()).toEqual(stored.map((e) => e.id).sort());
+  });
+
   it.each(routes.filter((r) => r.tenantScoped).map((route) => [route.name, route] as const))(
     "%s: another tenant's cursor shows nothing of that tenant",
     async (_name, route) => {
