@@ -5,7 +5,7 @@ import { createTenant, type Identity, platformAdmin, tenantMember } from '../sup
  * Bad input is a 4xx on every route, generated from the OpenAPI document (/docs-json) so routes of
  * new modules join without being named here: each string in a JSON body (value and key of free-form
  * objects) given a lone surrogate (`"\ud800"`, sent as the raw JSON escape) and U+0000; each
- * query-string value given U+0000 (`%00`); each date-time given year 0000, an offset of +23:00 and
+ * query-string value and non-uuid path value given U+0000 (`%00`); each date-time given year 0000, an offset of +23:00 and
  * an instant past year 9999 in UTC; each `cursor` given forged, well-formed cursors (base64url
  * JSON with a bigint overflow, year 0000, wrong types). Sent as a tenant owner and as a platform
  * admin (with X-Tenant-ID) of a real tenant: every answer must be a 4xx, never a 5xx nor a success.
@@ -51,6 +51,8 @@ type Leaf = { path: string[]; kind: 'string' | 'date-time' | 'free' };
 interface Case {
   label: string;
   method: string;
+  /** The document's path template. */
+  path: string;
   /** Path with its parameters filled. */
   url: string;
   body?: string;
@@ -174,8 +176,10 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
     return container;
   };
 
-  const fillPath = (path: string): string =>
+  /** The path with real ids (the owner, the tenant, its default queue), `bad` in place of one. */
+  const fillPath = (path: string, bad?: { name: string; encoded: string }): string =>
     path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+      if (name === bad?.name) return bad.encoded;
       if (name === 'user_id') return encodeURIComponent(owner.userId);
       if (name === 'queue_name') return 'default';
       if (name === 'file') return 'app.js';
@@ -185,7 +189,7 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
   /** Every bad request of one operation. */
   const casesOf = (path: string, method: string, operation: Record<string, unknown>): Case[] => {
     const url = fillPath(path);
-    const cases: Case[] = [];
+    const cases: Array<Omit<Case, 'path'>> = [];
     const content = (operation.requestBody as Schema | undefined)?.content as Schema | undefined;
     const bodySchema = content?.['application/json']?.schema as Schema | undefined;
     if (bodySchema) {
@@ -236,7 +240,18 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
         });
       }
     }
-    return cases;
+    const pathParams = ((operation.parameters as Schema[] | undefined) ?? [])
+      .map(resolve)
+      .filter((p) => p.in === 'path' && resolve(p.schema as Schema).format !== 'uuid');
+    for (const param of pathParams) {
+      const name = String(param.name);
+      cases.push({
+        label: `path ${name}: U+0000`,
+        method,
+        url: fillPath(path, { name, encoded: '%00' }),
+      });
+    }
+    return cases.map((c) => ({ ...c, path }));
   };
 
   it('answers every generated request with a 4xx (counts printed per status)', async () => {
@@ -257,7 +272,8 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
     const cases = operations.flatMap((op) =>
       casesOf(op.path, op.method.toUpperCase(), op.operation),
     );
-    const routes = new Set(cases.map((c) => `${c.method} ${c.url.split('?')[0]}`));
+    const routes = new Set(cases.map((c) => `${c.method} ${fillPath(c.path)}`));
+    const cursorCases = cases.filter((c) => c.label.startsWith('query cursor')).length;
     const byStatus = new Map<number, number>();
     const failures: string[] = [];
     const started = performance.now();
@@ -278,7 +294,7 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
             byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
             if (!isRefusal(res.status)) {
               failures.push(
-                `${caller.name} ${c.method} ${c.url.split('?')[0]} ${c.label} → ${res.status} ${text.slice(0, 160)}`,
+                `${caller.name} ${c.method} ${c.path} ${c.label} → ${res.status} ${text.slice(0, 160)}`,
               );
             }
           }),
@@ -288,6 +304,7 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
     const seconds = (performance.now() - started) / 1000;
     console.log(
       `bad-input matrix: ${cases.length * callers.length} requests over ${routes.size} routes ` +
+        `(${cursorCases * callers.length} with forged cursors) ` +
         `(${operations.length} operations in the document), ${seconds.toFixed(1)} s; by status: ` +
         [...byStatus.entries()]
           .sort(([a], [b]) => a - b)
@@ -297,7 +314,12 @@ describe('bad input is a 4xx on every JSON route of the OpenAPI document', () =>
     );
     expect(routes.size).toBeGreaterThan(20);
     // The generator reached date-time fields of bodies and query strings, and cursors.
-    for (const kind of [/^body .*: year 0000$/, /^query .*: year 0000$/, /^query cursor: /]) {
+    for (const kind of [
+      /^body .*: year 0000$/,
+      /^query .*: year 0000$/,
+      /^query cursor: /,
+      /^path /,
+    ]) {
       expect(cases.some((c) => kind.test(c.label))).toBe(true);
     }
     expect(failures).toEqual([]);
