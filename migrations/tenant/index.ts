@@ -3,6 +3,7 @@ import { Location1700000008101 } from './1700000008101-location';
 import { TenantEvents1700000010101 } from './1700000010101-events';
 import { Messages1700000011101 } from './1700000011101-messages';
 import { MessagingStatements1700000012101 } from './1700000012101-messaging-statements';
+import { MessagingClaimLease1700000016301 } from './1700000016301-messaging-claim-lease';
 
 export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
 
@@ -16,4 +17,5 @@ export const tenantMigrations = [
   TenantEvents1700000010101,
   Messages1700000011101,
   MessagingStatements1700000012101,
+  MessagingClaimLease1700000016301,
 ];

@@ -22,19 +22,26 @@ const delays = z
       .max(10, 'expected at most 10 delays'),
   );
 
-const schema = z.object({
-  RABBITMQ_CONSUMER_CHANNELS: positiveInt(4),
-  MESSAGING_QUEUE_MAX_LENGTH: positiveInt(100_000),
-  MESSAGING_RETRY_DELAYS_MS: delays,
-  MESSAGING_PUBLISH_TIMEOUT_MS: positiveInt(5_000),
-  MESSAGING_RELAY_INTERVAL_MS: positiveInt(2_000),
-  MESSAGING_RELAY_AFTER_MS: positiveInt(5_000),
-  MESSAGING_WEBHOOK_TIMEOUT_MS: positiveInt(5_000),
-  MESSAGING_DEFAULT_WORKERS: positiveInt(3),
-  MESSAGING_MAX_ATTEMPTS: positiveInt(3),
-  MESSAGING_WORKERS_ENABLED: booleanFlag(true),
-  MESSAGING_WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
-});
+const schema = z
+  .object({
+    RABBITMQ_CONSUMER_CHANNELS: positiveInt(4),
+    MESSAGING_QUEUE_MAX_LENGTH: positiveInt(100_000),
+    MESSAGING_RETRY_DELAYS_MS: delays,
+    MESSAGING_PUBLISH_TIMEOUT_MS: positiveInt(5_000),
+    MESSAGING_RELAY_INTERVAL_MS: positiveInt(2_000),
+    MESSAGING_RELAY_AFTER_MS: positiveInt(5_000),
+    MESSAGING_WEBHOOK_TIMEOUT_MS: positiveInt(5_000),
+    MESSAGING_DEFAULT_WORKERS: positiveInt(3),
+    MESSAGING_MAX_ATTEMPTS: positiveInt(3),
+    MESSAGING_WORKERS_ENABLED: booleanFlag(true),
+    MESSAGING_WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
+    MESSAGING_CLAIM_LEASE_MS: positiveInt(30_000),
+  })
+  .refine((env) => env.MESSAGING_CLAIM_LEASE_MS > env.MESSAGING_WEBHOOK_TIMEOUT_MS, {
+    // A lease shorter than a handler's run would let a second worker take a message in flight.
+    message: 'must be longer than MESSAGING_WEBHOOK_TIMEOUT_MS',
+    path: ['MESSAGING_CLAIM_LEASE_MS'],
+  });
 
 export const messagingConfig = registerAs('messaging', () => {
   const env = parseEnv('messaging', schema);
@@ -50,6 +57,7 @@ export const messagingConfig = registerAs('messaging', () => {
     maxAttempts: env.MESSAGING_MAX_ATTEMPTS,
     workersEnabled: env.MESSAGING_WORKERS_ENABLED,
     webhookSigningSecret: env.MESSAGING_WEBHOOK_SIGNING_SECRET ?? null,
+    claimLeaseMs: env.MESSAGING_CLAIM_LEASE_MS,
   };
 });
 export type MessagingConfig = ReturnType<typeof messagingConfig>;

@@ -10,6 +10,8 @@ import { eventually } from '../support/services';
 import { unitOfWork } from '../support/tenancy';
 
 process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
+// The killed worker's claims are taken again once their lease ends: a short one keeps the wait short.
+process.env.MESSAGING_CLAIM_LEASE_MS = '8000';
 
 function freePort(): Promise<number> {
   return new Promise((done) => {

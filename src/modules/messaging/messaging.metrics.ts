@@ -63,3 +63,7 @@ export const relayed = counter({
   name: 'tessera_messaging_relayed_total',
   help: 'Outbox rows published by the relay (committed, never confirmed)',
 });
+export const swept = counter({
+  name: 'tessera_messaging_swept_total',
+  help: 'Messages left queued/processing past their lease with no outbox row, republished by the sweep',
+});

@@ -72,7 +72,10 @@ export class TenantQueueWorker {
    * Deliveries of one tenant in flight together are claimed in one transaction (and, in the
    * record-only case, stored as processed by the same statement): each gets its row, or null
    * when the row is not (or no longer) this queue's to process. A message id twice in one batch
-   * (a relayed duplicate) is claimed by its first slot only.
+   * (a relayed duplicate) is claimed by its first slot only. A claim is a lease
+   * (MESSAGING_CLAIM_LEASE_MS): a row another delivery is processing is not taken again until
+   * its lease has expired (its worker died or lost its channel); the duplicate is acked, and the
+   * relay's sweep republishes the row should that worker never finish it.
    */
   private claimer(recordOnly: boolean): NaturalBatcher<DeliveryKey, ClaimedRow | null> {
     return new NaturalBatcher({
@@ -80,12 +83,13 @@ export class TenantQueueWorker {
         const rows = await this.tenantDb.statementFor<ClaimedRow>(
           tenantId,
           `select id, queue_name, payload, attempts
-             from messaging_claim($1, $2::uuid[], $3::text[], $4)`,
+             from messaging_claim($1, $2::uuid[], $3::text[], $4, $5)`,
           [
             tenantId,
             inputs.map((input) => input.id),
             inputs.map((input) => input.queueName),
             recordOnly,
+            this.config.claimLeaseMs,
           ],
         );
         const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
