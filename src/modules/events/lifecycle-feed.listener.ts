@@ -58,7 +58,7 @@ const WARN_EVERY_MS = 10_000;
 export const FEED_BOUNDS = {
   /** Facts of one tenant waiting to be stored or pushed. */
   maxHeldPerTenant: 1_000,
-  /** Facts of all tenants together. */
+  /** Facts of all tenants together (stored facts and live-only facts, each). */
   maxHeld: 20_000,
   /** Tries of one batch in all: the waits between them (100 ms doubling, 5 s at most) add up to about 11 s. */
   attempts: 8,
