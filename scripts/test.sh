@@ -19,8 +19,17 @@ status=0
 step "unit tests"
 jest --config jest.config.ts --selectProjects unit --json --outputFile "$results/unit.json" || status=$?
 bash scripts/ensure-chromium.sh   # the dashboard's browser tests (Debian's chromium)
-step "e2e tests (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
-jest --config jest.config.ts --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json" || status=$?
+# e2e: files in parallel workers, each with its own databases, vhost, Redis prefix and topics
+# (test/support/env.ts); then the files that stop shared services, one at a time.
+workers="${TESSERA_TEST_WORKERS:-3}"
+step "e2e tests, $workers workers (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
+TESSERA_TEST_WORKERS="$workers" TESSERA_TEST_SHARED_SERVICES=1 \
+  jest --config jest.config.ts --selectProjects e2e --maxWorkers "$workers" \
+  --json --outputFile "$results/e2e.json" || status=$?
+step "e2e tests that stop shared services, one at a time"
+TESSERA_TEST_WORKERS=1 \
+  jest --config jest.config.ts --selectProjects e2e-serial --runInBand \
+  --json --outputFile "$results/e2e-serial.json" || status=$?
 
 # One closing line for whoever reads the log: "tests: N passed, N failed, N skipped".
 node -e '
@@ -33,5 +42,5 @@ node -e '
     skipped += r.numPendingTests + r.numTodoTests;
   }
   console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-' "$results/unit.json" "$results/e2e.json"
+' "$results/unit.json" "$results/e2e.json" "$results/e2e-serial.json"
 exit "$status"

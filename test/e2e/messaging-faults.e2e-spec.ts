@@ -44,7 +44,7 @@ describe('messaging faults', () => {
         [ids],
       ),
     );
-    const broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    const broker = await amqplib.connect(process.env.RABBITMQ_URL!);
     const queues: Record<string, unknown> = {};
     try {
       for (const name of [`tenant.${tenant.id}.default`, `tenant.${tenant.id}.default.dlq`]) {

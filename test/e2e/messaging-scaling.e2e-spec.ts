@@ -58,7 +58,7 @@ describe('messaging: live scaling and deletion on two instances', () => {
     admin = await platformAdmin(one);
     tenant = await createTenant(one, admin);
     owner = await tenantMember(one, tenant.id, 'tenant_owner');
-    broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    broker = await amqplib.connect(process.env.RABBITMQ_URL!);
     channel = await broker.createConfirmChannel();
   });
   afterAll(async () => {

@@ -99,7 +99,7 @@ describe('messaging', () => {
       tenantMember(api, a.id, 'user'),
       tenantMember(api, b.id, 'tenant_owner'),
     ]);
-    broker = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    broker = await amqplib.connect(process.env.RABBITMQ_URL!);
     channel = await broker.createChannel();
   });
   afterAll(async () => {

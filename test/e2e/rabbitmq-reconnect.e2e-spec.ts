@@ -8,7 +8,7 @@ import { TENANT_HEADER, TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { eventually } from '../support/services';
 
-const BROKER = 'amqp://guest:guest@127.0.0.1:5672';
+const BROKER = process.env.RABBITMQ_URL!;
 const run = promisify(execFile);
 
 /** A TCP proxy in front of RabbitMQ that the test can cut (every open socket destroyed). */
@@ -29,7 +29,7 @@ async function brokerProxy(): Promise<{ url: string; cut(): void; close(): Promi
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    url: `amqp://guest:guest@127.0.0.1:${port}${new URL(BROKER).pathname}`,
     cut: () => sockets.forEach((s) => s.destroy()),
     close: () =>
       new Promise((done) => {
@@ -43,6 +43,8 @@ async function queueCounts(queue: string): Promise<{ ready: number; unacked: num
   const { stdout } = await run('rabbitmqctl', [
     '-q',
     'list_queues',
+    '-p',
+    decodeURIComponent(new URL(BROKER).pathname.slice(1)) || '/',
     'name',
     'messages_ready',
     'messages_unacknowledged',

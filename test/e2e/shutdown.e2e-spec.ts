@@ -80,7 +80,7 @@ describe('graceful shutdown', () => {
     expect(handlerFinished).toBe(true);
 
     // The message was acknowledged before the channel closed: nothing is left to redeliver.
-    const connection = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+    const connection = await amqplib.connect(process.env.RABBITMQ_URL!);
     try {
       const channel = await connection.createChannel();
       const { messageCount } = await channel.checkQueue(queue);

@@ -28,6 +28,8 @@ import {
   tenantSecretName,
   uniqueName,
   withTestBearer,
+  PLATFORM_DB,
+  TENANT_DB,
 } from '../support/tenancy';
 
 /** Records the lifecycle events, and holds `tenant.deleting` until released (a module draining). */
@@ -87,14 +89,14 @@ describe('Tenancy lifecycle', () => {
     const secret = await readSecret(sm, tenantSecretName(id));
     expect(secret).toMatchObject({
       engine: 'postgresql',
-      database: 'tessera_tenants_test',
+      database: TENANT_DB,
       username: 'tessera_app',
     });
 
     const [key] = await adminSql<{ key_hash: string; key_prefix: string }>(
       'select key_hash, key_prefix from tenant_api_keys where tenant_id = $1',
       [id],
-      'tessera_test',
+      PLATFORM_DB,
     );
     expect(key.key_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(key.key_hash).not.toContain(res.body.api_key);
@@ -117,7 +119,7 @@ describe('Tenancy lifecycle', () => {
     expect(info.body).toMatchObject({
       tenant_id: id,
       name,
-      database: { engine: 'postgresql', database: 'tessera_tenants_test' },
+      database: { engine: 'postgresql', database: TENANT_DB },
     });
     expect(JSON.stringify(info.body)).not.toMatch(/password|tessera_app|username|"user"/);
     const stats = await request(t.url)
@@ -162,7 +164,7 @@ describe('Tenancy lifecycle', () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.message).toMatch(/engine/);
     expect(invalid.body.message).not.toMatch(/"p"|password: p/);
-    const rows = await adminSql('select 1 from tenants where name = $1', [name], 'tessera_test');
+    const rows = await adminSql('select 1 from tenants where name = $1', [name], PLATFORM_DB);
     expect(rows).toHaveLength(0);
     await deleteSecret(sm, bogus);
   });
@@ -186,7 +188,7 @@ describe('Tenancy lifecycle', () => {
       const live = await adminSql(
         'select 1 from tenant_api_keys where tenant_id = $1 and revoked_at is null',
         [id],
-        'tessera_test',
+        PLATFORM_DB,
       );
       expect(live).toHaveLength(0);
       expect(await t.app.get(TenantsService).isActive(id)).toBe(false);
@@ -235,7 +237,7 @@ describe('Tenancy lifecycle', () => {
       const pooledInfo = await request(t.url)
         .get('/api/v1/tenant/info')
         .set('Authorization', asMember(pooled.body.id));
-      expect(pooledInfo.body.database.database).toBe('tessera_tenants_test');
+      expect(pooledInfo.body.database.database).toBe(TENANT_DB);
 
       const [row] = await adminSql<{ n: string }>(
         'select count(*) as n from tenant_audit_events where tenant_id = $1',
@@ -246,7 +248,7 @@ describe('Tenancy lifecycle', () => {
       const [none] = await adminSql<{ n: string }>(
         'select count(*) as n from tenant_audit_events where tenant_id = $1',
         [silo.body.id],
-        'tessera_tenants_test',
+        TENANT_DB,
       );
       expect(Number(none.n)).toBe(0);
     } finally {

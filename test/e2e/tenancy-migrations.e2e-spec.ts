@@ -11,6 +11,8 @@ import {
   secretsClient,
   uniqueName,
   withTestBearer,
+  PLATFORM_DB,
+  TENANT_DB,
 } from '../support/tenancy';
 
 describe('npm run migrate:tenants (TenantMigrationsRunner)', () => {
@@ -22,7 +24,7 @@ describe('npm run migrate:tenants (TenantMigrationsRunner)', () => {
     t = await createTestApp({ override: withTestBearer });
   });
   afterAll(async () => {
-    await adminSql('delete from tenants where id = $1', [ghost], 'tessera_test');
+    await adminSql('delete from tenants where id = $1', [ghost], PLATFORM_DB);
     await t.close();
     sm.destroy();
   });
@@ -70,7 +72,7 @@ describe('npm run migrate:tenants (TenantMigrationsRunner)', () => {
       await adminSql(
         `insert into tenants (id, name, status) values ($1, $2, 'active')`,
         [ghost, uniqueName('ghost')],
-        'tessera_test',
+        PLATFORM_DB,
       );
 
       const runner = t.app.get(TenantMigrationsRunner);
@@ -80,9 +82,7 @@ describe('npm run migrate:tenants (TenantMigrationsRunner)', () => {
       expect(siloEntry?.tenants).toBe(1);
       expect(siloEntry?.error).toBeUndefined();
       expect(siloEntry?.applied.length).toBeGreaterThan(0);
-      const pooled = report.databases.find((entry) =>
-        entry.database.endsWith('/tessera_tenants_test'),
-      );
+      const pooled = report.databases.find((entry) => entry.database.endsWith(`/${TENANT_DB}`));
       expect(pooled?.applied).toEqual([]);
       expect(pooled?.error).toBeUndefined();
       expect(pooled?.tenants).toBeGreaterThanOrEqual(2);

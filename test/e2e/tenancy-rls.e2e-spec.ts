@@ -18,9 +18,9 @@ import {
   tenantSecretName,
   uniqueName,
   withTestBearer,
+  PLATFORM_DB,
+  TENANT_DB,
 } from '../support/tenancy';
-
-const TENANT_DB = process.env.TENANT_DATABASE_NAME ?? 'tessera_tenants_test';
 
 describe('Tenancy: row-level security and shared pools', () => {
   let t: TestApp;
@@ -218,7 +218,7 @@ describe('Tenancy: row-level security and shared pools', () => {
     );
     expect(privileged).toEqual([]);
 
-    for (const database of [TENANT_DB, 'tessera_test']) {
+    for (const database of [TENANT_DB, PLATFORM_DB]) {
       const owned = await adminSql(
         `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
           where c.relowner = 'tessera_app'::regrole and n.nspname not in ('pg_catalog', 'information_schema')`,

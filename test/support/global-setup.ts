@@ -1,10 +1,15 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import amqplib from 'amqplib';
 import { Client } from 'pg';
 import { platformMigrations } from '../../migrations/platform';
+import { tenantMigrations } from '../../migrations/tenant';
 import { allQueues, DEFAULT_QUEUE, queueNames } from '../../src/modules/messaging/queue-topology';
 import { runMigrations } from '../../src/shared/database/migrator';
 import { messagingConfig } from '../../src/config';
-import { applyTestEnv, SUITE_RETRY_DELAYS_MS } from './env';
+import { applyTestEnv, SUITE_RETRY_DELAYS_MS, testWorkers, workerNamespace } from './env';
+
+const run = promisify(execFile);
 
 /**
  * Once per test run: the same platform migrations production runs, then an empty registry, so
@@ -12,6 +17,7 @@ import { applyTestEnv, SUITE_RETRY_DELAYS_MS } from './env';
  */
 export default async function globalSetup(): Promise<void> {
   applyTestEnv();
+  if (testWorkers() > 0) return prepareWorkers(testWorkers());
   await runMigrations(process.env.DATABASE_MIGRATION_URL!, platformMigrations);
   // Several suites run side by side while developing: TESSERA_TEST_KEEP_DATA=1 leaves theirs alone.
   if (process.env.TESSERA_TEST_KEEP_DATA === '1') return;
@@ -55,11 +61,11 @@ export default async function globalSetup(): Promise<void> {
   });
 }
 
-async function asOwner(url: string, work: (db: Client) => Promise<void>): Promise<void> {
+async function asOwner<T>(url: string, work: (db: Client) => Promise<T>): Promise<T> {
   const db = new Client({ connectionString: url });
   await db.connect();
   try {
-    await work(db);
+    return await work(db);
   } finally {
     await db.end();
   }
@@ -94,4 +100,83 @@ async function deleteTenantQueues(
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * A parallel run: each worker gets fresh platform and tenant databases, made from template
+ * databases migrated once (a copy takes a fraction of a second; migrating takes seconds), and a
+ * fresh RabbitMQ vhost (deleting the vhost deletes the last run's queues with it).
+ */
+async function prepareWorkers(workers: number): Promise<void> {
+  const platformTemplate = withDatabase(process.env.DATABASE_MIGRATION_URL!, (db) => `${db}_tpl`);
+  const tenantTemplate = `${process.env.TENANT_DATABASE_NAME}_tpl`;
+  await ensureDatabase(databaseOf(platformTemplate));
+  await ensureDatabase(tenantTemplate);
+  await runMigrations(platformTemplate, platformMigrations);
+  await runMigrations(
+    withDatabase(process.env.DATABASE_MIGRATION_URL!, () => tenantTemplate),
+    tenantMigrations,
+    { tableName: 'tenant_migrations' },
+  );
+  const namespaces = Array.from({ length: workers }, (_, i) => workerNamespace(String(i + 1)));
+  await asOwner(process.env.DATABASE_MIGRATION_URL!, async (db) => {
+    for (const ns of namespaces) {
+      for (const [name, template] of [
+        [databaseOf(ns.databaseMigrationUrl), databaseOf(platformTemplate)],
+        [ns.tenantDatabaseName, tenantTemplate],
+      ]) {
+        await db.query(`drop database if exists ${ident(name)} with (force)`);
+        await db.query(`create database ${ident(name)} template ${ident(template)}`);
+        // CONNECT is a database privilege: a copy does not inherit the template's.
+        await db.query(`grant connect on database ${ident(name)} to tessera_app`);
+      }
+    }
+  });
+  await Promise.all(namespaces.map((ns) => recreateVhost(ns.vhost)));
+}
+
+/** Creates an empty database owned by the owner role, with the runtime role's privileges. */
+async function ensureDatabase(name: string): Promise<void> {
+  const created = await asOwner(process.env.DATABASE_MIGRATION_URL!, async (db) => {
+    const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [name]);
+    if (rowCount) return false;
+    await db.query(`create database ${ident(name)}`);
+    await db.query(`grant connect on database ${ident(name)} to tessera_app`);
+    return true;
+  });
+  if (!created) return;
+  await asOwner(
+    withDatabase(process.env.DATABASE_MIGRATION_URL!, () => name),
+    async (db) => {
+      await db.query('revoke create on schema public from public');
+      await db.query('grant usage on schema public to tessera_app');
+      await db.query(
+        'alter default privileges in schema public grant select, insert, update, delete on tables to tessera_app',
+      );
+      await db.query(
+        'alter default privileges in schema public grant usage, select on sequences to tessera_app',
+      );
+    },
+  );
+}
+
+async function recreateVhost(vhost: string): Promise<void> {
+  const ctl = (...args: string[]) => run('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
+  await ctl('delete_vhost', vhost).catch(() => undefined); // absent on the first run
+  await ctl('add_vhost', vhost);
+  await ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+}
+
+function withDatabase(url: string, name: (current: string) => string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name(parsed.pathname.slice(1))}`;
+  return parsed.toString();
+}
+
+function databaseOf(url: string): string {
+  return new URL(url).pathname.slice(1);
+}
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }

@@ -9,6 +9,10 @@ export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'kafka' | 'moto';
 
 /** Stops or starts a real local service (scripts/services.sh), for failure-path tests. */
 export async function services(action: 'up' | 'down', ...names: ServiceName[]): Promise<void> {
+  // Runs that share the services with other runs (parallel workers) never stop them.
+  if (action === 'down' && process.env.TESSERA_TEST_SHARED_SERVICES === '1') {
+    throw new Error('Refusing to stop shared services: this file belongs to the serial project');
+  }
   await run('bash', [script, action, ...names], { timeout: 120_000 });
 }
 

@@ -61,6 +61,11 @@ export function uniqueName(label: string): string {
 }
 
 /** SQL as the superuser (test-only admin work: roles, databases, audits). */
+/** The platform database of this run (each parallel worker has its own). */
+export const PLATFORM_DB = new URL(process.env.DATABASE_URL!).pathname.slice(1);
+/** The default tenant cluster's database of this run. */
+export const TENANT_DB = process.env.TENANT_DATABASE_NAME!;
+
 export async function adminSql<T = Record<string, unknown>>(
   sql: string,
   params: unknown[] = [],
@@ -169,7 +174,7 @@ export function secretJson(overrides: Partial<SecretJson> = {}): SecretJson {
     engine: 'postgresql',
     host: '127.0.0.1',
     port: 5432,
-    database: process.env.TENANT_DATABASE_NAME ?? 'tessera_tenants_test',
+    database: TENANT_DB,
     username: 'tessera_app',
     password: 'tessera_app',
     ...overrides,
