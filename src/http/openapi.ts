@@ -85,7 +85,8 @@ const TENANT_HEADER: ParameterObject = {
 
 /** What the shared guard, pipes and filter can answer, and why. */
 const GENERIC_ANSWERS: Record<string, string> = {
-  '400': 'Invalid input (COMMON.VALIDATION with details), or an X-Tenant-ID that is not a uuid',
+  '400':
+    'Invalid input (COMMON.VALIDATION with details; U+0000 or a lone UTF-16 surrogate in any string or key of a body, query or path is refused everywhere), or an X-Tenant-ID that is not a uuid',
   '401': 'Missing, invalid or expired credentials',
   '403':
     'The caller’s role (or credential kind) does not allow this, or X-Tenant-ID names a tenant the caller may not use',
