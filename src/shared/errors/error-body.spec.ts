@@ -49,4 +49,29 @@ describe('toErrorBody', () => {
       body: { statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' },
     });
   });
+
+  it('answers PostgreSQL data exceptions caused by input with 400, and nothing else', () => {
+    const pgError = (code: string) =>
+      Object.assign(new Error('invalid input syntax for type bigint: "x"'), {
+        code,
+        severity: 'ERROR',
+      });
+    // TypeORM wraps the driver's error (and copies its fields).
+    const typeorm = Object.assign(new Error('query failed'), { driverError: pgError('22008') });
+    for (const error of [pgError('22P02'), pgError('22021'), pgError('22003'), typeorm]) {
+      expect(toErrorBody(error)).toEqual({
+        known: true,
+        body: {
+          statusCode: 400,
+          error: 'Bad Request',
+          message: 'Invalid input: a value is malformed or out of range for storage',
+          code: 'COMMON.VALIDATION',
+        },
+      });
+    }
+    // A unique violation or a lost connection is not the caller's input.
+    for (const error of [pgError('23505'), pgError('57P01'), { code: '22P02' }]) {
+      expect(toErrorBody(error).body.statusCode).toBe(500);
+    }
+  });
 });
