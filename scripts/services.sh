@@ -283,7 +283,18 @@ rabbitmq_launch() {
   fi
   rabbitmq-server -detached >"$LOGS/rabbitmq-launch.log" 2>&1
 }
-rabbitmq_after() { return 0; }
+rabbitmq_after() {
+  # Queue limits are RabbitMQ policies, set by the app through the management API (the plugin
+  # starts on a running node, no restart). A delay queue's dead-lettering (at-least-once) holds
+  # a retry the full work queue refused and offers it again after this timeout (default 180 s):
+  # 5 s here, for the node now and (advanced.config) after a restart.
+  rabbitmq-plugins -q enable rabbitmq_management >/dev/null 2>&1 || return 1
+  local advanced=/etc/rabbitmq/advanced.config
+  if [[ ! -f "$advanced" ]]; then
+    printf '[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 5000}]}].\n' >"$advanced"
+  fi
+  rabbitmqctl -q eval 'application:set_env(rabbit, dead_letter_worker_publisher_confirm_timeout, 5000).' >/dev/null
+}
 rabbitmq_stop() {
   if rabbitmq_ready || pgrep -u rabbitmq -f 'beam.*rabbit' >/dev/null 2>&1; then
     # shutdown also waits for the Erlang VM to exit (stop does not)

@@ -68,9 +68,32 @@ export class ReadinessService {
       ok = false;
       result = error.getResponse() as HealthCheckResult;
     }
+    this.addBrokerTopology(result);
     const readiness = { ok, result, checkedAt: Date.now() };
     this.last = { ...readiness, at: performance.now() };
     return readiness;
+  }
+
+  /**
+   * Queues this instance cannot consume and topology it could not set (a limit policy): shown
+   * on the rabbitmq component (counts for everyone, names for platform admins) without making
+   * the instance unready, since one tenant's broken queue must not take every tenant's traffic
+   * off this instance.
+   */
+  private addBrokerTopology(result: HealthCheckResult): void {
+    const unconsumed = this.rabbit.unconsumedQueues();
+    const problems = this.rabbit.topologyProblems();
+    const component = result.details?.rabbitmq;
+    if (!component || (!unconsumed.length && !problems.length)) return;
+    const lines = [
+      ...unconsumed.map((q) => `queue ${q.queue} not consumed: ${q.reason}`),
+      ...problems.map((p) => `${p.name}: ${p.reason}`),
+    ];
+    Object.assign(component, {
+      queues_not_consumed: unconsumed.length,
+      topology_problems: problems.length,
+      message: [component.message, ...lines].filter(Boolean).join('; ').slice(0, 2000),
+    });
   }
 
   private async secretsManagerAnswers(): Promise<void> {

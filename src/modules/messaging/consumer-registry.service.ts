@@ -9,13 +9,26 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { messagingConfig, type MessagingConfig } from '../../config';
-import { type AmqpConsumer, RabbitMqService } from '../../shared/rabbitmq';
+import { type AmqpConsumer, RabbitMqManagement, RabbitMqService } from '../../shared/rabbitmq';
 import { RedisService } from '../../shared/redis';
 import { emitLifecycleEvent } from '../tenancy';
 import { MESSAGING_QUEUE_SCALED, QueueScaledEvent } from './messaging.events';
-import { inFlightGauge, metricLabels, workersGauge } from './messaging.metrics';
+import {
+  inFlightGauge,
+  metricLabels,
+  policyAppliedGauge,
+  unconsumableGauge,
+  workersGauge,
+} from './messaging.metrics';
 import { type QueueConfig, QueueConfigService } from './queue-config.service';
-import { allQueues, declareTenantQueue, queueNames } from './queue-topology';
+import {
+  allQueues,
+  declareTenantQueue,
+  type QueueNames,
+  queueNames,
+  WORK_QUEUE_POLICY,
+  workQueuePolicy,
+} from './queue-topology';
 import {
   type QueueMessage,
   queueMessageSchema,
@@ -36,6 +49,11 @@ export interface InstanceQueueStats {
   processed: number;
   failed: number;
   is_active: boolean;
+  /** False while the queue cannot be consumed here (`blocked_reason` says why). */
+  consumable: boolean;
+  blocked_reason: string | null;
+  /** The queue exists with arguments of an earlier version (used as it is; see docs). */
+  arguments_outdated: boolean;
 }
 
 type Notice =
@@ -46,6 +64,8 @@ interface Running {
   config: QueueConfig;
   consumer: AmqpConsumer<QueueMessage>;
   counters: WorkerCounters;
+  /** What the unconsumable gauge shows now (set when it changes). */
+  blocked: boolean;
 }
 
 const keyOf = (tenantId: string, queueName: string) => `${tenantId}/${queueName}`;
@@ -65,6 +85,9 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   private readonly running = new Map<string, Running>();
   private readonly starting = new Map<string, Promise<void>>();
   private readonly declared = new Set<string>();
+  /** Queues found with an earlier version's arguments → the broker's refusal of ours. */
+  private readonly outdated = new Map<string, string>();
+  private policyError: string | null = 'not set yet';
   private readonly drainAcks = new Map<string, Set<string>>();
   /** Tenants with a publish this instance could not confirm: the relay looks at them first. */
   readonly pendingOutbox = new Set<string>();
@@ -79,6 +102,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
     private readonly rabbit: RabbitMqService,
+    private readonly management: RabbitMqManagement,
     private readonly redis: RedisService,
     private readonly queues: QueueConfigService,
     private readonly worker: TenantQueueWorker,
@@ -99,12 +123,18 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
         this.logger.warn({ err }, 'Messaging notifications unavailable; reconcile only');
       });
     this.rabbit.connection.on('connect', () => this.declared.clear());
+    await this.applyPolicy();
+    const policyTimer = setInterval(() => {
+      if (this.policyError) void this.applyPolicy();
+    }, RECONCILE_MS);
+    policyTimer.unref();
+    this.timers.push(policyTimer);
     if (!this.config.workersEnabled) return;
     await this.heartbeat();
     await this.reconcile().catch((err: unknown) =>
       this.logger.warn({ err }, 'Initial messaging reconcile failed; retrying on schedule'),
     );
-    this.timers = [
+    this.timers.push(
       setInterval(() => void this.heartbeat(), HEARTBEAT_MS),
       setInterval(
         () =>
@@ -113,7 +143,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
           ),
         RECONCILE_MS,
       ),
-    ];
+    );
     this.timers.forEach((timer) => timer.unref());
   }
 
@@ -161,11 +191,58 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   async declare(tenantId: string, queueName: string): Promise<void> {
     const key = keyOf(tenantId, queueName);
     if (this.declared.has(key)) return;
-    const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
-    await this.rabbit.withChannel((channel) =>
-      declareTenantQueue(channel, names, { maxLength: this.config.queueMaxLength }),
-    );
+    await this.declareTopology(key, queueNames(tenantId, queueName, this.config.retryDelaysMs));
     this.declared.add(key);
+  }
+
+  /**
+   * The work queue's limits (MESSAGING_QUEUE_MAX_LENGTH, reject-publish) as a broker policy:
+   * changed on the next start of any instance, and applied by the broker to every existing
+   * queue at once. Until it is set, readiness and the `tessera_messaging_policy_applied` gauge
+   * say so (and it is tried again every 10 s).
+   */
+  async applyPolicy(): Promise<void> {
+    try {
+      const outcome = await this.management.ensurePolicy(
+        WORK_QUEUE_POLICY,
+        workQueuePolicy(this.config.queueMaxLength),
+      );
+      if (outcome === 'set' || this.policyError) {
+        this.logger.log(
+          `Policy ${WORK_QUEUE_POLICY}: max-length ${this.config.queueMaxLength} (${outcome})`,
+        );
+      }
+      this.policyError = null;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (reason !== this.policyError) {
+        this.logger.warn(
+          { err },
+          `Policy ${WORK_QUEUE_POLICY} not set: queues have no length limit`,
+        );
+      }
+      this.policyError = reason;
+    }
+    policyAppliedGauge.set(this.policyError ? 0 : 1);
+    this.rabbit.setTopologyProblem(
+      `policy ${WORK_QUEUE_POLICY}`,
+      this.policyError && `not set: ${this.policyError}`,
+    );
+  }
+
+  /** Declared on a channel of its own; a queue found with outdated arguments is used as it is. */
+  private async declareTopology(key: string, names: QueueNames): Promise<void> {
+    const { outdated } = await declareTenantQueue(
+      (work) => this.rabbit.withOwnChannel(work),
+      names,
+    );
+    if (outdated && !this.outdated.has(key)) {
+      this.logger.warn(
+        `${names.main} has an earlier version's arguments; used as it is: ${outdated}`,
+      );
+    }
+    if (outdated) this.outdated.set(key, outdated);
+    else this.outdated.delete(key);
   }
 
   /** Topology declared on this connection and, when workers run here, a consumer started. */
@@ -242,6 +319,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
       for (const key of [...this.declared]) {
         if (key.startsWith(keyOf(tenantId, config.queueName))) this.declared.delete(key);
       }
+      this.outdated.delete(keyOf(tenantId, config.queueName));
     }
     await this.queues.remove(tenantId);
   }
@@ -257,6 +335,9 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
       processed: running.counters.processed,
       failed: running.counters.failed,
       is_active: running.consumer.isSubscribed,
+      consumable: running.consumer.blockedReason === null,
+      blocked_reason: running.consumer.blockedReason,
+      arguments_outdated: this.outdated.has(keyOf(tenantId, queueName)),
     };
   }
 
@@ -291,12 +372,13 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
         queue: names.main,
         concurrency: config.workers,
         expectedTenantId: config.tenantId,
-        // Re-declared on every (re)subscription, unless the queue is being removed.
-        setup: async (channel) => {
+        // Re-declared on every (re)subscription (on a channel of its own: a refused declare must
+        // not close the shared consumer channel), unless the queue is being removed.
+        setup: async () => {
           if (this.closing || (entry.current && this.running.get(key) !== entry.current)) {
             throw new Error(`${key} is no longer run here`);
           }
-          await declareTenantQueue(channel, names, { maxLength: this.config.queueMaxLength });
+          await this.declareTopology(key, names);
         },
         parse: (content) => queueMessageSchema.parse(JSON.parse(content.toString())),
         handle: async (inbound) => {
@@ -313,7 +395,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
       },
       { wait: false },
     );
-    entry.current = { config, consumer, counters };
+    entry.current = { config, consumer, counters, blocked: false };
     this.running.set(key, entry.current);
     workersGauge.set(labels, config.workers);
   }
@@ -323,7 +405,9 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (!running) return;
     this.running.delete(key);
     await running.consumer.stop();
-    workersGauge.set(metricLabels(running.config.tenantId, running.config.queueName), 0);
+    const labels = metricLabels(running.config.tenantId, running.config.queueName);
+    workersGauge.set(labels, 0);
+    if (running.blocked) unconsumableGauge.set(labels, 0);
   }
 
   private async stopTenant(tenantId: string): Promise<void> {
@@ -383,8 +467,22 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     return out;
   }
 
+  /** The unconsumable gauge follows each consumer's state (set only when it changes). */
+  private updateBlocked(): void {
+    for (const running of this.running.values()) {
+      const blocked = running.consumer.blockedReason !== null;
+      if (blocked === running.blocked) continue;
+      running.blocked = blocked;
+      unconsumableGauge.set(
+        metricLabels(running.config.tenantId, running.config.queueName),
+        blocked ? 1 : 0,
+      );
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     if (this.closing) return;
+    this.updateBlocked();
     await this.redis.client
       .multi()
       .zadd(this.instancesKey, Date.now(), this.instanceId)

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { messagingConfig, type MessagingConfig } from '../../config';
 import { RabbitMqService } from '../../shared/rabbitmq';
-import { ConsumerRegistry } from './consumer-registry.service';
+import { ConsumerRegistry, type InstanceQueueStats } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
 import { metricLabels, queueDepthGauge } from './messaging.metrics';
 import { type QueueConfig, QueueConfigService } from './queue-config.service';
@@ -18,15 +18,12 @@ export interface ConsumerStatus {
   queue_depth: number | null;
   dead_letter_depth: number | null;
   is_active: boolean;
-  instances: Array<{
-    instance_id: string;
-    workers: number;
-    active_workers: number;
-    in_flight: number;
-    processed: number;
-    failed: number;
-    is_active: boolean;
-  }>;
+  /** False when an instance that should consume the queue cannot (`blocked_reason` says why). */
+  consumable: boolean;
+  blocked_reason: string | null;
+  /** The queue exists with an earlier version's arguments (used as it is). */
+  arguments_outdated: boolean;
+  instances: Array<{ instance_id: string } & InstanceQueueStats>;
 }
 
 /** Per-queue status: each live instance's figures (from their heartbeats), their total, depths. */
@@ -59,7 +56,15 @@ export class ConsumerStatusService {
       const key = `${config.tenantId}/${config.queueName}`;
       const instances = [...cluster.entries()]
         .filter(([, queues]) => queues[key])
-        .map(([instanceId, queues]) => ({ instance_id: instanceId, ...queues[key] }));
+        .map(([instanceId, queues]) => ({
+          instance_id: instanceId,
+          ...queues[key],
+          // Heartbeats of an instance of an earlier version lack these.
+          consumable: queues[key].consumable ?? true,
+          blocked_reason: queues[key].blocked_reason ?? null,
+          arguments_outdated: queues[key].arguments_outdated ?? false,
+        }));
+      const blocked = instances.find((i) => !i.consumable);
       const sum = (field: 'active_workers' | 'in_flight' | 'processed' | 'failed') =>
         instances.reduce((total, i) => total + i[field], 0);
       const names = queueNames(config.tenantId, config.queueName, this.config.retryDelaysMs);
@@ -77,6 +82,9 @@ export class ConsumerStatusService {
         queue_depth: depth,
         dead_letter_depth: dead,
         is_active: instances.some((i) => i.is_active),
+        consumable: !blocked,
+        blocked_reason: blocked ? blocked.blocked_reason : null,
+        arguments_outdated: instances.some((i) => i.arguments_outdated),
         instances,
       });
     }

@@ -59,6 +59,15 @@ export const queueDepthGauge = gauge({
   help: 'Ready messages in the work queue (sampled by status routes)',
   labelNames,
 });
+export const unconsumableGauge = gauge({
+  name: 'tessera_messaging_queue_unconsumable',
+  help: 'Queues this instance should consume but cannot (1; the status routes say why)',
+  labelNames,
+});
+export const policyAppliedGauge = gauge({
+  name: 'tessera_messaging_policy_applied',
+  help: "1 when the work queues' limit policy is set on the broker, else 0 (queues unbounded)",
+});
 export const relayed = counter({
   name: 'tessera_messaging_relayed_total',
   help: 'Outbox rows published by the relay (committed, never confirmed)',

@@ -122,8 +122,11 @@ export class TenantQueueWorker {
     const key = `${tenantId}/${queueName}#${step}`;
     if (this.delaysDeclared.has(key)) return;
     const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
-    await this.rabbit.withChannel((channel) =>
-      declareDelayQueue(channel, names, step, this.config.retryDelaysMs[step]),
+    await declareDelayQueue(
+      (work) => this.rabbit.withOwnChannel(work),
+      names,
+      step,
+      this.config.retryDelaysMs[step],
     );
     this.delaysDeclared.add(key);
   }

@@ -38,6 +38,7 @@ interface Delivery {
 
 const tenantIdSchema = z.uuid();
 const RESUBSCRIBE_DELAY_MS = 1_000;
+const RESUBSCRIBE_MAX_DELAY_MS = 30_000;
 
 /**
  * One queue's consumer on a channel it may share with many others. Manual acks, each on the
@@ -61,6 +62,9 @@ export class AmqpConsumer<T> implements ChannelMember {
   readonly subscribed: Promise<void>;
   /** Settlements skipped because their channel had closed (the broker requeued them). */
   skippedSettles = 0;
+  /** Why the last subscription failed (null while it consumes or has not tried yet). */
+  blockedReason: string | null = null;
+  private failures = 0;
 
   constructor(
     private readonly channel: ConsumerChannel,
@@ -144,8 +148,16 @@ export class AmqpConsumer<T> implements ChannelMember {
     try {
       if (this.options.setup) await this.options.setup(generation.channel);
       await this.consume(generation);
+      if (this.blockedReason) this.logger.log('Consuming again');
+      this.blockedReason = null;
+      this.failures = 0;
       this.firstSubscription();
     } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      // Once per new reason: a queue that stays unusable is in its status and metrics, not the log.
+      if (reason !== this.blockedReason) this.logger.warn({ err }, 'Cannot consume this queue');
+      this.blockedReason = reason;
+      this.failures++;
       this.scheduleResubscribe();
       throw err;
     }
@@ -172,9 +184,13 @@ export class AmqpConsumer<T> implements ChannelMember {
   private scheduleResubscribe(): void {
     if (this.stopping) return;
     clearTimeout(this.retryTimer);
+    const delay = Math.min(
+      RESUBSCRIBE_MAX_DELAY_MS,
+      RESUBSCRIBE_DELAY_MS * 2 ** Math.max(0, this.failures - 1),
+    );
     this.retryTimer = setTimeout(() => {
       if (!this.isSubscribed) void this.channel.resubscribe(this);
-    }, RESUBSCRIBE_DELAY_MS);
+    }, delay);
     this.retryTimer.unref();
   }
 

@@ -155,8 +155,9 @@ export class ConsumerChannel {
     try {
       await member.subscribe(generation);
     } catch (err) {
-      // A failed declare/consume closes the channel: every member subscribes again when it re-opens.
-      this.logger.warn({ err, queue: member.queue }, 'Could not subscribe a consumer');
+      // A failed consume closes the channel: every member subscribes again when it re-opens.
+      // (The member logs and reports its own failure.)
+      this.logger.debug({ err, queue: member.queue }, 'Could not subscribe a consumer');
     }
   }
 }

@@ -60,10 +60,11 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   private readonly consumers = new Set<AmqpConsumer<unknown>>();
   private readonly consumerChannels: ConsumerChannel[] = [];
   private readonly returned = new Set<string>();
+  private readonly problems = new Map<string, string>();
   private adminChannel?: Promise<Channel>;
 
   constructor(
-    @Inject(rabbitmqConfig.KEY) config: RabbitmqConfig,
+    @Inject(rabbitmqConfig.KEY) config: Pick<RabbitmqConfig, 'url' | 'heartbeatSeconds'>,
     private readonly context: TenantContext,
     @Inject(messagingConfig.KEY)
     private readonly messaging: Pick<MessagingConfig, 'consumerChannels'>,
@@ -148,6 +149,41 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
     const opening = this.adminChannel;
     opening.catch(() => (this.adminChannel = undefined));
     return work(await opening);
+  }
+
+  /**
+   * Runs work on a channel opened for it and closed after: for declares that may fail (a
+   * 406 closes the channel it happened on, and must close nothing shared).
+   */
+  async withOwnChannel<R>(work: (channel: Channel) => Promise<R>): Promise<R> {
+    const connection = this.connection.connection;
+    if (!connection || !this.connected) {
+      throw commonError('COMMON.DEPENDENCY_UNAVAILABLE', 'RabbitMQ is unavailable; retry later');
+    }
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      return await work(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Queues a consumer of this process should consume but cannot (queue → why). */
+  unconsumedQueues(): Array<{ queue: string; reason: string }> {
+    return [...this.consumers]
+      .filter((consumer) => consumer.blockedReason !== null && !consumer.isStopping)
+      .map((consumer) => ({ queue: consumer.queue, reason: consumer.blockedReason! }));
+  }
+
+  /** Records (or, with null, clears) a topology problem readiness should show, e.g. a policy not set. */
+  setTopologyProblem(name: string, reason: string | null): void {
+    if (reason === null) this.problems.delete(name);
+    else this.problems.set(name, reason);
+  }
+
+  topologyProblems(): Array<{ name: string; reason: string }> {
+    return [...this.problems].map(([name, reason]) => ({ name, reason }));
   }
 
   /**

@@ -114,6 +114,9 @@ const instanceStats = z.object({
   processed: z.number().int(),
   failed: z.number().int(),
   is_active: z.boolean(),
+  consumable: z.boolean(),
+  blocked_reason: z.string().nullable(),
+  arguments_outdated: z.boolean(),
 });
 export const consumerStatus = z.object({
   tenant_id: z.uuid(),
@@ -126,6 +129,15 @@ export const consumerStatus = z.object({
   queue_depth: z.number().int().nullable(),
   dead_letter_depth: z.number().int().nullable(),
   is_active: z.boolean(),
+  consumable: z
+    .boolean()
+    .describe(
+      'False when an instance that should consume the queue cannot (blocked_reason says why)',
+    ),
+  blocked_reason: z.string().nullable(),
+  arguments_outdated: z
+    .boolean()
+    .describe("The queue exists with an earlier version's arguments and is used as it is"),
   instances: z.array(instanceStats),
 });
 export class ConsumerStatusDto extends createZodDto(consumerStatus) {}
