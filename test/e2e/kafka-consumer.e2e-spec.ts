@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { KafkaService } from '../../src/shared/kafka';
+import { handleByTenant, KafkaService } from '../../src/shared/kafka';
 import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { eventually } from '../support/services';
@@ -173,6 +173,100 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
     expect(calls).toEqual(['slow', 'slow', 'slow', 'next']);
     expect(committed).toBe(2);
   }, 90_000);
+
+  it('park mode: a failing tenant is parked after its attempts while the others go on, and is resumed in order once it recovers', async () => {
+    const topic = `test.consumer.${randomUUID()}`;
+    const groupId = `test-consumer-${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    const healthy = randomUUID();
+    const broken = randomUUID();
+    let down = true;
+    const calls = new Map<string, number>();
+    const handled: string[] = [];
+    const runner = await kafka.startConsumer<{ n: string }>({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      attempts: 3,
+      onExhausted: 'park',
+      parse: (value) => JSON.parse(value.toString()) as { n: string },
+      handleBatch: (messages) =>
+        handleByTenant(messages, (tenant, own) => {
+          calls.set(tenant, (calls.get(tenant) ?? 0) + 1);
+          if (tenant === broken && down) return Promise.reject(new Error('database down'));
+          for (const message of own)
+            handled.push(`${tenant === healthy ? 'H' : 'B'}${message.body.n}`);
+          return Promise.resolve();
+        }),
+      onPoison: () => Promise.resolve(),
+    });
+    const as = (tenant: string, from: number, to: number) =>
+      context.run(
+        {
+          transport: 'internal',
+          principal: { tenantId: tenant, isPlatformAdmin: false, via: 'message' },
+        },
+        () =>
+          kafka.send(
+            topic,
+            Array.from({ length: to - from + 1 }, (_, i) => ({
+              key: 'one-key', // one partition, one order for both tenants
+              value: JSON.stringify({ n: String(from + i) }),
+            })),
+          ),
+      );
+    const of = (prefix: string) => handled.filter((entry) => entry.startsWith(prefix));
+    await as(broken, 1, 5);
+    await as(healthy, 1, 5);
+    await eventually(
+      () => Promise.resolve(of('H').length),
+      (n) => n === 5,
+      30_000,
+    );
+    // More of both while the broken tenant is parked: the healthy one goes straight on.
+    await as(broken, 6, 10);
+    await as(healthy, 6, 10);
+    await eventually(
+      () => Promise.resolve(of('H').length),
+      (n) => n === 10,
+      30_000,
+    );
+    expect(of('B')).toEqual([]);
+    expect(runner.state.parkedTenants).toBe(1);
+    expect(runner.state.parkedRecords).toBe(10);
+    const directCalls = calls.get(broken);
+
+    down = false;
+    await eventually(
+      () => Promise.resolve(of('B').length),
+      (n) => n === 10,
+      60_000,
+    );
+    await eventually(
+      () => Promise.resolve(runner.state.parkedTenants),
+      (n) => n === 0,
+      30_000,
+    );
+    // Resumed: new records of the recovered tenant are handled directly, after the parked ones.
+    await as(broken, 11, 15);
+    await eventually(
+      () => Promise.resolve(of('B').length),
+      (n) => n === 15,
+      30_000,
+    );
+    console.log(
+      `park: handled ${JSON.stringify(handled)}, parked ${runner.state.parkedRecords}, calls for the broken tenant ${calls.get(broken)} (${directCalls} before it recovered)`,
+    );
+    expect(of('H')).toEqual(Array.from({ length: 10 }, (_, i) => `H${i + 1}`));
+    expect(of('B')).toEqual(Array.from({ length: 15 }, (_, i) => `B${i + 1}`));
+    expect(runner.state.parkedRecords).toBe(10);
+    const committed = await eventually(
+      () => committedOffset(groupId, topic),
+      (n) => n === 25,
+      15_000,
+    );
+    expect(committed).toBe(25);
+  }, 120_000);
 
   it("stamps the context's tenant last and refuses a caller header naming another tenant (issue 7, item 12)", async () => {
     const topic = `test.consumer.${randomUUID()}`;

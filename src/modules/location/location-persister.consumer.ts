@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { locationConfig, type LocationConfig } from '../../config';
 import {
+  handleByTenant,
   type InboundMessage,
   isClientAppError,
   KafkaConsumerRunner,
@@ -17,9 +18,12 @@ const CHUNK = 1_000;
 
 /**
  * Writes every update into its tenant's `locations`: one multi-row insert per tenant per
- * fetched batch, idempotent on `event_id` (a redelivered batch writes nothing twice). A failed
- * write is retried until it succeeds (the partition waits; nothing is parked or skipped); a
- * record that cannot be read is left to the streamer, which dead-letters it.
+ * fetched batch (tenants written side by side), idempotent on `event_id` (a redelivered batch
+ * writes nothing twice). A tenant whose writes still fail after three attempts is parked by the
+ * shared runner: its records go to `<topic>.parked`, where a resume consumer retries them with
+ * capped backoff until its database is back, while every other tenant's records keep being
+ * written. Nothing is skipped; a record that cannot be read is left to the streamer, which
+ * dead-letters it.
  */
 @Injectable()
 export class LocationPersisterConsumer implements OnApplicationBootstrap {
@@ -40,10 +44,11 @@ export class LocationPersisterConsumer implements OnApplicationBootstrap {
       fromBeginning: true,
       parse: parseLocationUpdate,
       attempts: 3,
-      onExhausted: 'retry',
+      onExhausted: 'park',
       isPermanent: isClientAppError,
       partitionsConsumedConcurrently: 3,
-      handleBatch: (messages) => this.persist(messages),
+      handleBatch: (messages) =>
+        handleByTenant(messages, (tenantId, own) => this.persist(tenantId, own)),
       onPoison: (message, error) => {
         this.logger.warn(
           {
@@ -59,46 +64,43 @@ export class LocationPersisterConsumer implements OnApplicationBootstrap {
     });
   }
 
-  private async persist(messages: InboundMessage<LocationUpdateMessage>[]): Promise<void> {
-    const byTenant = new Map<string, LocationUpdateMessage[]>();
-    for (const message of messages) {
-      // The header is the producer's stamped tenant: a body naming another is not trusted.
-      if (message.body.tenant_id !== message.tenantId) continue;
-      const list = byTenant.get(message.tenantId) ?? [];
-      list.push(message.body);
-      byTenant.set(message.tenantId, list);
-    }
-    for (const [tenantId, records] of byTenant) {
-      for (let i = 0; i < records.length; i += CHUNK) {
-        const chunk = records.slice(i, i + CHUNK);
-        const inserted = await this.tenantDb.runFor(tenantId, async (manager) => {
-          const params: unknown[] = [];
-          const rows = chunk.map((r) => {
-            params.push(
-              r.event_id,
-              tenantId,
-              r.session_id,
-              r.user_id,
-              r.latitude,
-              r.longitude,
-              r.accuracy,
-              r.recorded_at,
-              r.received_at,
-            );
-            const n = params.length;
-            return `($${n - 8}::uuid, $${n - 7}::uuid, $${n - 6}::uuid, $${n - 5}, $${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::timestamptz, $${n}::timestamptz)`;
-          });
-          const result = await manager.query<Array<{ event_id: string }>>(
-            `insert into locations (event_id, tenant_id, session_id, user_id, latitude, longitude, accuracy, recorded_at, received_at)
-             values ${rows.join(', ')}
-             on conflict (event_id) do nothing
-             returning event_id`,
-            params,
+  private async persist(
+    tenantId: string,
+    messages: InboundMessage<LocationUpdateMessage>[],
+  ): Promise<void> {
+    // The header is the producer's stamped tenant: a body naming another is not trusted.
+    const records = messages
+      .filter((message) => message.body.tenant_id === tenantId)
+      .map((message) => message.body);
+    for (let i = 0; i < records.length; i += CHUNK) {
+      const chunk = records.slice(i, i + CHUNK);
+      const inserted = await this.tenantDb.runFor(tenantId, async (manager) => {
+        const params: unknown[] = [];
+        const rows = chunk.map((r) => {
+          params.push(
+            r.event_id,
+            tenantId,
+            r.session_id,
+            r.user_id,
+            r.latitude,
+            r.longitude,
+            r.accuracy,
+            r.recorded_at,
+            r.received_at,
           );
-          return result.length;
+          const n = params.length;
+          return `($${n - 8}::uuid, $${n - 7}::uuid, $${n - 6}::uuid, $${n - 5}, $${n - 4}::float8, $${n - 3}::float8, $${n - 2}::float8, $${n - 1}::timestamptz, $${n}::timestamptz)`;
         });
-        locationsPersisted.inc(inserted);
-      }
+        const result = await manager.query<Array<{ event_id: string }>>(
+          `insert into locations (event_id, tenant_id, session_id, user_id, latitude, longitude, accuracy, recorded_at, received_at)
+           values ${rows.join(', ')}
+           on conflict (event_id) do nothing
+           returning event_id`,
+          params,
+        );
+        return result.length;
+      });
+      locationsPersisted.inc(inserted);
     }
   }
 }

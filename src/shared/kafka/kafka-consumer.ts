@@ -3,6 +3,7 @@ import type { Batch, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { z } from 'zod';
 import { AppError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, type TenantContext } from '../tenant-context';
+import { KafkaParking } from './kafka-parking';
 
 export interface InboundMessage<T> {
   topic: string;
@@ -18,6 +19,15 @@ export interface InboundMessage<T> {
 
 export type RawMessage = KafkaMessage & { topic: string; partition: number };
 
+/**
+ * What a batch handler may answer: the messages (the same objects it was given) that failed,
+ * each with its error; every other message succeeded. Answering per tenant (every message of a
+ * failing tenant) keeps each key's order; `handleByTenant` does that.
+ */
+export interface BatchOutcome<T> {
+  failed: Array<{ message: InboundMessage<T>; error: Error }>;
+}
+
 export interface ConsumerOptions<T> {
   groupId: string;
   topics: string[];
@@ -28,10 +38,13 @@ export interface ConsumerOptions<T> {
   handle?: (message: InboundMessage<T>) => Promise<void>;
   /**
    * Batch mode: every well-formed message of one fetched partition batch at once (several
-   * tenants; no tenant context is open — use each message's `tenantId`). When it still fails
-   * after `attempts`, each message is tried alone, so one bad record cannot hold the rest.
+   * tenants; no tenant context is open — use each message's `tenantId`). It may answer a
+   * `BatchOutcome` (which messages failed); a throw fails every message it was given. Only
+   * failed messages are tried again, one call per tenant, so a healthy tenant never waits for
+   * another's retries. Still failing after `attempts`: `poison` tries each message alone (one bad
+   * record cannot hold the rest), `park` parks the tenant, `retry` goes on.
    */
-  handleBatch?: (messages: InboundMessage<T>[]) => Promise<void>;
+  handleBatch?: (messages: InboundMessage<T>[]) => Promise<void | BatchOutcome<T>>;
   /**
    * Where a message goes when it cannot be handled: no valid tenant header, unparsable, or
    * still failing after `attempts`. Its offset is committed only after this returns; if it
@@ -42,10 +55,18 @@ export interface ConsumerOptions<T> {
   attempts?: number;
   /**
    * `poison` (default): after `attempts`, `onPoison`. `retry`: keep retrying with capped backoff
-   * (the partition waits; for work that must never be parked, e.g. persisting). Errors for
-   * which `isPermanent` answers true go to `onPoison` at once in both modes.
+   * (the partition waits). `park` (batch mode): the failing tenant's records go to the park
+   * topic (`<first topic>.parked`), and so do its later ones until they are all handled there;
+   * a resume consumer (group `<groupId>.parked`) runs the same handler on them, retrying each
+   * tenant with capped backoff until it succeeds — for work that must never be skipped but
+   * must not let one tenant hold the others (e.g. persisting into tenant databases). Errors
+   * for which `isPermanent` answers true go to `onPoison` at once in every mode.
    */
-  onExhausted?: 'poison' | 'retry';
+  onExhausted?: 'poison' | 'retry' | 'park';
+  /** `park` mode: the park topic and the resume group (defaults above). */
+  park?: { topic?: string; groupId?: string };
+  /** Commit after this many resolved offsets at once (kafkajs `autoCommitThreshold`). */
+  autoCommitThreshold?: number;
   isPermanent?: (error: Error) => boolean;
   /**
    * Handlers in flight at once per partition batch. Messages with the same key stay in order;
@@ -64,6 +85,9 @@ export interface ConsumerState {
   status: 'starting' | 'running' | 'stopped' | 'crashed';
   lastBatchAt: Date | null;
   lastError: string | null;
+  /** `park` mode: tenants parked now, and records parked since start. */
+  parkedTenants?: number;
+  parkedRecords?: number;
 }
 
 const tenantIdSchema = z.uuid();
@@ -83,6 +107,30 @@ type Parsed<T> =
 
 class StoppedError extends Error {}
 
+/** A well-formed message of a batch and its index there. */
+interface Good<T> {
+  inbound: InboundMessage<T>;
+  raw: RawMessage;
+  index: number;
+}
+type Failed<T> = Good<T> & { error: Error };
+
+const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index;
+
+/** How long a resuming tenant's next records wait for its last parked ones to be handled. */
+const DRAIN_WAIT_MS = 1_000;
+const TENANT_PARKED = new Error('tenant parked: following its parked records');
+
+function groupByTenant<M extends { inbound: { tenantId: string } }>(messages: M[]): M[][] {
+  const groups = new Map<string, M[]>();
+  for (const message of messages) {
+    const group = groups.get(message.inbound.tenantId);
+    if (group) group.push(message);
+    else groups.set(message.inbound.tenantId, [message]);
+  }
+  return [...groups.values()];
+}
+
 /**
  * A kafkajs consumer that opens the tenant context from `x-tenant-id` / `x-request-id` and
  * commits an offset only once its message was handled or handed to `onPoison` (Nest's Kafka
@@ -96,6 +144,9 @@ export class KafkaConsumerRunner<T = unknown> {
   private readonly consumer: Consumer;
   private stopped = false;
   private readonly stateValue: ConsumerState;
+  private readonly parking: KafkaParking | null = null;
+  /** `park` mode: the consumer of the park topic. */
+  private readonly resumer: KafkaConsumerRunner<T> | null = null;
 
   constructor(
     kafka: Kafka,
@@ -104,6 +155,22 @@ export class KafkaConsumerRunner<T = unknown> {
   ) {
     if (!options.handle && !options.handleBatch) {
       throw new Error('A consumer needs handle or handleBatch');
+    }
+    if (options.onExhausted === 'park') {
+      if (!options.handleBatch) throw new Error('onExhausted: park needs handleBatch');
+      const topic = options.park?.topic ?? `${options.topics[0]}.parked`;
+      const groupId = options.park?.groupId ?? `${options.groupId}.parked`;
+      this.parking = new KafkaParking(kafka, topic, groupId, options.groupId);
+      this.resumer = new KafkaConsumerRunner(kafka, context, {
+        ...options,
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+        onExhausted: 'retry',
+        park: undefined,
+        // Commit at once: the main consumer resumes a tenant when this group is past its records.
+        autoCommitThreshold: 1,
+      });
     }
     this.logger = new Logger(`KafkaConsumer:${options.groupId}`);
     this.consumer = kafka.consumer({
@@ -129,7 +196,12 @@ export class KafkaConsumerRunner<T = unknown> {
   }
 
   get state(): ConsumerState {
-    return { ...this.stateValue };
+    if (!this.parking) return { ...this.stateValue };
+    return {
+      ...this.stateValue,
+      parkedTenants: this.parking.size,
+      parkedRecords: this.parking.parkedTotal,
+    };
   }
 
   get groupId(): string {
@@ -138,6 +210,10 @@ export class KafkaConsumerRunner<T = unknown> {
 
   async start(): Promise<void> {
     const options = this.options;
+    if (this.parking) {
+      await this.parking.start(options.topics[0]);
+      await this.resumer!.start();
+    }
     await this.consumer.connect();
     await this.consumer.subscribe({
       topics: options.topics,
@@ -146,6 +222,7 @@ export class KafkaConsumerRunner<T = unknown> {
     await this.consumer.run({
       autoCommit: true,
       autoCommitInterval: 1_000,
+      autoCommitThreshold: options.autoCommitThreshold,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
       eachBatch: async (payload) => {
@@ -159,7 +236,8 @@ export class KafkaConsumerRunner<T = unknown> {
     if (this.stopped) return;
     this.stopped = true;
     this.stateValue.status = 'stopped';
-    await this.consumer.disconnect();
+    await Promise.allSettled([this.consumer.disconnect(), this.resumer?.stop()]);
+    await this.parking?.stop();
   }
 
   private async processBatch(payload: {
@@ -300,7 +378,12 @@ export class KafkaConsumerRunner<T = unknown> {
     live: () => boolean,
   ): Promise<void> {
     if (!item.ok) return this.poison(item.raw, item.error, 'Poison message');
-    const handle = this.options.handle ?? ((message) => this.options.handleBatch!([message]));
+    const handle =
+      this.options.handle ??
+      (async (message: InboundMessage<T>) => {
+        const outcome = await this.options.handleBatch!([message]);
+        if (outcome?.failed[0]) throw outcome.failed[0].error;
+      });
     const error = await this.withAttempts(
       () =>
         this.context.run(
@@ -324,22 +407,49 @@ export class KafkaConsumerRunner<T = unknown> {
     heartbeat: () => Promise<void>,
     live: () => boolean,
   ): Promise<void> {
-    const good = parsed.flatMap((item, index) => (item.ok ? [{ item, index }] : []));
-    if (good.length > 0) {
-      const error = await this.withAttempts(
-        () => this.options.handleBatch!(good.map(({ item }) => item.inbound)),
-        good[0].item.raw,
-        heartbeat,
-        live,
-      );
-      if (error) {
-        // The batch as a whole failed: each message alone, so one bad record cannot hold the rest.
-        for (const { item, index } of good) {
-          await this.handleOne(item, heartbeat, live);
-          settle(index);
+    const good: Good<T>[] = parsed.flatMap((item, index) =>
+      item.ok ? [{ inbound: item.inbound, raw: item.raw, index }] : [],
+    );
+    const parking = this.parking;
+    await parking?.refresh();
+    // A parked tenant's records follow its parked ones, unless those were all handled meanwhile.
+    const direct: Good<T>[] = [];
+    const parkedTenants = new Map<string, Good<T>[]>();
+    for (const message of good) {
+      const tenantId = message.inbound.tenantId;
+      if (!parking?.isParked(tenantId)) direct.push(message);
+      else parkedTenants.set(tenantId, [...(parkedTenants.get(tenantId) ?? []), message]);
+    }
+    const follow: Failed<T>[] = [];
+    const [exhausted, ...drained] = await Promise.all([
+      this.attemptBatch(direct, settle, heartbeat, live),
+      ...[...parkedTenants].map(async ([tenantId, messages]) => {
+        if (
+          parking!.isDraining(tenantId) &&
+          (await parking!.waitDrained(tenantId, DRAIN_WAIT_MS, live))
+        ) {
+          return this.attemptBatch(messages, settle, heartbeat, live);
         }
-      } else {
-        for (const { index } of good) settle(index);
+        follow.push(...messages.map((message) => ({ ...message, error: TENANT_PARKED })));
+        return [];
+      }),
+    ]);
+    const failed = [...exhausted, ...drained.flat()];
+    if (parking) {
+      const park = [...failed, ...follow].sort(byIndex);
+      if (park.length > 0) {
+        if (!live()) throw new StoppedError();
+        await parking.park(
+          park.map(({ raw, inbound, error }) => ({ raw, tenantId: inbound.tenantId, error })),
+          park[0].raw.partition,
+        );
+        for (const { index } of park) settle(index);
+      }
+    } else {
+      // Still failing: each message alone, so one bad record cannot hold the rest.
+      for (const { index } of failed.sort(byIndex)) {
+        await this.handleOne(parsed[index], heartbeat, live);
+        settle(index);
       }
     }
     for (let index = 0; index < parsed.length; index++) {
@@ -348,6 +458,80 @@ export class KafkaConsumerRunner<T = unknown> {
         await this.poison(item.raw, item.error, 'Poison message');
         settle(index);
       }
+    }
+  }
+
+  /**
+   * Runs the batch handler on `messages`, then again only on the failed ones, one call per
+   * tenant (all at once), with capped backoff. Successes settle as they come; permanent errors
+   * go to `onPoison`. Returns what still fails after `attempts` (never, in `retry` mode).
+   */
+  private async attemptBatch(
+    messages: Good<T>[],
+    settle: (index: number) => void,
+    heartbeat: () => Promise<void>,
+    live: () => boolean,
+  ): Promise<Failed<T>[]> {
+    if (messages.length === 0) return [];
+    const attempts = Math.max(1, this.options.attempts ?? 3);
+    const forever = this.options.onExhausted === 'retry';
+    let groups = [messages];
+    for (let attempt = 1; ;) {
+      const failed: Failed<T>[] = [];
+      let mixed = false;
+      await Promise.all(
+        groups.map(async (group) => {
+          let outcome: void | BatchOutcome<T>;
+          try {
+            outcome = await this.options.handleBatch!(group.map((message) => message.inbound));
+          } catch (caught) {
+            const error = asError(caught);
+            for (const message of group) failed.push({ ...message, error });
+            // A throw for several tenants says nothing about each: split before judging it.
+            if (new Set(group.map((message) => message.inbound.tenantId)).size > 1) mixed = true;
+            return;
+          }
+          const errors = new Map(outcome?.failed.map((f) => [f.message, asError(f.error)]));
+          for (const message of group) {
+            const error = errors.get(message.inbound);
+            if (error) failed.push({ ...message, error });
+            else settle(message.index);
+          }
+        }),
+      );
+      failed.sort(byIndex);
+      if (failed.length === 0) return [];
+      if (mixed) {
+        groups = groupByTenant(failed);
+        continue;
+      }
+      const retry: Failed<T>[] = [];
+      for (const message of failed) {
+        if (!this.isPermanent(message.error)) retry.push(message);
+        else {
+          await this.poison(message.raw, message.error, 'Handler gave up (permanent error)');
+          settle(message.index);
+        }
+      }
+      if (retry.length === 0) return [];
+      this.logger.warn(
+        {
+          err: retry[0].error,
+          topic: retry[0].raw.topic,
+          partition: retry[0].raw.partition,
+          attempt,
+          failed: retry.length,
+          tenants: [...new Set(retry.map((message) => message.inbound.tenantId))],
+        },
+        'Batch handler failed',
+      );
+      if (attempt >= attempts && !forever) return retry;
+      await heartbeat();
+      await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
+      if (!live()) throw new StoppedError();
+      await heartbeat();
+      groups = groupByTenant(retry);
+      attempt++;
     }
   }
 
@@ -385,6 +569,34 @@ export class KafkaConsumerRunner<T = unknown> {
     if (this.options.isPermanent) return this.options.isPermanent(error);
     return false;
   }
+}
+
+/**
+ * A batch handler's body per tenant: `work` runs for each tenant's messages (in their order),
+ * up to `concurrency` tenants at once, and a tenant whose `work` throws fails all its messages
+ * (and only its own). For `handleBatch`: `(messages) => handleByTenant(messages, write)`.
+ */
+export async function handleByTenant<T>(
+  messages: InboundMessage<T>[],
+  work: (tenantId: string, messages: InboundMessage<T>[]) => Promise<void>,
+  concurrency = 8,
+): Promise<BatchOutcome<T>> {
+  const groups = groupByTenant(messages.map((inbound) => ({ inbound })));
+  const failed: BatchOutcome<T>['failed'] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < groups.length) {
+      const group = groups[next++].map(({ inbound }) => inbound);
+      try {
+        await work(group[0].tenantId, group);
+      } catch (caught) {
+        const error = asError(caught);
+        for (const message of group) failed.push({ message, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+  return { failed };
 }
 
 /** A 4xx AppError (unknown tenant, bad input) will not get better by retrying. */
