@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
 import { locationConfig, type LocationConfig } from '../../config';
 import { type DeliveryResult, OutboundHttp } from '../../shared/outbound';
@@ -35,7 +35,7 @@ interface TargetHealth {
  * (`breakerOpen`), so the caller dead-letters instead of waiting.
  */
 @Injectable()
-export class DeliveryService implements OnModuleDestroy {
+export class DeliveryService implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryService.name);
   private readonly breakers = new Map<
     string,
@@ -52,7 +52,8 @@ export class DeliveryService implements OnModuleDestroy {
     breakerSources.add(this.source);
   }
 
-  onModuleDestroy(): void {
+  /** Consumers stopped before this (`beforeApplicationShutdown`): none is mid-delivery. */
+  onApplicationShutdown(): void {
     breakerSources.delete(this.source);
     for (const breaker of this.breakers.values()) breaker.shutdown();
   }

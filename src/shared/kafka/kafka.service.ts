@@ -1,4 +1,5 @@
 import {
+  type BeforeApplicationShutdown,
   Inject,
   Injectable,
   Logger,
@@ -46,7 +47,9 @@ function headerText(value: IHeaders[string]): string | undefined {
  * handler errors never commit an offset silently.
  */
 @Injectable()
-export class KafkaService implements OnModuleInit, OnApplicationShutdown {
+export class KafkaService
+  implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger(KafkaService.name);
   readonly kafka: Kafka;
   private readonly producer: Producer;
@@ -83,7 +86,17 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
     await Promise.all([this.producer.connect(), this.admin.connect()]);
   }
 
-  /** Stops consumers first (their in-flight messages finish), then the producer and admin. */
+  /**
+   * Consumers stop before anything they use closes: Nest runs every `beforeApplicationShutdown`
+   * after every `onModuleDestroy` and before any `onApplicationShutdown`, where clients they
+   * depend on (outbound HTTP agents, delivery breakers, database pools, this producer) close.
+   * A consumer's in-flight messages finish; what it had not started is redelivered later.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stopConsumers();
+  }
+
+  /** The producer and admin close last (consumers stopped already; a no-op if they did). */
   async onApplicationShutdown(): Promise<void> {
     await this.stopConsumers();
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);

@@ -73,6 +73,10 @@ export class OutboundHttp implements OnApplicationShutdown {
     this.allowList = new HostAllowList(config.deliveryAllowedHosts);
   }
 
+  /**
+   * In `onApplicationShutdown`, never earlier: the consumers that deliver through these agents
+   * stop in `beforeApplicationShutdown`, so no delivery is cut off and dead-lettered by a deploy.
+   */
   async onApplicationShutdown(): Promise<void> {
     await Promise.allSettled([this.strictAgent.close(), this.trustedAgent.close()]);
   }
