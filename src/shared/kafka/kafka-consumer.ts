@@ -210,10 +210,13 @@ export class KafkaConsumerRunner<T = unknown> {
 
   async start(): Promise<void> {
     const options = this.options;
-    if (this.parking) {
-      await this.parking.start(options.topics[0]);
-      await this.resumer!.start();
-    }
+    // The park producer is ready before the first batch; the resume group joins meanwhile.
+    await this.parking?.start(options.topics[0]);
+    await Promise.all([this.resumer?.start(), this.startOwn()]);
+  }
+
+  private async startOwn(): Promise<void> {
+    const options = this.options;
     await this.consumer.connect();
     await this.consumer.subscribe({
       topics: options.topics,
