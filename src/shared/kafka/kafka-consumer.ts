@@ -421,7 +421,8 @@ export class KafkaConsumerRunner<T = unknown> {
     for (const message of good) {
       const tenantId = message.inbound.tenantId;
       if (!parking?.isParked(tenantId)) direct.push(message);
-      else parkedTenants.set(tenantId, [...(parkedTenants.get(tenantId) ?? []), message]);
+      else if (parkedTenants.has(tenantId)) parkedTenants.get(tenantId)!.push(message);
+      else parkedTenants.set(tenantId, [message]);
     }
     const follow: Failed<T>[] = [];
     const [exhausted, ...drained] = await Promise.all([
