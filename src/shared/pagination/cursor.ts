@@ -1,6 +1,7 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { z } from 'zod';
 import { commonError } from '../errors';
+import { badStringReason } from '../validation';
 
 /** A page of a list, as every list route answers it. */
 export interface Page<T> {
@@ -60,8 +61,7 @@ export function isCursorInstant(value: string): boolean {
 }
 
 /** No U+0000 and no lone surrogate: text PostgreSQL can take as a parameter. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const isCleanText = (value: string) => !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+const isCleanText = (value: string) => badStringReason(value) === null;
 
 /** Parts cursors are made of. */
 export const cursorParts = {
