@@ -1,6 +1,18 @@
 import { Logger } from '@nestjs/common';
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import { counter, gauge } from '../metrics';
 import type { RawMessage } from './kafka-consumer';
+
+const parkedRecords = counter({
+  name: 'tessera_kafka_parked_records_total',
+  help: 'Records a consumer group parked because their tenant kept failing, by group',
+  labelNames: ['group'] as const,
+});
+const parkedTenants = gauge({
+  name: 'tessera_kafka_parked_tenants',
+  help: 'Tenants parked now by a consumer group on this instance, by group',
+  labelNames: ['group'] as const,
+});
 
 /** Header naming where a parked record came from (`topic/partition/offset`). */
 export const PARKED_FROM_HEADER = 'x-parked-from';
@@ -44,7 +56,7 @@ export class KafkaParking {
     private readonly kafka: Kafka,
     readonly topic: string,
     readonly resumeGroupId: string,
-    groupId: string,
+    private readonly groupId: string,
   ) {
     this.logger = new Logger(`KafkaParking:${groupId}`);
   }
@@ -113,6 +125,7 @@ export class KafkaParking {
     // One partition, one request: the records took consecutive offsets from baseOffset.
     const last = Number(meta.baseOffset) + records.length - 1;
     this.parkedTotal += records.length;
+    parkedRecords.inc({ group: this.groupId }, records.length);
     for (const { tenantId, error } of records) {
       let entry = this.tenants.get(tenantId);
       if (!entry) {
@@ -126,6 +139,7 @@ export class KafkaParking {
       entry.draining = false;
       entry.last.set(partition, Math.max(entry.last.get(partition) ?? -1, last));
     }
+    parkedTenants.set({ group: this.groupId }, this.tenants.size);
   }
 
   /**
@@ -189,5 +203,6 @@ export class KafkaParking {
       }
       entry.seen = new Map(entry.last);
     }
+    parkedTenants.set({ group: this.groupId }, this.tenants.size);
   }
 }
