@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 /**
  * Module boundaries (no-restricted-imports): a module is reached only through its index.ts, and
  * src/shared never imports src/modules. Exported for the test that proves the rule
- * (test/e2e/hardening-lint-boundaries.e2e-spec.ts).
+ * (test/unit/lint-boundaries.spec.ts).
  */
 export const moduleBoundaries = [
   {

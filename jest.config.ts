@@ -32,7 +32,7 @@ const config: Config = {
       transform,
       transformIgnorePatterns,
       rootDir: '.',
-      testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'],
     },
     {
       ...e2e,

@@ -27,7 +27,7 @@ class ProvisioningGate {
 
 const RUNS = 20;
 
-describe('Hardening: deleting a tenant while it provisions', () => {
+describe('deleting a tenant while it provisions', () => {
   let t: TestApp;
   let gate: ProvisioningGate;
   let admin: Identity;

@@ -31,7 +31,7 @@ interface Seen {
   payload: Record<string, unknown>;
 }
 
-describe('Hardening: tenancy and auth lifecycle events', () => {
+describe('tenancy and auth lifecycle events', () => {
   let t: TestApp;
   let admin: Identity;
   const seen: Seen[] = [];

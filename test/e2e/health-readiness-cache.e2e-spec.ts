@@ -7,7 +7,7 @@ import { type Identity, platformAdmin } from '../support/identities';
 import { eventually } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 
-describe('Hardening: /health/ready is served from a refreshed result, without error text for anonymous callers', () => {
+describe('/health/ready is served from a refreshed result, without error text for anonymous callers', () => {
   let proxy: TcpProxy;
   let t: TestApp;
   let admin: Identity;

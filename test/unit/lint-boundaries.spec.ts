@@ -41,7 +41,7 @@ function restrictedImports(path: string, source: string): Promise<string[]> {
   });
 }
 
-describe('Hardening: the lint rule keeps modules to each other’s index.ts', () => {
+describe('the lint rule keeps modules to each other’s index.ts', () => {
   it('flags a sibling module’s deep import from a module file and from a folder inside it', async () => {
     // The rules of eslint.config.mjs, on text given as these paths (nothing is written).
     const top = await restrictedImports(

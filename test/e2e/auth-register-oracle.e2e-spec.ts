@@ -7,7 +7,7 @@ import { insertTenant, PASSWORD, tenantMember } from '../support/identities';
 // limit (AUTH_LOGIN_LIMIT_ACCOUNT, 10 by default) can stop them.
 const randomIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
-describe('Hardening: register is no password oracle past the per-account limit', () => {
+describe('register is no password oracle past the per-account limit', () => {
   let t: TestApp;
   let home: string;
   let open: string;

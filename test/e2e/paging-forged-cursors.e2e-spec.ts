@@ -18,7 +18,7 @@ const malformed = [
   b64(['300000-01-01T00:00:00Z', '0b6f5b8e-2f7c-4a51-9d8e-4d1f2f6b7a10']),
 ];
 
-describe('Hardening: malformed list cursors are a 400, never a 500', () => {
+describe('malformed list cursors are a 400, never a 500', () => {
   let t: TestApp;
   let admin: Identity;
   let owner: Identity;

@@ -15,7 +15,7 @@ import { TcpProxy } from '../support/tcp-proxy';
 // holds until released), so the guard only turns a hang into a failure.
 const HANG_GUARD_MS = 20_000;
 
-describe('Hardening: timeouts on Secrets Manager and Redis', () => {
+describe('timeouts on Secrets Manager and Redis', () => {
   describe('Secrets Manager accepts and never answers', () => {
     let proxy: TcpProxy;
     let t: TestApp;

@@ -6,7 +6,7 @@ import { createTenant, type Identity, platformAdmin } from '../support/identitie
 const WORKERS = 8;
 const CLEARS = 30;
 
-describe('Hardening: clearing the secret cache under load', () => {
+describe('clearing the secret cache under load', () => {
   let t: TestApp;
   let admin: Identity;
   let tenants: Array<{ id: string; api_key: string }>;

@@ -6,7 +6,7 @@ import { type Identity, insertTenant, login, PASSWORD, tenantMember } from '../s
 import { eventually } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 
-describe('Hardening: membership changes never leave a session with the old role', () => {
+describe('membership changes never leave a session with the old role', () => {
   let proxy: TcpProxy;
   let t: TestApp;
   let memberships: MembershipsService;

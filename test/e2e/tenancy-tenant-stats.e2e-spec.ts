@@ -2,7 +2,7 @@ import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
 
-describe('Hardening: /tenant/stats shows a tenant its own figures only', () => {
+describe('/tenant/stats shows a tenant its own figures only', () => {
   let t: TestApp;
   let admin: Identity;
   let a: { id: string; api_key: string };
