@@ -18,7 +18,7 @@ import { TenantDatabase } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
 import { messagesPublished, metricLabels } from './messaging.metrics';
-import { QueueConfigService } from './queue-config.service';
+import { type QueueConfig, QueueConfigService } from './queue-config.service';
 import { queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
 
@@ -121,19 +121,32 @@ export class MessagesService implements OnApplicationShutdown {
         [{ field: 'payload', message: 'at most 256 KiB' }],
       );
     }
+    // Whatever may refuse the publish (the queue's configuration row, and any limit on it) is
+    // asked before the message is stored: once stored, the relay publishes it whatever the answer.
+    const config = this.registry.isDeclared(tenantId, input.queueName)
+      ? undefined
+      : await this.queues.ensure(tenantId, input.queueName);
     const { message, created } = await this.store(tenantId, input);
+    // A retry of a stored message (its key taken): the message as it is now. A `queued` one has
+    // its outbox row, or the relay's sweep republishes it: it will be processed.
     if (!created) return { message, replayed: true };
-    await this.ensureQueue(tenantId, input.queueName).catch((err: unknown) => {
-      // The row and outbox entry are committed: the relay publishes it once the broker is back.
+    try {
+      if (config) await this.declareQueue(tenantId, input.queueName, config);
+      await this.publishStored(tenantId, message.id, input.queueName);
+    } catch (err) {
+      // The row and outbox entry are committed: every answer now says it is relayed later.
       this.registry.pendingOutbox.add(tenantId);
       throw this.unavailable(message.id, err);
-    });
-    await this.publishStored(tenantId, message.id, input.queueName);
+    }
     messagesPublished.inc(metricLabels(tenantId, input.queueName));
     return { message, replayed: false };
   }
 
-  /** Publishes a committed message and clears its outbox row; the errors the API answers. */
+  /**
+   * Publishes a committed message and clears its outbox row. On any failure the row stays
+   * `queued` with its outbox row (the relay publishes it later) and the error says so: a full
+   * queue (the broker's nack) is a 429, anything else a 503, both naming the stored message.
+   */
   async publishStored(tenantId: string, id: string, queueName: string): Promise<void> {
     if (!this.rabbit.connected) {
       this.registry.pendingOutbox.add(tenantId);
@@ -150,18 +163,9 @@ export class MessagesService implements OnApplicationShutdown {
       });
     } catch (err) {
       if (err instanceof PublishNackedError) {
-        await this.tenantDb.runFor(tenantId, (m) =>
-          m.query(
-            `with gone as (delete from message_outbox where message_id = $1)
-             update messages set status = 'failed', last_error = 'queue full: refused by the broker', updated_at = now()
-              where tenant_id = $2 and id = $1 and status = 'queued'`,
-            [id, tenantId],
-          ),
-        );
-        throw messagingError(
-          'MESSAGING.QUEUE_FULL',
-          `Queue ${queueName} is full; retry later`,
-        ).withHeaders({ 'Retry-After': '5' });
+        // Transient: the queue has no room now. The message waits in the outbox, not failed.
+        this.registry.pendingOutbox.add(tenantId);
+        throw queueFull(id, queueName);
       }
       if (err instanceof PublishUnroutableError) this.registry.forget(tenantId, queueName);
       this.registry.pendingOutbox.add(tenantId);
@@ -297,7 +301,15 @@ export class MessagesService implements OnApplicationShutdown {
   /** The queue's configuration row, topology and (on every instance) consumer exist. */
   async ensureQueue(tenantId: string, queueName: string): Promise<void> {
     if (this.registry.isDeclared(tenantId, queueName)) return;
-    const config = await this.queues.ensure(tenantId, queueName);
+    await this.declareQueue(tenantId, queueName, await this.queues.ensure(tenantId, queueName));
+  }
+
+  /** The queue's topology and (on every instance) consumer, for its configuration row. */
+  private async declareQueue(
+    tenantId: string,
+    queueName: string,
+    config: QueueConfig,
+  ): Promise<void> {
     await this.registry.declare(tenantId, queueName);
     await this.registry.apply(config);
     if (config.version === 1) await this.registry.notify(tenantId, queueName);
@@ -375,8 +387,9 @@ export class MessagesService implements OnApplicationShutdown {
     return rows[0]?.created ?? false;
   }
 
+  /** The answer for a stored message that was not published: relayed later (429 or 503). */
   private unavailable(id: string, cause?: unknown): AppError {
-    if (cause instanceof AppError && cause.status !== 503) return cause;
+    if (cause instanceof AppError && cause.code === 'MESSAGING.QUEUE_FULL') return cause;
     if (cause)
       this.logger.warn({ err: cause }, `Message ${id} not confirmed; the relay will publish it`);
     return messagingError(
@@ -385,6 +398,15 @@ export class MessagesService implements OnApplicationShutdown {
       [{ message_id: id, status: 'queued', relayed_later: true }],
     ).withHeaders({ 'Retry-After': '5' });
   }
+}
+
+/** A full queue refused a stored message: it waits in the outbox (429, relayed later). */
+function queueFull(id: string, queueName: string): AppError {
+  return messagingError(
+    'MESSAGING.QUEUE_FULL',
+    `Queue ${queueName} is full: the message is stored and will be published when the queue has room; slow down and retry later with the same Idempotency-Key`,
+    [{ message_id: id, status: 'queued', relayed_later: true }],
+  ).withHeaders({ 'Retry-After': '5' });
 }
 
 function pgCode(error: unknown): string {

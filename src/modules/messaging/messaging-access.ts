@@ -36,6 +36,31 @@ export class MessagingAccess {
     return tenantId;
   }
 
+  /**
+   * The tenant a publish stores its message in. Each name in the request (path, `tenant_id`,
+   * and the request's own tenant: X-Tenant-ID or the tenant chosen at sign-in) must be that
+   * tenant: checked before anything is stored, since the broker refuses a publish whose tenant
+   * is not the request's, and a stored message is published (by the relay) whatever the answer.
+   */
+  async publishTenantFor(...named: Array<string | undefined>): Promise<string> {
+    const names = [...new Set(named.filter((id): id is string => id !== undefined))];
+    if (names.length > 1) {
+      throw messagingError(
+        'MESSAGING.OTHER_TENANT',
+        `The request names two tenants (${names.join(', ')}); name one`,
+      );
+    }
+    const tenantId = await this.tenantFor(names[0]);
+    const own = this.context.principal.tenantId;
+    if (own && own !== tenantId) {
+      throw messagingError(
+        'MESSAGING.OTHER_TENANT',
+        `This request works on tenant ${own} (X-Tenant-ID or the tenant chosen at sign-in), not ${tenantId}; send X-Tenant-ID: ${tenantId} to publish there`,
+      );
+    }
+    return tenantId;
+  }
+
   get isPlatformAdmin(): boolean {
     return this.context.principal.isPlatformAdmin;
   }

@@ -16,6 +16,7 @@ import {
 import {
   ApiExtension,
   ApiAcceptedResponse,
+  ApiForbiddenResponse,
   ApiBadRequestResponse,
   ApiHeader,
   ApiNotFoundResponse,
@@ -69,25 +70,42 @@ function checkQueueName(value: string): string {
   return parsed.data;
 }
 
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
 function idempotencyKey(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (value.length > 200) {
-    throw messagingError(
-      'MESSAGING.INVALID_QUEUE_NAME',
-      'Idempotency-Key: at most 200 characters',
-      [{ field: 'Idempotency-Key', message: 'at most 200 characters' }],
-    );
+  if (value.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    const message = `at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters (got ${value.length})`;
+    throw messagingError('MESSAGING.INVALID_IDEMPOTENCY_KEY', `Idempotency-Key: ${message}`, [
+      { field: 'Idempotency-Key', in: 'header', message },
+    ]);
   }
   return value;
 }
 
+const IdempotencyKeyHeader = () =>
+  ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    schema: { type: 'string', maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
+    description:
+      'A retried POST with the same key answers 202 with the first message as it is now (Idempotent-Replayed: true); longer than 200 characters: 400 MESSAGING.INVALID_IDEMPOTENCY_KEY',
+  });
+
 const PublishDocs = () =>
   applyDecorators(
     ApiAcceptedResponse({ type: MessageDto, description: 'Stored and confirmed by the broker' }),
-    ApiBadRequestResponse({ description: 'Invalid queue_name or body' }),
+    ApiBadRequestResponse({ description: 'Invalid queue_name, body or Idempotency-Key' }),
+    ApiForbiddenResponse({
+      description:
+        "Another tenant than the caller's, or a request naming two (X-Tenant-ID, path, tenant_id): nothing is stored",
+    }),
     ApiNotFoundResponse({ description: 'Unknown tenant' }),
     ApiPayloadTooLargeResponse({ description: 'payload over 256 KiB' }),
-    ApiTooManyRequestsResponse({ description: "The tenant's queue is full (Retry-After)" }),
+    ApiTooManyRequestsResponse({
+      description:
+        "The tenant's queue is full for now: the message is stored and the relay publishes it when the queue has room (Retry-After; details name it)",
+    }),
     ApiServiceUnavailableResponse({
       description:
         'The broker did not confirm: the message is stored and the relay publishes it later (Retry-After; details name it)',
@@ -116,17 +134,13 @@ export class MessagingController {
   @PublishDocs()
   @ApiOperation({ summary: "Publishes a message to one of the caller's tenant queues" })
   @ApiExtension('x-refuses-valid-input', NUL_REFUSED)
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'A retried POST with the same key returns the first message',
-  })
+  @IdempotencyKeyHeader()
   async publish(
     @Body() body: PublishMessageDto,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MessageView> {
-    const tenantId = await this.access.tenantFor(body.tenant_id);
+    const tenantId = await this.access.publishTenantFor(body.tenant_id);
     return this.doPublish(tenantId, body, key, reply);
   }
 
@@ -137,15 +151,14 @@ export class MessagingController {
   @PublishDocs()
   @ApiOperation({ summary: 'Publishes a message to a queue of this tenant' })
   @ApiExtension('x-refuses-valid-input', NUL_REFUSED)
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @IdempotencyKeyHeader()
   async publishToTenant(
     @Param('id', uuid()) id: string,
     @Body() body: PublishMessageDto,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MessageView> {
-    const tenantId = await this.access.tenantFor(id);
-    if (body.tenant_id && body.tenant_id !== tenantId) await this.access.tenantFor(body.tenant_id);
+    const tenantId = await this.access.publishTenantFor(id, body.tenant_id);
     return this.doPublish(tenantId, body, key, reply);
   }
 

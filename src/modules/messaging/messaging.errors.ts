@@ -3,6 +3,7 @@ import { defineErrorCodes } from '../../shared/errors';
 /** Every code the messaging module answers with, and its HTTP status. */
 export const messagingError = defineErrorCodes({
   'MESSAGING.INVALID_QUEUE_NAME': 400,
+  'MESSAGING.INVALID_IDEMPOTENCY_KEY': 400,
   'MESSAGING.MESSAGE_NOT_FOUND': 404,
   'MESSAGING.QUEUE_NOT_FOUND': 404,
   'MESSAGING.TENANT_NOT_FOUND': 404,
