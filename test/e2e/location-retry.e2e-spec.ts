@@ -161,37 +161,60 @@ describe('Location retry worker: the 1…128-minute schedule with a clock port, 
       .expect(200);
   });
 
-  it('an inactive session → permanently_failed without calling the third party; a replay makes a row due now', async () => {
+  it('updates accepted before their session ended stay deliverable: retried once the sink is mended, and a replay of a permanently_failed row delivers it', async () => {
     const session = await startSession(t1, user);
     let calls = 0;
-    sink.decide = (req) => (req.json.latitude === 30.5 ? (calls++, 503) : null);
+    let mended = false;
+    sink.decide = (req) => {
+      if (req.json.latitude === 30.5) return (calls++, mended ? 200 : 503);
+      if (req.json.latitude === 31.5) return mended ? 200 : 422;
+      return null;
+    };
     const z = await post(session, 30.5);
-    await eventually(
-      () => rows([z]),
-      (r) => r.length === 1,
+    const w = await post(session, 31.5);
+    const filed = await eventually(
+      () => rows([z, w]),
+      (r) =>
+        r.length === 2 &&
+        r.find((row) => row.event_id === w)?.status === 'permanently_failed' &&
+        r.find((row) => row.event_id === z)?.status === 'pending',
       30_000,
     );
+    expect(filed.find((r) => r.event_id === w)?.last_status_code).toBe(422);
     await request(t1.url)
       .post(`/api/v1/location/session/${session}/stop`)
       .set('Authorization', user.bearer)
       .expect(200);
+    mended = true;
     clock.at += MINUTE;
     const [done] = await eventually(
       () => rows([z]),
-      (r) => r[0].status === 'permanently_failed',
+      (r) => r[0].status !== 'pending',
       15_000,
     );
-    expect(done.status).toBe('permanently_failed');
-    expect(calls).toBe(1); // the streamed attempt only
+    expect(done).toMatchObject({ status: 'resolved', attempts: 2 });
+    expect(calls).toBe(2); // the streamed attempt, then the retry after the session ended
+    expect(sink.accepted.has(z)).toBe(true);
+
     const [{ id }] = await platformSql<{ id: string }>(
       'select id from failed_location_updates where event_id = $1',
-      [z],
+      [w],
     );
     const replay = await request(t1.url)
       .post(`/retry/failed/${id}/retry`)
       .set('Authorization', a.owner.bearer);
     expect(replay.status).toBe(202);
     expect(new Date(replay.body.next_retry_at as string).getTime()).toBe(clock.at);
+    const [replayed] = await eventually(
+      () => rows([w]),
+      (r) => r[0].status === 'resolved' || r[0].attempts > 1,
+      15_000,
+    );
+    console.log(
+      `ended session: retried row ${done.status} after ${calls} calls; replayed row ${replayed.status} (attempts ${replayed.attempts}); sink has both: ${sink.accepted.has(z) && sink.accepted.has(w)}`,
+    );
+    expect(replayed.status).toBe('resolved');
+    expect(sink.accepted.has(w)).toBe(true);
     sink.decide = null;
   });
 });

@@ -80,21 +80,34 @@ export class RetryLedgerRepository {
   }
 
   /**
-   * Claims due rows, newest first, with FOR UPDATE SKIP LOCKED: two workers never take the same
-   * row. The claim is a lease (real time, not the schedule clock) with a token; every later
-   * write checks the token, so a row whose lease ran out is never written by its old holder.
+   * Claims up to `limit` due rows, oldest due first and round-robin between tenants: each
+   * tenant's due rows are ranked by `next_retry_at`, and the claim takes every tenant's first,
+   * then every tenant's second, and so on. A tenant with ten thousand due rows gets a share of a
+   * tick like any other, never the whole tick. FOR UPDATE SKIP LOCKED: two workers never take
+   * the same row (a row another worker is claiming right now is skipped, not waited for). The
+   * claim is a lease (real time, not the schedule clock) with a token; every later write checks
+   * the token, so a row whose lease ran out is never written by its old holder.
    */
   async claimDue(topic: string, now: Date, limit: number, leaseMs: number): Promise<LedgerRow[]> {
     const [rows] = await this.db.query<[LedgerRow[], number]>(
-      `update failed_location_updates f
+      `with due as (
+         select id, next_retry_at,
+                row_number() over (partition by tenant_id order by next_retry_at, id) as turn
+           from failed_location_updates
+          where status in ('pending', 'retried') and source_topic = $5 and next_retry_at <= $1
+            and (claimed_until is null or claimed_until < clock_timestamp())
+       ),
+       fair as (
+         select id from due where turn <= $2 order by turn, next_retry_at, id limit $2
+       )
+       update failed_location_updates f
           set claimed_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000),
               claim_token = $4
         where f.id in (
-          select id from failed_location_updates
-           where status in ('pending', 'retried') and source_topic = $5 and next_retry_at <= $1
-             and (claimed_until is null or claimed_until < clock_timestamp())
-           order by created_at desc, id desc
-           limit $2
+          select l.id from failed_location_updates l
+           where l.id in (select id from fair)
+             and l.status in ('pending', 'retried')
+             and (l.claimed_until is null or l.claimed_until < clock_timestamp())
            for update skip locked)
         returning f.*`,
       [now, limit, leaseMs, randomUUID(), topic],
@@ -135,12 +148,18 @@ export class RetryLedgerRepository {
     );
   }
 
-  /** Gives a claimed row back unchanged (its target's breaker is open): due again next tick. */
-  async release(row: LedgerRow): Promise<void> {
+  /**
+   * Gives a claimed row back without an attempt (its target's breaker is open, or it has no
+   * target now), due again at `nextRetryAt`, not at the next tick: a released row that stayed
+   * due would be claimed again and again ahead of rows that can be delivered.
+   */
+  async release(row: LedgerRow, nextRetryAt: Date): Promise<void> {
     await this.db.query(
-      `update failed_location_updates set claimed_until = null, claim_token = null
+      `update failed_location_updates
+          set claimed_until = null, claim_token = null,
+              next_retry_at = greatest(next_retry_at, $3)
         where id = $1 and claim_token = $2`,
-      [row.id, row.claim_token],
+      [row.id, row.claim_token, nextRetryAt],
     );
   }
 

@@ -8,7 +8,7 @@ import {
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { locationConfig, type LocationConfig } from '../../config';
 import { isClientAppError } from '../../shared/kafka';
-import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
+import { emitLifecycleEvent } from '../tenancy';
 import { Clock } from './clock';
 import { DeliveryService } from './delivery.service';
 import {
@@ -18,17 +18,19 @@ import {
   LocationResolvedEvent,
 } from './location.events';
 import { ledgerOutcomes, updatesDelivered } from './location.metrics';
-import { LocationSessionEntity } from './location-session.entity';
 import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
 
 /**
- * Redelivers due ledger rows. Each tick claims up to `LOCATION_RETRY_BATCH` due rows (newest
- * first, FOR UPDATE SKIP LOCKED, under a lease): safe with any number of instances. A row whose
- * session is no longer active is `permanently_failed` without calling the third party; else it
- * is redelivered: success → `resolved`; a 4xx other than 408/429 → `permanently_failed` with the
- * status; otherwise → `retried`, the n-th retry due base·2^(n−1) after the previous failure,
- * and after `LOCATION_RETRY_MAX` failed retries → `permanently_failed`. An open breaker gives
- * the row back untouched (not counted as a retry).
+ * Redelivers due ledger rows. Each tick claims up to `LOCATION_RETRY_BATCH` due rows, oldest due
+ * first and shared round-robin between tenants (FOR UPDATE SKIP LOCKED, under a lease): safe
+ * with any number of instances, and a tenant with a flood of due rows cannot hold back another's.
+ * Every row is redelivered, whatever its session's state now: the update was accepted while the
+ * session was active, and that is what makes it deliverable. Success → `resolved`; a 4xx other
+ * than 408/429 → `permanently_failed` with the status; otherwise → `retried`, the n-th retry
+ * due base·2^(n−1) after the previous failure, and after `LOCATION_RETRY_MAX` failed retries →
+ * `permanently_failed`. An open breaker (or no target right now) gives the row back, not counted
+ * as a retry, due again once the breaker may have closed (`LOCATION_BREAKER_RESET_MS`) or, with
+ * no target, after `LOCATION_RETRY_BASE_MS`: a released row never comes back the next tick.
  */
 @Injectable()
 export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -39,7 +41,6 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
   constructor(
     private readonly ledger: RetryLedgerRepository,
     private readonly delivery: DeliveryService,
-    private readonly tenantDb: TenantDatabase,
     private readonly clock: Clock,
     private readonly events: EventEmitter2,
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
@@ -75,15 +76,13 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
 
   private async retry(row: LedgerRow): Promise<void> {
     try {
-      const active = await this.sessionActive(row);
-      if (!active) {
-        await this.fail(row, 'session no longer active', null, false);
-        return;
-      }
       const outcome = await this.delivery.deliver(row.payload);
       const now = this.clock.now();
       if (outcome.breakerOpen || outcome.skipped) {
-        await this.ledger.release(row);
+        const pause = outcome.breakerOpen
+          ? this.config.breaker.resetTimeoutMs
+          : this.config.retry.baseMs;
+        await this.ledger.release(row, new Date(now.getTime() + pause));
         return;
       }
       if (outcome.ok) {
@@ -148,12 +147,5 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       LOCATION_UPDATE_PERMANENTLY_FAILED,
       new LocationPermanentlyFailedEvent(row.tenant_id, row.session_id, row.event_id, reason),
     );
-  }
-
-  private async sessionActive(row: LedgerRow): Promise<boolean> {
-    const session = await this.tenantDb.runFor(row.tenant_id, (manager) =>
-      manager.getRepository(LocationSessionEntity).findOneBy({ id: row.session_id }),
-    );
-    return Boolean(session && session.status === 'active' && session.expiresAt > new Date());
   }
 }
