@@ -168,6 +168,11 @@ describe('Location: one tenant database down does not stop another; shutdown dea
     if (!closed) await t?.close();
     await proxy?.close();
     await new Promise((done) => sink?.server?.close(done));
+    // The tenants' databases and secrets go away below: retire them so no later job looks for them.
+    const ids = [a?.id, b?.id].filter(Boolean);
+    if (ids.length > 0) {
+      await platformSql(`update tenants set status = 'deleted' where id = any($1::uuid[])`, [ids]);
+    }
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     sm.destroy();
   });
