@@ -49,6 +49,7 @@ const schema = z.object({
 export const locationConfig = registerAs('location', () => {
   const env = parseEnv('location', schema);
   return {
+    /** The operator's own target: trusted (http and internal addresses allowed), unlike tenants'. */
     thirdPartyEndpoint: env.THIRD_PARTY_ENDPOINT ?? null,
     thirdPartySigningSecret: env.THIRD_PARTY_SIGNING_SECRET ?? null,
     /** host or host:port entries that may resolve to non-public addresses and use http. */

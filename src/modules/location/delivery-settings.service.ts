@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { locationConfig, type LocationConfig } from '../../config';
 import { OutboundHttp } from '../../shared/outbound';
 import type { DeliveryView } from './dto/delivery.dto';
+import { locationError } from './location.errors';
 
 export interface DeliveryTarget {
   url: string;
@@ -19,8 +20,9 @@ interface SettingsRow {
 
 /**
  * Where a tenant's updates are delivered: its own URL (SSRF-checked when set, and again at
- * connect time by OutboundHttp), else the operator's THIRD_PARTY_ENDPOINT. Targets are cached
- * for 5 s per instance, so a change reaches every streamer within 5 s.
+ * connect time by OutboundHttp), else the operator's THIRD_PARTY_ENDPOINT (the operator's own
+ * choice: trusted, not SSRF-checked). Targets are cached for 5 s per instance, so a change
+ * reaches every streamer within 5 s.
  */
 @Injectable()
 export class DeliverySettingsService {
@@ -40,6 +42,15 @@ export class DeliverySettingsService {
     tenantId: string,
     body: { endpoint_url: string | null; enabled?: boolean; rotate_signing_secret?: boolean },
   ): Promise<DeliveryView> {
+    if (body.endpoint_url === null && body.rotate_signing_secret) {
+      // The operator's endpoint is signed with the operator's secret: a tenant secret without a
+      // tenant endpoint would be shown and never used.
+      throw locationError(
+        'LOCATION.SIGNING_NEEDS_ENDPOINT',
+        'rotate_signing_secret needs an endpoint_url of your own: deliveries to the operator endpoint are signed with the operator secret',
+        [{ field: 'rotate_signing_secret', message: 'set endpoint_url in the same request' }],
+      );
+    }
     if (body.endpoint_url !== null) await this.outbound.assertAllowedUrl(body.endpoint_url);
     const current = await this.row(tenantId);
     const fresh =

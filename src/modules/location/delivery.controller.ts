@@ -67,7 +67,7 @@ export class DeliveryController {
   @ApiBadRequestResponse({ description: 'endpoint_url not allowed (scheme, address) or invalid' })
   @ApiExtension(
     'x-refuses-valid-input',
-    'endpoint_url must be https:// and resolve to public addresses (400 OUTBOUND.URL_NOT_ALLOWED)',
+    'endpoint_url must be https:// and resolve to public addresses (400 OUTBOUND.URL_NOT_ALLOWED); rotate_signing_secret needs an endpoint_url of the tenant (400 LOCATION.SIGNING_NEEDS_ENDPOINT)',
   )
   put(@Body() body: PutDeliveryDto): Promise<DeliveryDto> {
     return this.settings.put(this.context.tenantId, body);
@@ -112,22 +112,33 @@ export class RetryController {
   }
 }
 
-/** The streaming consumer's health (tenant owners and platform admins). */
+/**
+ * The streaming consumer's health: a tenant owner sees its own tenant's targets and errors; a
+ * platform admin every tenant's, or `?tenant_id=`.
+ */
 @ApiTags('location')
 @Authenticated()
 @OwnersAndAdmins()
+@ApiBadRequestResponse({ description: 'Invalid query' })
 @Controller('streaming')
 export class StreamingController {
-  constructor(private readonly health: StreamingHealthService) {}
+  constructor(
+    private readonly health: StreamingHealthService,
+    private readonly ledger: RetryLedgerService,
+  ) {}
 
   @Get('health')
   @ApiOperation({
-    summary: 'Streamer state, lag per partition, breaker per target, last success and error',
+    summary:
+      'Streamer state, lag per partition, breaker per (tenant, target) with last success and error',
   })
   @ApiOkResponse({ type: StreamingHealthDto })
   @ApiServiceUnavailableResponse({ description: 'The streamer is not consuming' })
-  async get(@Res({ passthrough: true }) reply: FastifyReply): Promise<StreamingHealthDto> {
-    const { body, consuming } = await this.health.report();
+  async get(
+    @Query() query: LedgerScopeQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<StreamingHealthDto> {
+    const { body, consuming } = await this.health.report(this.ledger.scope(query.tenant_id));
     if (!consuming) void reply.status(503);
     return body;
   }

@@ -23,25 +23,41 @@ class RetryableFailure extends Error {
   }
 }
 
-interface TargetHealth {
+type Breaker = CircuitBreaker<[string, () => Promise<DeliveryResult>], DeliveryResult>;
+
+/** One tenant's view of one target origin: its own breaker and its own last success and error. */
+interface TargetState {
+  tenantId: string;
+  origin: string;
+  breaker: Breaker;
   lastSuccessAt: Date | null;
   lastErrorAt: Date | null;
   lastError: string | null;
 }
 
+export interface TargetHealth {
+  tenantId: string;
+  target: string;
+  state: 'closed' | 'half_open' | 'open';
+  lastSuccessAt: Date | null;
+  lastErrorAt: Date | null;
+  lastError: string | null;
+}
+
+/** Tenant-target pairs kept in memory; the least recently used is dropped beyond this. */
+const MAX_TARGETS = 10_000;
+
 /**
- * One delivery of one update to its tenant's target through a circuit breaker per target
- * origin: many deliveries in flight at once, no global lock. An open breaker answers at once
- * (`breakerOpen`), so the caller dead-letters instead of waiting.
+ * One delivery of one update to its tenant's target through a circuit breaker per (tenant,
+ * target origin): many deliveries in flight at once, no global lock. Tenants that share an
+ * origin (the operator's endpoint, a common provider) never share a breaker, so one tenant's
+ * failing deliveries cannot stop another's. An open breaker answers at once (`breakerOpen`), so
+ * the caller dead-letters instead of waiting.
  */
 @Injectable()
 export class DeliveryService implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryService.name);
-  private readonly breakers = new Map<
-    string,
-    CircuitBreaker<[string, () => Promise<DeliveryResult>], DeliveryResult>
-  >();
-  readonly health = new Map<string, TargetHealth>();
+  private readonly targets = new Map<string, TargetState>();
   private readonly source = { breakerStates: () => this.breakerStates() };
 
   constructor(
@@ -55,14 +71,14 @@ export class DeliveryService implements OnApplicationShutdown {
   /** Consumers stopped before this (`beforeApplicationShutdown`): none is mid-delivery. */
   onApplicationShutdown(): void {
     breakerSources.delete(this.source);
-    for (const breaker of this.breakers.values()) breaker.shutdown();
+    for (const state of this.targets.values()) state.breaker.shutdown();
   }
 
   async deliver(record: LocationUpdateMessage): Promise<DeliveryOutcome> {
     const target = await this.settings.target(record.tenant_id);
     if (!target) return { ok: false, skipped: true, retryable: false };
     const origin = originOf(target.url);
-    const breaker = this.breakerFor(origin);
+    const state = this.stateFor(record.tenant_id, origin);
     const body = deliveryBody(record);
     const call = () =>
       this.outbound.deliver({
@@ -71,78 +87,97 @@ export class DeliveryService implements OnApplicationShutdown {
         idempotencyKey: record.event_id,
         signingSecret: target.secret,
         timeoutMs: this.config.deliveryTimeoutMs,
+        operatorTarget: target.source === 'operator',
       });
-    const health = this.healthOf(origin);
     try {
-      const result = await breaker.fire(origin, call);
+      const result = await state.breaker.fire(origin, call);
       deliverySeconds.observe({ outcome: result.ok ? 'ok' : 'failed' }, result.latencyMs / 1000);
-      if (result.ok) health.lastSuccessAt = new Date();
-      else this.noteError(health, result.error ?? `HTTP ${result.status}`);
+      if (result.ok) state.lastSuccessAt = new Date();
+      else this.noteError(state, result.error ?? `HTTP ${result.status}`);
       return { ...result, target: origin };
     } catch (error) {
       if (error instanceof RetryableFailure) {
         deliverySeconds.observe({ outcome: 'retryable' }, error.result.latencyMs / 1000);
-        this.noteError(health, error.message);
+        this.noteError(state, error.message);
         return { ...error.result, target: origin };
       }
       const open = (error as { code?: string }).code === 'EOPENBREAKER';
       const message = open ? `circuit open for ${origin}` : (error as Error).message;
-      if (!open) this.noteError(health, message);
+      if (!open) this.noteError(state, message);
       return { ok: false, retryable: true, breakerOpen: open, error: message, target: origin };
     }
   }
 
-  breakerStates(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [origin, breaker] of this.breakers) {
-      out[origin] = breaker.opened ? 2 : breaker.halfOpen ? 1 : 0;
+  /** Each (tenant, target) this instance delivered to; `tenantId` null = every tenant's. */
+  targetHealth(tenantId: string | null): TargetHealth[] {
+    const out: TargetHealth[] = [];
+    for (const state of this.targets.values()) {
+      if (tenantId !== null && state.tenantId !== tenantId) continue;
+      out.push({
+        tenantId: state.tenantId,
+        target: state.origin,
+        state: state.breaker.opened ? 'open' : state.breaker.halfOpen ? 'half_open' : 'closed',
+        lastSuccessAt: state.lastSuccessAt,
+        lastErrorAt: state.lastErrorAt,
+        lastError: state.lastError,
+      });
     }
     return out;
   }
 
-  private noteError(health: TargetHealth, message: string): void {
-    health.lastErrorAt = new Date();
-    health.lastError = message;
+  /** Breaker state per (tenant, target) key: 0 closed, 1 half-open, 2 open (for /metrics). */
+  breakerStates(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, state] of this.targets) {
+      out[key] = state.breaker.opened ? 2 : state.breaker.halfOpen ? 1 : 0;
+    }
+    return out;
   }
 
-  private healthOf(origin: string): TargetHealth {
-    let health = this.health.get(origin);
-    if (!health) {
-      health = { lastSuccessAt: null, lastErrorAt: null, lastError: null };
-      this.health.set(origin, health);
-    }
-    return health;
+  private noteError(state: TargetState, message: string): void {
+    state.lastErrorAt = new Date();
+    state.lastError = message;
   }
 
-  private breakerFor(origin: string) {
-    let breaker = this.breakers.get(origin);
-    if (!breaker) {
-      if (this.breakers.size >= 1_000) {
-        const [oldest, old] = this.breakers.entries().next().value!;
-        old.shutdown();
-        this.breakers.delete(oldest);
-      }
-      breaker = new CircuitBreaker(
-        async (_origin: string, call: () => Promise<DeliveryResult>) => {
-          const result = await call();
-          // Only failures that say "the target is unwell" count against the breaker.
-          if (!result.ok && result.retryable) throw new RetryableFailure(result);
-          return result;
-        },
-        {
-          timeout: false,
-          errorThresholdPercentage: this.config.breaker.errorThresholdPercentage,
-          resetTimeout: this.config.breaker.resetTimeoutMs,
-          volumeThreshold: this.config.breaker.volumeThreshold,
-          rollingCountTimeout: 10_000,
-          rollingCountBuckets: 10,
-        },
-      );
-      breaker.on('open', () => this.logger.warn(`Delivery breaker open for ${origin}`));
-      breaker.on('close', () => this.logger.log(`Delivery breaker closed for ${origin}`));
-      this.breakers.set(origin, breaker);
+  private stateFor(tenantId: string, origin: string): TargetState {
+    const key = `${tenantId} ${origin}`;
+    let state = this.targets.get(key);
+    if (state) {
+      // Most recently used last: the first entry is the one to drop when full.
+      this.targets.delete(key);
+      this.targets.set(key, state);
+      return state;
     }
-    return breaker;
+    if (this.targets.size >= MAX_TARGETS) {
+      const [oldest, old] = this.targets.entries().next().value!;
+      old.breaker.shutdown();
+      this.targets.delete(oldest);
+    }
+    const breaker: Breaker = new CircuitBreaker(
+      async (_origin: string, call: () => Promise<DeliveryResult>) => {
+        const result = await call();
+        // Only failures that say "the target is unwell" count against the breaker.
+        if (!result.ok && result.retryable) throw new RetryableFailure(result);
+        return result;
+      },
+      {
+        timeout: false,
+        errorThresholdPercentage: this.config.breaker.errorThresholdPercentage,
+        resetTimeout: this.config.breaker.resetTimeoutMs,
+        volumeThreshold: this.config.breaker.volumeThreshold,
+        rollingCountTimeout: 10_000,
+        rollingCountBuckets: 10,
+      },
+    );
+    breaker.on('open', () =>
+      this.logger.warn({ tenantId, target: origin }, 'Delivery breaker open'),
+    );
+    breaker.on('close', () =>
+      this.logger.log({ tenantId, target: origin }, 'Delivery breaker closed'),
+    );
+    state = { tenantId, origin, breaker, lastSuccessAt: null, lastErrorAt: null, lastError: null };
+    this.targets.set(key, state);
+    return state;
   }
 }
 

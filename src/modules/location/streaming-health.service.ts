@@ -5,9 +5,10 @@ import { KafkaService } from '../../shared/kafka';
 import { DeliveryService } from './delivery.service';
 import { LocationStreamerConsumer } from './location-streamer.consumer';
 
-const STATES = ['closed', 'half_open', 'open'] as const;
-
-/** `/streaming/health`: the streamer's state, its lag per partition, and each target's breaker. */
+/**
+ * `/streaming/health`: the streamer's state, its lag per partition, and each (tenant, target)
+ * breaker with its last success and error.
+ */
 @Injectable()
 export class StreamingHealthService implements OnApplicationShutdown {
   private admin: Promise<Admin> | null = null;
@@ -24,47 +25,53 @@ export class StreamingHealthService implements OnApplicationShutdown {
     await admin?.disconnect();
   }
 
-  async report() {
+  /**
+   * The report for one tenant (`tenantId`: its own targets, breakers and errors only) or, with
+   * null, for a platform admin (every tenant's, each naming its tenant). The consumer's last
+   * error may concern any tenant, so only the all-tenants view shows it.
+   */
+  async report(tenantId: string | null) {
     const state = this.streamer.runner?.state ?? null;
     const consuming = state?.status === 'running';
     const lag = await this.lag().catch(() => null);
-    const states = this.delivery.breakerStates();
-    const breakers = Object.entries(states).map(([target, value]) => {
-      const health = this.delivery.health.get(target);
-      return {
-        target,
-        state: STATES[value],
-        last_success_at: health?.lastSuccessAt?.toISOString() ?? null,
-        last_error_at: health?.lastErrorAt?.toISOString() ?? null,
-        last_error: health?.lastError ?? null,
-      };
-    });
+    const breakers = this.delivery.targetHealth(tenantId).map((t) => ({
+      tenant_id: t.tenantId,
+      target: t.target,
+      state: t.state,
+      last_success_at: t.lastSuccessAt?.toISOString() ?? null,
+      last_error_at: t.lastErrorAt?.toISOString() ?? null,
+      last_error: t.lastError,
+      reachable: reachable(t.lastSuccessAt, t.lastErrorAt),
+    }));
     const successes = breakers.map((b) => b.last_success_at).filter(Boolean) as string[];
     const errors = breakers.map((b) => b.last_error_at).filter(Boolean) as string[];
     const lastSuccess = successes.sort().at(-1) ?? null;
     const lastError = errors.sort().at(-1) ?? null;
-    const reachable =
-      lastSuccess === null && lastError === null
-        ? null
-        : lastError === null || (lastSuccess !== null && lastSuccess > lastError);
     const anyOpen = breakers.some((b) => b.state !== 'closed');
+    // A target whose latest delivery failed (refused, 4xx, down) is not "ok", open breaker or not.
+    const anyFailing = breakers.some((b) => b.reachable === false);
     return {
       body: {
         status: !consuming
           ? ('down' as const)
-          : anyOpen || lag === null
+          : anyOpen || anyFailing || lag === null
             ? ('degraded' as const)
             : ('ok' as const),
         consumer: {
           group_id: this.streamer.groupId,
           state: state?.status ?? (this.config.consumersEnabled ? 'starting' : 'disabled'),
           last_batch_at: state?.lastBatchAt?.toISOString() ?? null,
-          last_error: state?.lastError ?? null,
+          last_error: tenantId === null ? (state?.lastError ?? null) : null,
         },
         lag: lag ?? [],
         total_lag: (lag ?? []).reduce((sum, p) => sum + p.lag, 0),
         breakers,
-        third_party: { reachable },
+        third_party: {
+          reachable: reachable(
+            lastSuccess === null ? null : new Date(lastSuccess),
+            lastError === null ? null : new Date(lastError),
+          ),
+        },
       },
       consuming,
     };
@@ -96,4 +103,10 @@ export class StreamingHealthService implements OnApplicationShutdown {
       return { topic, partition: end.partition, lag: Math.max(0, high - at) };
     });
   }
+}
+
+/** null: nothing delivered yet; else whether the latest outcome was a success. */
+function reachable(lastSuccess: Date | null, lastError: Date | null): boolean | null {
+  if (lastSuccess === null && lastError === null) return null;
+  return lastError === null || (lastSuccess !== null && lastSuccess > lastError);
 }

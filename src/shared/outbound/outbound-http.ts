@@ -13,6 +13,11 @@ export interface DeliveryRequest {
   idempotencyKey: string;
   signingSecret?: string | null;
   timeoutMs: number;
+  /**
+   * The operator chose this URL (its own configuration, not a tenant's input): neither the
+   * https rule nor the public-address rule applies, as for `LOCATION_DELIVERY_ALLOWED_HOSTS`.
+   */
+  operatorTarget?: boolean;
 }
 
 export interface DeliveryResult {
@@ -57,7 +62,8 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
  * Outbound HTTP to URLs that tenants choose (webhooks, location delivery): https to public
  * addresses only, checked when the URL is set and again at connect time; no redirects; a
  * timeout; `Idempotency-Key`; an HMAC signature when a secret is given. The operator's
- * `LOCATION_DELIVERY_ALLOWED_HOSTS` lifts both rules for the hosts it names.
+ * `LOCATION_DELIVERY_ALLOWED_HOSTS` lifts both rules for the hosts it names, and a request
+ * marked `operatorTarget` (the operator's own endpoint) is trusted as well.
  */
 @Injectable()
 export class OutboundHttp implements OnApplicationShutdown {
@@ -128,7 +134,7 @@ export class OutboundHttp implements OnApplicationShutdown {
     } catch {
       return done({ ok: false, retryable: false, error: 'invalid URL' });
     }
-    const trusted = this.allowList.allows(url);
+    const trusted = req.operatorTarget === true || this.allowList.allows(url);
     if (!trusted) {
       const literal = url.hostname.replace(/^\[|\]$/g, '');
       if (url.protocol !== 'https:') {

@@ -77,11 +77,13 @@ export class StreamingHealthDto extends createZodDto(
     total_lag: z.number().int(),
     breakers: z.array(
       z.object({
+        tenant_id: z.uuid(),
         target: z.string(),
         state: z.enum(['closed', 'half_open', 'open']),
         last_success_at: z.string().nullable(),
         last_error_at: z.string().nullable(),
         last_error: z.string().nullable(),
+        reachable: z.boolean().nullable(),
       }),
     ),
     third_party: z.object({ reachable: z.boolean().nullable() }),
