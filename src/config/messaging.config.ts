@@ -26,6 +26,7 @@ const schema = z
   .object({
     RABBITMQ_CONSUMER_CHANNELS: positiveInt(4),
     MESSAGING_QUEUE_MAX_LENGTH: positiveInt(100_000),
+    MESSAGING_MAX_QUEUES_PER_TENANT: positiveInt(20),
     MESSAGING_RETRY_DELAYS_MS: delays,
     MESSAGING_PUBLISH_TIMEOUT_MS: positiveInt(5_000),
     MESSAGING_RELAY_INTERVAL_MS: positiveInt(2_000),
@@ -48,6 +49,7 @@ export const messagingConfig = registerAs('messaging', () => {
   return {
     consumerChannels: env.RABBITMQ_CONSUMER_CHANNELS,
     queueMaxLength: env.MESSAGING_QUEUE_MAX_LENGTH,
+    maxQueuesPerTenant: env.MESSAGING_MAX_QUEUES_PER_TENANT,
     retryDelaysMs: env.MESSAGING_RETRY_DELAYS_MS,
     publishTimeoutMs: env.MESSAGING_PUBLISH_TIMEOUT_MS,
     relayIntervalMs: env.MESSAGING_RELAY_INTERVAL_MS,

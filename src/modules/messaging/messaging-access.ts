@@ -61,6 +61,15 @@ export class MessagingAccess {
     return tenantId;
   }
 
+  /** Who may make a tenant queue (a broker queue, a consumer, metric series): owners and admins. */
+  get mayCreateQueues(): boolean {
+    const principal = this.context.principal;
+    return (
+      principal.isPlatformAdmin ||
+      (principal.role === 'tenant_owner' && principal.via !== 'api_key')
+    );
+  }
+
   get isPlatformAdmin(): boolean {
     return this.context.principal.isPlatformAdmin;
   }

@@ -101,6 +101,10 @@ const PublishDocs = () =>
         "Another tenant than the caller's, or a request naming two (X-Tenant-ID, path, tenant_id): nothing is stored",
     }),
     ApiNotFoundResponse({ description: 'Unknown tenant' }),
+    ApiConflictResponse({
+      description:
+        'A new queue_name past MESSAGING_MAX_QUEUES_PER_TENANT (MESSAGING.QUEUE_LIMIT_REACHED): nothing is stored',
+    }),
     ApiPayloadTooLargeResponse({ description: 'payload over 256 KiB' }),
     ApiTooManyRequestsResponse({
       description:
@@ -237,6 +241,10 @@ export class MessagingController {
     description: 'Invalid workers, max_attempts, queue name or webhook URL',
   })
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
+  @ApiConflictResponse({
+    description:
+      'A new queue past MESSAGING_MAX_QUEUES_PER_TENANT (MESSAGING.QUEUE_LIMIT_REACHED): nothing is made',
+  })
   async configureQueue(
     @Param('id', uuid()) id: string,
     @Param('queue_name') queue: string,
@@ -280,6 +288,8 @@ export class MessagingController {
     key: string | undefined,
     reply: FastifyReply,
   ): Promise<MessageView> {
+    // A queue not made yet: owners and admins only, within the tenant's cap (before storing).
+    await this.settings.admitPublish(tenantId, body.queue_name, this.access.mayCreateQueues);
     const { message, replayed } = await this.messages.publish(tenantId, {
       queueName: body.queue_name,
       payload: body.payload !== undefined ? body.payload : body.message_body,

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { messagingConfig, type MessagingConfig } from '../../config';
+import { messagingError } from './messaging.errors';
 import { rowsOf } from './sql-rows';
 
 /** One tenant queue's stored consumer configuration. */
@@ -80,9 +81,44 @@ export class QueueConfigService {
     return rows.map(toConfig);
   }
 
-  /** The queue's row, made on first use with the tenant's default worker count. */
+  /**
+   * The queue's row, made on first use with the tenant's default worker count; a new one only
+   * within MESSAGING_MAX_QUEUES_PER_TENANT (409 MESSAGING.QUEUE_LIMIT_REACHED): every queue costs
+   * the shared broker queues, file descriptors and a consumer on every instance.
+   */
   async ensure(tenantId: string, queueName: string, workers?: number): Promise<QueueConfig> {
-    const rows: QueueRow[] = await this.db.query(
+    const existing = await this.get(tenantId, queueName);
+    if (existing) return existing;
+    return this.db.transaction(async (manager) => {
+      // One creation at a time per tenant, so the count and the insert agree.
+      await manager.query(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+        `messaging_queues:${tenantId}`,
+      ]);
+      const counted = rowsOf<{ count: number }>(
+        await manager.query(
+          `select count(*)::int as count from messaging_queues where tenant_id = $1 and queue_name <> $2`,
+          [tenantId, queueName],
+        ),
+      );
+      const limit = this.config.maxQueuesPerTenant;
+      if (counted[0].count >= limit) {
+        throw messagingError(
+          'MESSAGING.QUEUE_LIMIT_REACHED',
+          `The tenant has ${counted[0].count} queues; at most ${limit} (MESSAGING_MAX_QUEUES_PER_TENANT). Publish to an existing queue`,
+          [{ field: 'queue_name', queues: counted[0].count, limit }],
+        );
+      }
+      return this.insert(manager, tenantId, queueName, workers);
+    });
+  }
+
+  private async insert(
+    db: Pick<DataSource, 'query'>,
+    tenantId: string,
+    queueName: string,
+    workers?: number,
+  ): Promise<QueueConfig> {
+    const rows: QueueRow[] = await db.query(
       `with tenant as (select least(50, greatest(1, concurrency_config)) as workers from tenants where id = $1)
        insert into messaging_queues (tenant_id, queue_name, workers, max_attempts)
        select $1, $2, coalesce($3, (select workers from tenant), $4), $5

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { OutboundHttp } from '../../shared/outbound';
 import { ConsumerRegistry } from './consumer-registry.service';
+import { messagingError } from './messaging.errors';
 import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { DEFAULT_QUEUE } from './queue-topology';
 
 export interface QueueConfigView {
   tenant_id: string;
@@ -37,6 +39,25 @@ export class QueueSettingsService {
     private readonly registry: ConsumerRegistry,
     private readonly outbound: OutboundHttp,
   ) {}
+
+  /**
+   * A publish may name a queue that does not exist yet: only a tenant owner or a platform admin
+   * makes it (403 MESSAGING.QUEUE_CREATE_FORBIDDEN for an API key or a plain member, except the
+   * tenant's `default` queue), and only within MESSAGING_MAX_QUEUES_PER_TENANT (409). Checked
+   * before the message is stored: a refused publish leaves no row, broker queue, consumer or
+   * metric series behind.
+   */
+  async admitPublish(tenantId: string, queueName: string, mayCreate: boolean): Promise<void> {
+    if (this.registry.isDeclared(tenantId, queueName)) return;
+    if (await this.queues.get(tenantId, queueName)) return;
+    if (!mayCreate && queueName !== DEFAULT_QUEUE) {
+      throw messagingError(
+        'MESSAGING.QUEUE_CREATE_FORBIDDEN',
+        `Queue ${queueName} does not exist; only a tenant owner or a platform admin creates queues (publish to an existing queue, or ask an owner to configure this one)`,
+      );
+    }
+    await this.queues.ensure(tenantId, queueName);
+  }
 
   async setTenantWorkers(
     tenantId: string,
