@@ -136,7 +136,7 @@ describe('Location delivery fairness: the operator endpoint, health and breakers
     );
   const origin = (sink: HttpSink) => `http://127.0.0.1:${sink.port}`;
 
-  it("delivers to the operator's own THIRD_PARTY_ENDPOINT (http, loopback, not allow-listed); a signing secret without an endpoint of the tenant's is a 400", async () => {
+  it("delivers to the operator's own THIRD_PARTY_ENDPOINT (http, loopback, not allow-listed); a signing secret without an endpoint of the tenant's is a 400; a tenant's ::/96 URL is refused", async () => {
     const [user] = globex.users;
     const session = await begin(user);
     const ids = [await post(user, session, 1), await post(user, session, 2)];
@@ -163,6 +163,18 @@ describe('Location delivery fairness: the operator endpoint, health and breakers
       .get('/api/v1/location/delivery')
       .set('Authorization', globex.owner.bearer);
     expect(view.body).toMatchObject({ source: 'operator', signing: false });
+    // A tenant's URL stays under the SSRF rules: an IPv4-compatible IPv6 literal is its IPv4.
+    for (const url of ['https://[::7f00:1]/hook', 'https://[::a9fe:a9fe]/latest']) {
+      const refused = await api()
+        .put('/api/v1/location/delivery')
+        .set('Authorization', globex.owner.bearer)
+        .send({ endpoint_url: url });
+      expect({ url, status: refused.status, code: refused.body.code }).toEqual({
+        url,
+        status: 400,
+        code: 'OUTBOUND.URL_NOT_ALLOWED',
+      });
+    }
     await api()
       .post(`/api/v1/location/session/${session}/stop`)
       .set('Authorization', user.bearer)
