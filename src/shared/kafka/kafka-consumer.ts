@@ -63,8 +63,11 @@ export interface ConsumerOptions<T> {
    * for which `isPermanent` answers true go to `onPoison` at once in every mode.
    */
   onExhausted?: 'poison' | 'retry' | 'park';
-  /** `park` mode: the park topic and the resume group (defaults above). */
-  park?: { topic?: string; groupId?: string };
+  /**
+   * `park` mode: the park topic and the resume group (defaults above), and the park topic's
+   * replication factor when it is created (`KafkaService` passes `KAFKA_REPLICATION_FACTOR`).
+   */
+  park?: { topic?: string; groupId?: string; replicationFactor?: number };
   /** Commit after this many resolved offsets at once (kafkajs `autoCommitThreshold`). */
   autoCommitThreshold?: number;
   isPermanent?: (error: Error) => boolean;
@@ -160,7 +163,9 @@ export class KafkaConsumerRunner<T = unknown> {
       if (!options.handleBatch) throw new Error('onExhausted: park needs handleBatch');
       const topic = options.park?.topic ?? `${options.topics[0]}.parked`;
       const groupId = options.park?.groupId ?? `${options.groupId}.parked`;
-      this.parking = new KafkaParking(kafka, topic, groupId, options.groupId);
+      this.parking = new KafkaParking(kafka, topic, groupId, options.groupId, {
+        replicationFactor: options.park?.replicationFactor,
+      });
       this.resumer = new KafkaConsumerRunner(kafka, context, {
         ...options,
         groupId,

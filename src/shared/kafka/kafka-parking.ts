@@ -57,6 +57,7 @@ export class KafkaParking {
     readonly topic: string,
     readonly resumeGroupId: string,
     private readonly groupId: string,
+    private readonly topicOptions: { replicationFactor?: number } = {},
   ) {
     this.logger = new Logger(`KafkaParking:${groupId}`);
   }
@@ -73,7 +74,13 @@ export class KafkaParking {
     const wanted = Math.max(1, await partitionsOf(sourceTopic).catch(() => 1));
     await this.admin.createTopics({
       waitForLeaders: true,
-      topics: [{ topic: this.topic, numPartitions: wanted }],
+      topics: [
+        {
+          topic: this.topic,
+          numPartitions: wanted,
+          replicationFactor: this.topicOptions.replicationFactor,
+        },
+      ],
     });
     this.partitions = Math.max(1, await partitionsOf(this.topic));
     // Also when no new record arrives: the state (and the resumed tenants) stays current.

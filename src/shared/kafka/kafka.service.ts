@@ -174,7 +174,11 @@ export class KafkaService
 
   /** Starts a consumer group; stopped at shutdown after its in-flight message. */
   async startConsumer<T>(options: ConsumerOptions<T>): Promise<KafkaConsumerRunner<T>> {
-    const runner = new KafkaConsumerRunner(this.kafka, this.context, options);
+    const park =
+      options.onExhausted === 'park'
+        ? { replicationFactor: this.config.replicationFactor, ...options.park }
+        : options.park;
+    const runner = new KafkaConsumerRunner(this.kafka, this.context, { ...options, park });
     this.consumers.add(runner);
     await runner.start();
     return runner;
