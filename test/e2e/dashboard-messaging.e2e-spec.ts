@@ -62,6 +62,12 @@ describe('dashboard: messaging panel by role (headless Chromium)', () => {
       tenantMember(t, tenantA.id, 'user'),
       tenantMember(t, tenantB.id, 'tenant_owner'),
     ]);
+    // Only an owner makes a queue (an API key publishes to existing ones).
+    const made = await request(t.url)
+      .put(`/api/v1/tenants/${tenantA.id}/consumers/${queue}/config`)
+      .set('Authorization', ownerA.bearer)
+      .send({ workers: 3 });
+    if (made.status !== 200) throw new Error(`PUT consumers config answered ${made.status}`);
     await publish(tenantA, queue);
     await publish(tenantB, 'default');
   });
