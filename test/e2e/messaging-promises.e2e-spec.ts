@@ -84,7 +84,8 @@ describe('messaging promises', () => {
       const key = String(req.headers['idempotency-key']);
       calls.set(key, (calls.get(key) ?? 0) + 1);
       req.resume();
-      req.on('end', () => (holding ? held.push(res) : res.writeHead(200).end()));
+      const status = req.url?.includes('fail') ? 500 : 200;
+      req.on('end', () => (holding ? held.push(res) : res.writeHead(status).end()));
     });
     await new Promise<void>((done) => sink.listen(0, '127.0.0.1', done));
     const address = sink.address();
@@ -328,6 +329,33 @@ describe('messaging promises', () => {
     expect(status).toBe('processed');
     unclaimed.mockRestore();
   }, 90_000);
+
+  it('a retry with the key of a message that has failed is 409 MESSAGING.MESSAGE_FAILED naming it, never a 202', async () => {
+    await startWorkers();
+    const config = await call('put', `/api/v1/tenants/${a.id}/consumers/fails/config`, owner).send({
+      workers: 1,
+      max_attempts: 1,
+      webhook_url: `${sinkUrl}?fail=1`,
+    });
+    expect(config.status).toBe(200);
+    const key = `fails-${randomUUID()}`;
+    const first = await publish({ queue_name: 'fails', payload: { fails: true } }, key);
+    expect(first.status).toBe(202);
+    const id = first.body.id as string;
+    const status = await eventually(
+      async () => (await statusOf([id]))[0]?.status as string | undefined,
+      (s) => s === 'failed',
+      30_000,
+    );
+    expect(status).toBe('failed');
+    const again = await publish({ queue_name: 'fails', payload: { fails: true } }, key);
+    console.log(`failed message, replayed key: ${again.status} ${again.body.code}`);
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({
+      code: 'MESSAGING.MESSAGE_FAILED',
+      details: [{ message_id: id, status: 'failed', attempts: 1 }],
+    });
+  }, 60_000);
 
   it('messages left queued or processing past their lease with no outbox row and nothing in the broker are swept and processed', async () => {
     await startWorkers();

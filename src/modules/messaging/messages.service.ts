@@ -128,8 +128,12 @@ export class MessagesService implements OnApplicationShutdown {
       : await this.queues.ensure(tenantId, input.queueName);
     const { message, created } = await this.store(tenantId, input);
     // A retry of a stored message (its key taken): the message as it is now. A `queued` one has
-    // its outbox row, or the relay's sweep republishes it: it will be processed.
-    if (!created) return { message, replayed: true };
+    // its outbox row, or the relay's sweep republishes it: it will be processed. A failed one
+    // will not be: no success for it.
+    if (!created) {
+      if (message.status === 'failed') throw failedReplay(message);
+      return { message, replayed: true };
+    }
     try {
       if (config) await this.declareQueue(tenantId, input.queueName, config);
       await this.publishStored(tenantId, message.id, input.queueName);
@@ -398,6 +402,22 @@ export class MessagesService implements OnApplicationShutdown {
       [{ message_id: id, status: 'queued', relayed_later: true }],
     ).withHeaders({ 'Retry-After': '5' });
   }
+}
+
+/** The key's message has failed (attempts spent): nothing will process it unless retried. */
+function failedReplay(message: MessageView): AppError {
+  return messagingError(
+    'MESSAGING.MESSAGE_FAILED',
+    `The message of this Idempotency-Key (${message.id}) failed after ${message.attempts} attempt(s); POST /api/v1/messages/${message.id}/retry sends it again`,
+    [
+      {
+        message_id: message.id,
+        status: message.status,
+        attempts: message.attempts,
+        last_error: message.last_error,
+      },
+    ],
+  );
 }
 
 /** A full queue refused a stored message: it waits in the outbox (429, relayed later). */

@@ -89,7 +89,7 @@ const IdempotencyKeyHeader = () =>
     required: false,
     schema: { type: 'string', maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
     description:
-      'A retried POST with the same key answers 202 with the first message as it is now (Idempotent-Replayed: true); longer than 200 characters: 400 MESSAGING.INVALID_IDEMPOTENCY_KEY',
+      'A retried POST with the same key answers 202 with the first message as it is now (Idempotent-Replayed: true), or 409 MESSAGING.MESSAGE_FAILED when that message has failed; longer than 200 characters: 400 MESSAGING.INVALID_IDEMPOTENCY_KEY',
   });
 
 const PublishDocs = () =>
