@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import request from 'supertest';
-import { LocationPersisterConsumer } from '../../src/modules/location/location-persister.consumer';
+import { LocationPersisterConsumer } from '../../src/modules/location/updates/location-persister.consumer';
 import { createTestApp, type TestApp } from '../support/app';
 import { isolateLocationTopics, setDelivery, startSession } from '../support/http-sink';
 import {

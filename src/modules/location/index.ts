@@ -1,6 +1,6 @@
 export { Clock, SystemClock } from './clock';
 export * from './location.events';
 export { LocationModule } from './location.module';
-export { SessionExpiryJob } from './session-expiry.job';
-export { RetryWorker } from './retry.worker';
-export { DeliveryService } from './delivery.service';
+export { SessionExpiryJob } from './sessions/session-expiry.job';
+export { RetryWorker } from './delivery/retry.worker';
+export { DeliveryService } from './delivery/delivery.service';

@@ -21,15 +21,15 @@ import {
   SessionDto,
   SessionListDto,
   StartSessionDto,
-} from './dto/session.dto';
+} from './sessions/session.dto';
 import {
   AcceptedDto,
   BatchAcceptedDto,
   LocationBatchDto,
   LocationUpdateDto,
-} from './dto/update.dto';
-import { LocationSessionsService } from './location-sessions.service';
-import { LocationUpdatesService } from './location-updates.service';
+} from './updates/update.dto';
+import { LocationSessionsService } from './sessions/location-sessions.service';
+import { LocationUpdatesService } from './updates/location-updates.service';
 
 const uuid = () => new ParseUUIDPipe();
 const sessionParam = () => ApiParam({ name: 'id', format: 'uuid', description: 'Session id' });

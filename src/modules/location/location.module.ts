@@ -1,25 +1,29 @@
 import { Module } from '@nestjs/common';
 import { TenancyModule } from '../tenancy';
 import { Clock, SystemClock } from './clock';
-import { DeadLetterProducer } from './dead-letter.producer';
-import { DeliveryController, RetryController, StreamingController } from './delivery.controller';
-import { DeliveryService } from './delivery.service';
-import { DeliverySettingsService } from './delivery-settings.service';
+import { DeadLetterProducer } from './delivery/dead-letter.producer';
+import {
+  DeliveryController,
+  RetryController,
+  StreamingController,
+} from './delivery/delivery.controller';
+import { DeliveryService } from './delivery/delivery.service';
+import { DeliverySettingsService } from './delivery/delivery-settings.service';
 import { LocationController } from './location.controller';
-import { LocationDlqConsumer } from './location-dlq.consumer';
-import { LocationPersisterConsumer } from './location-persister.consumer';
-import { LocationStreamerConsumer } from './location-streamer.consumer';
-import { LocationEntity } from './location.entity';
-import { LocationSessionEntity } from './location-session.entity';
-import { LocationSessionsService } from './location-sessions.service';
-import { LocationUpdatesProducer } from './location-updates.producer';
-import { LocationUpdatesService } from './location-updates.service';
-import { SessionCache } from './session-cache';
-import { RetryLedgerRepository } from './retry-ledger.repository';
-import { RetryLedgerService } from './retry-ledger.service';
-import { RetryWorker } from './retry.worker';
-import { SessionExpiryJob } from './session-expiry.job';
-import { StreamingHealthService } from './streaming-health.service';
+import { LocationDlqConsumer } from './delivery/location-dlq.consumer';
+import { LocationPersisterConsumer } from './updates/location-persister.consumer';
+import { LocationStreamerConsumer } from './delivery/location-streamer.consumer';
+import { LocationEntity } from './sessions/location.entity';
+import { LocationSessionEntity } from './sessions/location-session.entity';
+import { LocationSessionsService } from './sessions/location-sessions.service';
+import { LocationUpdatesProducer } from './updates/location-updates.producer';
+import { LocationUpdatesService } from './updates/location-updates.service';
+import { SessionCache } from './sessions/session-cache';
+import { RetryLedgerRepository } from './delivery/retry-ledger.repository';
+import { RetryLedgerService } from './delivery/retry-ledger.service';
+import { RetryWorker } from './delivery/retry.worker';
+import { SessionExpiryJob } from './sessions/session-expiry.job';
+import { StreamingHealthService } from './delivery/streaming-health.service';
 
 /** Tracking sessions, location updates through Kafka, delivery to each tenant's third party, the retry ledger. */
 @Module({

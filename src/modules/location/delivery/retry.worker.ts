@@ -6,18 +6,18 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { locationConfig, type LocationConfig } from '../../config';
-import { isClientAppError } from '../../shared/kafka';
-import { emitLifecycleEvent } from '../tenancy';
-import { Clock } from './clock';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { isClientAppError } from '../../../shared/kafka';
+import { emitLifecycleEvent } from '../../tenancy';
+import { Clock } from '../clock';
 import { DeliveryService } from './delivery.service';
 import {
   LOCATION_UPDATE_PERMANENTLY_FAILED,
   LOCATION_UPDATE_RESOLVED,
   LocationPermanentlyFailedEvent,
   LocationResolvedEvent,
-} from './location.events';
-import { ledgerOutcomes, updatesDelivered } from './location.metrics';
+} from '../location.events';
+import { ledgerOutcomes, updatesDelivered } from '../location.metrics';
 import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
 
 /**

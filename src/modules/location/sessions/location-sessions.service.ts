@@ -7,18 +7,18 @@ import {
   type Page,
   toPage,
   withCursorInstant,
-} from '../../shared/pagination';
-import { TenantContext } from '../../shared/tenant-context';
-import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
-import type { ListLocationsQueryDto, ListSessionsQueryDto, SessionView } from './dto/session.dto';
+} from '../../../shared/pagination';
+import { TenantContext } from '../../../shared/tenant-context';
+import { emitLifecycleEvent, TenantDatabase } from '../../tenancy';
+import type { ListLocationsQueryDto, ListSessionsQueryDto, SessionView } from './session.dto';
 import { LocationEntity } from './location.entity';
-import { locationError } from './location.errors';
+import { locationError } from '../location.errors';
 import {
   LOCATION_SESSION_ENDED,
   LOCATION_SESSION_STARTED,
   LocationSessionEndedEvent,
   LocationSessionStartedEvent,
-} from './location.events';
+} from '../location.events';
 import { LocationSessionEntity } from './location-session.entity';
 import { SessionCache } from './session-cache';
 import { z } from 'zod';

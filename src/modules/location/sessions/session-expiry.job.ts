@@ -5,9 +5,9 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { LOCATION_SWEEP_SETTING } from '../../../migrations/tenant/1700000008101-location';
-import { locationConfig, type LocationConfig } from '../../config';
-import { TenantDatabase, TenantsService } from '../tenancy';
+import { LOCATION_SWEEP_SETTING } from '../../../../migrations/tenant/1700000008101-location';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { TenantDatabase, TenantsService } from '../../tenancy';
 import { LocationSessionsService } from './location-sessions.service';
 import { LocationSessionEntity } from './location-session.entity';
 import { SessionCache } from './session-cache';

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { commonError } from '../../shared/errors';
-import { cursorCodec, cursorParts, type Page, toPage } from '../../shared/pagination';
-import { TenantContext } from '../../shared/tenant-context';
-import { Clock } from './clock';
-import type { LedgerListQueryDto, LedgerView } from './dto/retry.dto';
-import { locationError } from './location.errors';
+import { commonError } from '../../../shared/errors';
+import { cursorCodec, cursorParts, type Page, toPage } from '../../../shared/pagination';
+import { TenantContext } from '../../../shared/tenant-context';
+import { Clock } from '../clock';
+import type { LedgerListQueryDto, LedgerView } from './retry.dto';
+import { locationError } from '../location.errors';
 import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
 
 const ledgerCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));

@@ -23,9 +23,9 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Allow, Authenticated } from '../../shared/auth';
-import { TenantContext } from '../../shared/tenant-context';
-import { DeliveryDto, PutDeliveryDto } from './dto/delivery.dto';
+import { Allow, Authenticated } from '../../../shared/auth';
+import { TenantContext } from '../../../shared/tenant-context';
+import { DeliveryDto, PutDeliveryDto } from './delivery.dto';
 import {
   LedgerListDto,
   LedgerListQueryDto,
@@ -33,7 +33,7 @@ import {
   LedgerStatsDto,
   ReplayAcceptedDto,
   StreamingHealthDto,
-} from './dto/retry.dto';
+} from './retry.dto';
 import { DeliverySettingsService } from './delivery-settings.service';
 import { RetryLedgerService } from './retry-ledger.service';
 import { StreamingHealthService } from './streaming-health.service';

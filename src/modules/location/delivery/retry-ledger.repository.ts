@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { cursorInstantSql } from '../../shared/pagination';
-import type { LocationUpdateMessage } from './messages/location-update.message';
+import { cursorInstantSql } from '../../../shared/pagination';
+import type { LocationUpdateMessage } from '../updates/location-update.message';
 
 export type LedgerStatus = 'pending' | 'retried' | 'resolved' | 'permanently_failed';
 

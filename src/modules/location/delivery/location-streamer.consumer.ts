@@ -1,16 +1,16 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { locationConfig, type LocationConfig } from '../../config';
-import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../shared/kafka';
-import { emitLifecycleEvent } from '../tenancy';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../../shared/kafka';
+import { emitLifecycleEvent } from '../../tenancy';
 import { DeadLetterProducer } from './dead-letter.producer';
 import { DeliveryService } from './delivery.service';
-import { LOCATION_UPDATE_DELIVERED, LocationDeliveredEvent } from './location.events';
-import { updatesDelivered } from './location.metrics';
+import { LOCATION_UPDATE_DELIVERED, LocationDeliveredEvent } from '../location.events';
+import { updatesDelivered } from '../location.metrics';
 import {
   type LocationUpdateMessage,
   parseLocationUpdate,
-} from './messages/location-update.message';
+} from '../updates/location-update.message';
 
 /**
  * Delivers every update to its tenant's target: up to `LOCATION_DELIVERY_CONCURRENCY`

@@ -1,18 +1,15 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { locationConfig, type LocationConfig } from '../../config';
+import { locationConfig, type LocationConfig } from '../../../config';
 import {
   handleByTenant,
   type InboundMessage,
   isClientAppError,
   KafkaConsumerRunner,
   KafkaService,
-} from '../../shared/kafka';
-import { TenantDatabase } from '../tenancy';
-import { locationsPersisted } from './location.metrics';
-import {
-  type LocationUpdateMessage,
-  parseLocationUpdate,
-} from './messages/location-update.message';
+} from '../../../shared/kafka';
+import { TenantDatabase } from '../../tenancy';
+import { locationsPersisted } from '../location.metrics';
+import { type LocationUpdateMessage, parseLocationUpdate } from './location-update.message';
 
 const CHUNK = 1_000;
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { locationConfig, type LocationConfig } from '../../config';
-import { OutboundHttp } from '../../shared/outbound';
-import type { DeliveryView } from './dto/delivery.dto';
-import { locationError } from './location.errors';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { OutboundHttp } from '../../../shared/outbound';
+import type { DeliveryView } from './delivery.dto';
+import { locationError } from '../location.errors';
 
 export interface DeliveryTarget {
   url: string;

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { locationConfig, type LocationConfig } from '../../config';
-import { KafkaService, type RawMessage } from '../../shared/kafka';
-import { updatesDeadLettered } from './location.metrics';
-import type { DeadLetterMessage, LocationUpdateMessage } from './messages/location-update.message';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { KafkaService, type RawMessage } from '../../../shared/kafka';
+import { updatesDeadLettered } from '../location.metrics';
+import type { DeadLetterMessage, LocationUpdateMessage } from '../updates/location-update.message';
 
 /** Produces to `location.updates.dlq` (acks=all); a throw means nothing was parked. */
 @Injectable()

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
-import { locationConfig, type LocationConfig } from '../../config';
-import { type DeliveryResult, OutboundHttp } from '../../shared/outbound';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { type DeliveryResult, OutboundHttp } from '../../../shared/outbound';
 import { DeliverySettingsService } from './delivery-settings.service';
-import { breakerSources, deliverySeconds } from './location.metrics';
-import { deliveryBody, type LocationUpdateMessage } from './messages/location-update.message';
+import { breakerSources, deliverySeconds } from '../location.metrics';
+import { deliveryBody, type LocationUpdateMessage } from '../updates/location-update.message';
 
 export interface DeliveryOutcome extends Partial<DeliveryResult> {
   ok: boolean;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { locationConfig, type LocationConfig } from '../../config';
-import { TenantDatabase } from '../tenancy';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { TenantDatabase } from '../../tenancy';
 import { LocationSessionEntity, type SessionStatus } from './location-session.entity';
 
 export interface CachedSession {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { locationConfig, type LocationConfig } from '../../config';
-import { locationError } from './location.errors';
-import { updatesAccepted, updatesRefused } from './location.metrics';
-import { LocationSessionsService } from './location-sessions.service';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { locationError } from '../location.errors';
+import { updatesAccepted, updatesRefused } from '../location.metrics';
+import { LocationSessionsService } from '../sessions/location-sessions.service';
 import { LocationUpdatesProducer } from './location-updates.producer';
-import type { LocationUpdateMessage } from './messages/location-update.message';
-import { SessionCache } from './session-cache';
+import type { LocationUpdateMessage } from './location-update.message';
+import { SessionCache } from '../sessions/session-cache';
 
 interface Point {
   latitude: number;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
-import { locationConfig, type LocationConfig } from '../../config';
-import { KafkaService } from '../../shared/kafka';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { KafkaService } from '../../../shared/kafka';
 import { DeliveryService } from './delivery.service';
 import { LocationStreamerConsumer } from './location-streamer.consumer';
 

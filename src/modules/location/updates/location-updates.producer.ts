@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { locationConfig, type LocationConfig } from '../../config';
-import { KafkaService, type PreparedMessage } from '../../shared/kafka';
-import { producerBatchSize, updatesProduced } from './location.metrics';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { KafkaService, type PreparedMessage } from '../../../shared/kafka';
+import { producerBatchSize, updatesProduced } from '../location.metrics';
 
 /** Records waiting for a produce request beyond which callers are refused at once (503). */
 const MAX_WAITING = 50_000;

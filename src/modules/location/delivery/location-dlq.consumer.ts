@@ -1,17 +1,17 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { locationConfig, type LocationConfig } from '../../config';
-import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../shared/kafka';
-import { emitLifecycleEvent } from '../tenancy';
-import { Clock } from './clock';
+import { locationConfig, type LocationConfig } from '../../../config';
+import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../../shared/kafka';
+import { emitLifecycleEvent } from '../../tenancy';
+import { Clock } from '../clock';
 import {
   LOCATION_UPDATE_DEAD_LETTERED,
   LOCATION_UPDATE_PERMANENTLY_FAILED,
   LocationDeadLetteredEvent,
   LocationPermanentlyFailedEvent,
-} from './location.events';
-import { ledgerOutcomes } from './location.metrics';
-import { type DeadLetterMessage, parseDeadLetter } from './messages/location-update.message';
+} from '../location.events';
+import { ledgerOutcomes } from '../location.metrics';
+import { type DeadLetterMessage, parseDeadLetter } from '../updates/location-update.message';
 import { RetryLedgerRepository } from './retry-ledger.repository';
 
 /** PostgreSQL: a foreign key (unknown tenant) or check violation will not get better by retrying. */
