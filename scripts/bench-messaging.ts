@@ -21,7 +21,7 @@ import {
   MessageHandler,
   MessagesService,
 } from '../src/modules/messaging';
-import { QueueConfigService } from '../src/modules/messaging/queue-config.service';
+import { QueueConfigRepository } from '../src/modules/messaging/queue-config.repository';
 import { TenantProvisionerService } from '../src/modules/tenancy/tenant-provisioner.service';
 import { RabbitMqService } from '../src/shared/rabbitmq';
 import { runMigrations } from '../src/shared/database';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const context = app.get(TenantContext);
   const messages = app.get(MessagesService);
-  const queues = app.get(QueueConfigService);
+  const queues = app.get(QueueConfigRepository);
   const registry = app.get(ConsumerRegistry);
   const handler = app.get(MessageHandler);
   const events = app.get(EventEmitter2);

@@ -20,7 +20,7 @@ import {
   unconsumableGauge,
   workersGauge,
 } from './messaging.metrics';
-import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import {
   allQueues,
   declareTenantQueue,
@@ -104,7 +104,7 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     private readonly rabbit: RabbitMqService,
     private readonly management: RabbitMqManagement,
     private readonly redis: RedisService,
-    private readonly queues: QueueConfigService,
+    private readonly queues: QueueConfigRepository,
     private readonly worker: TenantQueueWorker,
     private readonly events: EventEmitter2,
   ) {

@@ -4,7 +4,7 @@ import { RabbitMqService } from '../../shared/rabbitmq';
 import { ConsumerRegistry, type InstanceQueueStats } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
 import { metricLabels, queueDepthGauge } from './messaging.metrics';
-import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { queueNames } from './queue-topology';
 
 export interface ConsumerStatus {
@@ -33,7 +33,7 @@ export class ConsumerStatusService {
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
     private readonly rabbit: RabbitMqService,
     private readonly registry: ConsumerRegistry,
-    private readonly queues: QueueConfigService,
+    private readonly queues: QueueConfigRepository,
   ) {}
 
   async forQueue(tenantId: string, queueName: string): Promise<ConsumerStatus> {

@@ -18,7 +18,7 @@ import { TenantDatabase } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
 import { messagesPublished, metricLabels } from './messaging.metrics';
-import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
 
@@ -106,7 +106,7 @@ export class MessagesService implements OnApplicationShutdown {
     private readonly tenantDb: TenantDatabase,
     private readonly rabbit: RabbitMqService,
     private readonly registry: ConsumerRegistry,
-    private readonly queues: QueueConfigService,
+    private readonly queues: QueueConfigRepository,
   ) {}
 
   async publish(

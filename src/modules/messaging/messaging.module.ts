@@ -9,7 +9,7 @@ import { MessagingAccess } from './messaging-access';
 import { MessagingController } from './messaging.controller';
 import { MessagingLifecycleListener } from './messaging-lifecycle.listener';
 import { OutboxRelay } from './outbox-relay.service';
-import { QueueConfigService } from './queue-config.service';
+import { QueueConfigRepository } from './queue-config.repository';
 import { QueueSettingsService } from './queue-settings.service';
 import { TenantQueueWorker } from './tenant-queue.worker';
 
@@ -19,7 +19,7 @@ import { TenantQueueWorker } from './tenant-queue.worker';
   providers: [
     WebhookMessageHandler,
     { provide: MessageHandler, useExisting: WebhookMessageHandler },
-    QueueConfigService,
+    QueueConfigRepository,
     ConsumerRegistry,
     TenantQueueWorker,
     MessagesService,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { OutboundHttp } from '../../shared/outbound';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { messagingError } from './messaging.errors';
-import { type QueueConfig, QueueConfigService } from './queue-config.service';
+import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { DEFAULT_QUEUE } from './queue-topology';
 
 export interface QueueConfigView {
@@ -35,7 +35,7 @@ export function toQueueConfigView(config: QueueConfig): QueueConfigView {
 @Injectable()
 export class QueueSettingsService {
   constructor(
-    private readonly queues: QueueConfigService,
+    private readonly queues: QueueConfigRepository,
     private readonly registry: ConsumerRegistry,
     private readonly outbound: OutboundHttp,
   ) {}

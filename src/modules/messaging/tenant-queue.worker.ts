@@ -20,7 +20,7 @@ import {
   metricLabels,
   processingSeconds,
 } from './messaging.metrics';
-import type { QueueConfig } from './queue-config.service';
+import type { QueueConfig } from './queue-config.repository';
 import { declareDelayQueue, queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
 

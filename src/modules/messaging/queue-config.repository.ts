@@ -50,7 +50,7 @@ function toConfig(row: QueueRow): QueueConfig {
 
 /** `messaging_queues` in the platform database: what every instance converges to. */
 @Injectable()
-export class QueueConfigService {
+export class QueueConfigRepository {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
