@@ -10,8 +10,8 @@ import { platformMigrations } from '../migrations/platform';
 import { TenancyStandaloneModule } from '../src/cli/tenancy-standalone.module';
 import { databaseConfig, loadLocalEnv, tenancyConfig } from '../src/config';
 import { TenantDatabase } from '../src/modules/tenancy';
-import { TenantPoolsService } from '../src/modules/tenancy/tenant-pools.service';
-import { TenantSecretsService } from '../src/modules/tenancy/tenant-secrets.service';
+import { TenantPoolsService } from '../src/modules/tenancy/database/tenant-pools.service';
+import { TenantSecretsService } from '../src/modules/tenancy/database/tenant-secrets.service';
 import { AwsClients } from '../src/shared/aws';
 import { runMigrations } from '../src/shared/database';
 

@@ -3,8 +3,8 @@ import request from 'supertest';
 import type { EntityManager } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../src/config';
 import { TenancyModule } from '../../src/modules/tenancy';
-import { TenantPoolsService } from '../../src/modules/tenancy/tenant-pools.service';
-import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
+import { TenantPoolsService } from '../../src/modules/tenancy/database/tenant-pools.service';
+import { TenantSecretsService } from '../../src/modules/tenancy/database/tenant-secrets.service';
 import { createTestApp, type TestApp } from '../support/app';
 import {
   unitOfWork,

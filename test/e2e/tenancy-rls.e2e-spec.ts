@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { EntityManager } from 'typeorm';
 import { TenancyModule, TenantDatabase } from '../../src/modules/tenancy';
-import { TenantPoolsService } from '../../src/modules/tenancy/tenant-pools.service';
-import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
+import { TenantPoolsService } from '../../src/modules/tenancy/database/tenant-pools.service';
+import { TenantSecretsService } from '../../src/modules/tenancy/database/tenant-secrets.service';
 import { createTestApp, type TestApp } from '../support/app';
 import {
   unitOfWork,

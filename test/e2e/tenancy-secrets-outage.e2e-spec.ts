@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import request from 'supertest';
 import { TenancyModule } from '../../src/modules/tenancy';
-import { TenantSecretsService } from '../../src/modules/tenancy/tenant-secrets.service';
+import { TenantSecretsService } from '../../src/modules/tenancy/database/tenant-secrets.service';
 import { createTestApp, type TestApp } from '../support/app';
 import { asAdmin, asMember, uniqueName, withTestBearer } from '../support/tenancy';
 

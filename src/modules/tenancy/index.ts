@@ -17,6 +17,9 @@ export {
 } from './tenancy.events';
 export { TenancyModule } from './tenancy.module';
 export type { TenantStatus } from './tenant.entity';
-export { TenantDatabase } from './tenant-database.service';
-export { type TenantMigrationReport, TenantMigrationsRunner } from './tenant-migrations.runner';
+export { TenantDatabase } from './database/tenant-database.service';
+export {
+  type TenantMigrationReport,
+  TenantMigrationsRunner,
+} from './database/tenant-migrations.runner';
 export { type TenantPage, TenantsService, type TenantView } from './tenants.service';

@@ -11,7 +11,7 @@ import { ApiKeysService } from './api-keys.service';
 import { CacheFiguresDto, TenantHealthDto, TenantsHealthDto } from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
 import { TenancyHealthService, type TenantHealth } from './tenancy-health.service';
-import { TenantSecretsService } from './tenant-secrets.service';
+import { TenantSecretsService } from './database/tenant-secrets.service';
 import { TenantsService } from './tenants.service';
 
 /** Served at the root (outside /api/v1): /health/tenants, /health/tenant/:id, /health/cache, /admin/cache/clear. */

@@ -1,10 +1,10 @@
 import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ApiKeysService } from './api-keys.service';
 import { gaugeSources, type TenancyGaugeSource } from './tenancy.metrics';
-import { TenantDatabase } from './tenant-database.service';
-import type { PoolStats } from './tenant-pools.service';
-import { TenantPoolsService } from './tenant-pools.service';
-import { TenantSecretsService } from './tenant-secrets.service';
+import { TenantDatabase } from './database/tenant-database.service';
+import type { PoolStats } from './database/tenant-pools.service';
+import { TenantPoolsService } from './database/tenant-pools.service';
+import { TenantSecretsService } from './database/tenant-secrets.service';
 import { TenantsService } from './tenants.service';
 
 export interface TenantHealth {

@@ -23,10 +23,10 @@ import {
   TenantProvisionedEvent,
 } from './tenancy.events';
 import { TenantEntity } from './tenant.entity';
-import { TenantDatabase } from './tenant-database.service';
-import { TenantMigratorService } from './tenant-migrator.service';
-import type { TenantSecretJson } from './tenant-secret';
-import { TenantSecretsService } from './tenant-secrets.service';
+import { TenantDatabase } from './database/tenant-database.service';
+import { TenantMigratorService } from './database/tenant-migrator.service';
+import type { TenantSecretJson } from './database/tenant-secret';
+import { TenantSecretsService } from './database/tenant-secrets.service';
 import { isUniqueViolation, toTenantView, type TenantView } from './tenants.service';
 
 export interface CreateTenantInput {

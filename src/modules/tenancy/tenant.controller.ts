@@ -10,8 +10,8 @@ import { Allow, Authenticated } from '../../shared/auth';
 import { TenantContext } from '../../shared/tenant-context';
 import { TenantInfoDto, TenantStatsDto } from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
-import { TenantDatabase } from './tenant-database.service';
-import type { PoolStats } from './tenant-pools.service';
+import { TenantDatabase } from './database/tenant-database.service';
+import type { PoolStats } from './database/tenant-pools.service';
 import { TenantsService } from './tenants.service';
 
 export interface TenantInfo {

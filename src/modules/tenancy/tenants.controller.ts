@@ -35,7 +35,7 @@ import {
   TenantViewDto,
 } from './dto/tenant-views.dto';
 import { tenancyError } from './tenancy.errors';
-import { TenantDatabase } from './tenant-database.service';
+import { TenantDatabase } from './database/tenant-database.service';
 import { type ProvisionedTenant, TenantProvisionerService } from './tenant-provisioner.service';
 import { type TenantPage, TenantsService, type TenantView } from './tenants.service';
 

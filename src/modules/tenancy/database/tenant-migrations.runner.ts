@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { TenantSecret } from './tenant-secret';
 import { TenantMigratorService } from './tenant-migrator.service';
 import { TenantSecretsService } from './tenant-secrets.service';
-import { TenantsService } from './tenants.service';
+import { TenantsService } from '../tenants.service';
 
 export interface TenantMigrationReport {
   /** Each tenant database once, however many tenants share it. */

@@ -1,15 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
 import type { DataSource, EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
-import { AppError } from '../../shared/errors';
-import { TenantContext, type TenantContextStore } from '../../shared/tenant-context';
-import { tenancyError } from './tenancy.errors';
-import { credentialRetries } from './tenancy.metrics';
+import { AppError } from '../../../shared/errors';
+import { TenantContext, type TenantContextStore } from '../../../shared/tenant-context';
+import { tenancyError } from '../tenancy.errors';
+import { credentialRetries } from '../tenancy.metrics';
 import { TenantMigratorService } from './tenant-migrator.service';
 import { type PoolStats, TenantPoolsService } from './tenant-pools.service';
 import type { TenantSecret } from './tenant-secret';
 import { TenantSecretsService } from './tenant-secrets.service';
-import { assertTenantId } from './tenant-id';
+import { assertTenantId } from '../tenant-id';
 
 /** PostgreSQL codes of a refused login: rotated (or wrong) credentials. */
 const AUTH_FAILURES = new Set(['28P01', '28000']);

@@ -3,8 +3,8 @@ import { LRUCache } from 'lru-cache';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { tenancyConfig, type TenancyConfig } from '../../config';
-import { poolEvents } from './tenancy.metrics';
+import { tenancyConfig, type TenancyConfig } from '../../../config';
+import { poolEvents } from '../tenancy.metrics';
 import { tenantEntities } from './tenant-entities';
 import type { ConnectionIdentity, TenantSecret } from './tenant-secret';
 

@@ -3,17 +3,17 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LRUCache } from 'lru-cache';
 import type { Repository } from 'typeorm';
-import { tenancyConfig, type TenancyConfig } from '../../config';
-import { AwsClients } from '../../shared/aws';
-import { AppError } from '../../shared/errors';
-import { tenancyError } from './tenancy.errors';
+import { tenancyConfig, type TenancyConfig } from '../../../config';
+import { AwsClients } from '../../../shared/aws';
+import { AppError } from '../../../shared/errors';
+import { tenancyError } from '../tenancy.errors';
 import {
   LatencyWindow,
   secretEvictions,
   secretFetchSeconds,
   secretLookups,
-} from './tenancy.metrics';
-import { TenantEntity } from './tenant.entity';
+} from '../tenancy.metrics';
+import { TenantEntity } from '../tenant.entity';
 import { parseTenantSecret, type TenantSecret } from './tenant-secret';
 
 type Entry =

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { tenantMigrations } from '../../../migrations/tenant';
-import { tenancyConfig, type TenancyConfig } from '../../config';
-import { runMigrations } from '../../shared/database';
+import { tenantMigrations } from '../../../../migrations/tenant';
+import { tenancyConfig, type TenancyConfig } from '../../../config';
+import { runMigrations } from '../../../shared/database';
 import type { TenantSecret } from './tenant-secret';
 
 const TENANT_MIGRATIONS_LOCK = 74_202;
