@@ -1,30 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { messagingConfig, type MessagingConfig } from '../../config';
 import { RabbitMqService } from '../../shared/rabbitmq';
-import { ConsumerRegistry, type InstanceQueueStats } from './consumer-registry.service';
+import { ConsumerRegistry } from './consumer-registry.service';
+import type { ConsumerStatus } from './dto/messaging.dto';
 import { messagingError } from './messaging.errors';
 import { metricLabels, queueDepthGauge } from './messaging.metrics';
 import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { queueNames } from './queue-topology';
-
-export interface ConsumerStatus {
-  tenant_id: string;
-  queue_name: string;
-  workers: number;
-  active_workers: number;
-  in_flight: number;
-  processed: number;
-  failed: number;
-  queue_depth: number | null;
-  dead_letter_depth: number | null;
-  is_active: boolean;
-  /** False when an instance that should consume the queue cannot (`blocked_reason` says why). */
-  consumable: boolean;
-  blocked_reason: string | null;
-  /** The queue exists with an earlier version's arguments (used as it is). */
-  arguments_outdated: boolean;
-  instances: Array<{ instance_id: string } & InstanceQueueStats>;
-}
 
 /** Per-queue status: each live instance's figures (from their heartbeats), their total, depths. */
 @Injectable()

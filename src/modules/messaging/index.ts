@@ -1,6 +1,7 @@
 export { ConsumerRegistry } from './consumer-registry.service';
 export { type HandledMessage, MessageHandler, WebhookMessageHandler } from './message-handler';
-export { type MessageView, MessagesService } from './messages.service';
+export type { MessageView } from './dto/messaging.dto';
+export { MessagesService } from './messages.service';
 export {
   MESSAGING_MESSAGE_FAILED,
   MESSAGING_MESSAGE_PROCESSED,

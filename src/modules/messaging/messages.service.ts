@@ -21,6 +21,7 @@ import { messagesPublished, metricLabels } from './messaging.metrics';
 import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { queueNames } from './queue-topology';
 import { rowsOf } from './sql-rows';
+import type { MessageStatus, MessageView } from './dto/messaging.dto';
 
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
@@ -33,21 +34,6 @@ interface PublishInput {
 interface Stored {
   message: MessageView;
   created: boolean;
-}
-
-export type MessageStatus = 'queued' | 'processing' | 'processed' | 'failed';
-
-export interface MessageView {
-  id: string;
-  tenant_id: string;
-  queue_name: string;
-  payload: unknown;
-  status: MessageStatus;
-  attempts: number;
-  last_error: string | null;
-  idempotency_key: string | null;
-  created_at: string;
-  processed_at: string | null;
 }
 
 interface MessageRow {

@@ -35,22 +35,26 @@ import { Allow, Authenticated } from '../../shared/auth';
 import type { Page } from '../../shared/pagination';
 import {
   ConcurrencyDto,
+  type ConsumerStatus,
   ConsumerStatusDto,
   ConsumerStatusListDto,
   ListMessagesQueryDto,
   MessageDto,
   MessageListDto,
+  type MessageView,
   PublishMessageDto,
   QueueConfigDto,
+  type QueueConfigView,
   QueueConfigViewDto,
   queueName as queueNameSchema,
+  type TenantConcurrencyView,
   TenantConcurrencyViewDto,
 } from './dto/messaging.dto';
-import { ConsumerStatus, ConsumerStatusService } from './consumer-status.service';
-import { MessageView, MessagesService } from './messages.service';
+import { ConsumerStatusService } from './consumer-status.service';
+import { MessagesService } from './messages.service';
 import { MessagingAccess } from './messaging-access';
 import { messagingError } from './messaging.errors';
-import { QueueSettingsService, type QueueConfigView } from './queue-settings.service';
+import { QueueSettingsService } from './queue-settings.service';
 
 const Members = () => Allow({ platformAdmin: true, roles: 'any' });
 const Owners = () => Allow({ platformAdmin: true, roles: ['tenant_owner'] });
@@ -224,7 +228,7 @@ export class MessagingController {
   async setConcurrency(
     @Param('id', uuid()) id: string,
     @Body() body: ConcurrencyDto,
-  ): Promise<{ tenant_id: string; workers: number; queues: QueueConfigView[] }> {
+  ): Promise<TenantConcurrencyView> {
     const tenantId = await this.access.tenantFor(id);
     return this.settings.setTenantWorkers(tenantId, (body.workers ?? body.concurrency_config)!);
   }

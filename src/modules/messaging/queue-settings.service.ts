@@ -2,22 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { OutboundHttp } from '../../shared/outbound';
 import { ConsumerRegistry } from './consumer-registry.service';
+import type { QueueConfigView, TenantConcurrencyView } from './dto/messaging.dto';
 import { messagingError } from './messaging.errors';
 import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
 import { DEFAULT_QUEUE } from './queue-topology';
-
-export interface QueueConfigView {
-  tenant_id: string;
-  queue_name: string;
-  workers: number;
-  max_attempts: number;
-  webhook_url: string | null;
-  /** Whether the queue has its own webhook signing secret. */
-  signing: boolean;
-  /** The new secret, in the one answer that made it. */
-  signing_secret?: string;
-  updated_at: string;
-}
 
 export function toQueueConfigView(config: QueueConfig): QueueConfigView {
   return {
@@ -59,10 +47,7 @@ export class QueueSettingsService {
     await this.queues.ensure(tenantId, queueName);
   }
 
-  async setTenantWorkers(
-    tenantId: string,
-    workers: number,
-  ): Promise<{ tenant_id: string; workers: number; queues: QueueConfigView[] }> {
+  async setTenantWorkers(tenantId: string, workers: number): Promise<TenantConcurrencyView> {
     const configs = await this.queues.updateAll(tenantId, workers);
     for (const config of configs) {
       await this.registry.declare(tenantId, config.queueName).catch(() => undefined);

@@ -39,6 +39,7 @@ export class PublishToTenantDto extends PublishMessageDto {}
 const status = z.enum(['queued', 'processing', 'processed', 'failed'], {
   error: 'expected queued, processing, processed or failed',
 });
+export type MessageStatus = z.infer<typeof status>;
 
 export class ListMessagesQueryDto extends createZodDto(
   z.object({
@@ -82,6 +83,8 @@ export const messageView = z.object({
   created_at: z.string(),
   processed_at: z.string().nullable(),
 });
+/** A message as the API shows it. */
+export type MessageView = z.infer<typeof messageView>;
 
 export class MessageDto extends createZodDto(messageView) {}
 export class MessageListDto extends createZodDto(
@@ -101,13 +104,20 @@ export const queueConfigView = z.object({
     .describe('A new secret, in the one answer that made it (first webhook, or a rotation)'),
   updated_at: z.string(),
 });
+/** A queue's stored configuration as the API shows it. */
+export type QueueConfigView = z.infer<typeof queueConfigView>;
 export class QueueConfigViewDto extends createZodDto(queueConfigView) {}
-export class TenantConcurrencyViewDto extends createZodDto(
-  z.object({ tenant_id: z.uuid(), workers: z.number().int(), queues: z.array(queueConfigView) }),
-) {}
 
-const instanceStats = z.object({
-  instance_id: z.string(),
+const tenantConcurrencyView = z.object({
+  tenant_id: z.uuid(),
+  workers: z.number().int(),
+  queues: z.array(queueConfigView),
+});
+export type TenantConcurrencyView = z.infer<typeof tenantConcurrencyView>;
+export class TenantConcurrencyViewDto extends createZodDto(tenantConcurrencyView) {}
+
+/** One queue as one instance runs it (what its heartbeat carries). */
+const instanceQueueStats = z.object({
   workers: z.number().int(),
   active_workers: z.number().int(),
   in_flight: z.number().int(),
@@ -118,6 +128,9 @@ const instanceStats = z.object({
   blocked_reason: z.string().nullable(),
   arguments_outdated: z.boolean(),
 });
+export type InstanceQueueStats = z.infer<typeof instanceQueueStats>;
+const instanceStats = z.object({ instance_id: z.string(), ...instanceQueueStats.shape });
+
 export const consumerStatus = z.object({
   tenant_id: z.uuid(),
   queue_name: z.string(),
@@ -140,6 +153,8 @@ export const consumerStatus = z.object({
     .describe("The queue exists with an earlier version's arguments and is used as it is"),
   instances: z.array(instanceStats),
 });
+/** A queue consumer's status: per instance and in total, with the queue's depths. */
+export type ConsumerStatus = z.infer<typeof consumerStatus>;
 export class ConsumerStatusDto extends createZodDto(consumerStatus) {}
 export class ConsumerStatusListDto extends createZodDto(
   z.object({ data: z.array(consumerStatus) }),
