@@ -3,9 +3,9 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import { z } from 'zod';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { cursorCodec, cursorParts, withCursorInstant } from '../../shared/pagination';
 import type { TenantRole } from '../../shared/tenant-context';
-import { emitLifecycleEvent } from '../tenancy';
 import { authError } from './auth.errors';
 import {
   USER_ADDED,

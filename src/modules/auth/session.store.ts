@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
 import { redisConfig, type RedisConfig } from '../../config';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { RedisService } from '../../shared/redis';
 import type { TenantRole } from '../../shared/tenant-context';
-import { emitLifecycleEvent } from '../tenancy';
 import { sessionStoreDown } from './auth.errors';
 import {
   SESSION_CREATED,

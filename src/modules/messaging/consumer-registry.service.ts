@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { messagingConfig, type MessagingConfig } from '../../config';
 import { type AmqpConsumer, RabbitMqManagement, RabbitMqService } from '../../shared/rabbitmq';
 import { RedisService } from '../../shared/redis';
-import { emitLifecycleEvent } from '../tenancy';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { MESSAGING_QUEUE_SCALED, QueueScaledEvent } from './messaging.events';
 import {
   inFlightGauge,

@@ -5,7 +5,8 @@ import { messagingConfig, type MessagingConfig } from '../../config';
 import type { AmqpInbound, AmqpOutcome } from '../../shared/rabbitmq';
 import { NaturalBatcher } from '../../shared/batching';
 import { RabbitMqService } from '../../shared/rabbitmq';
-import { emitLifecycleEvent, TenantDatabase } from '../tenancy';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
+import { TenantDatabase } from '../tenancy';
 import { MessageHandler } from './message-handler';
 import {
   MESSAGING_MESSAGE_FAILED,

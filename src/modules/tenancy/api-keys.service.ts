@@ -5,13 +5,13 @@ import { LRUCache } from 'lru-cache';
 import { createHash, randomBytes } from 'node:crypto';
 import { type EntityManager, IsNull, type Repository } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../config';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { tenancyError } from './tenancy.errors';
 import {
   API_KEY_ISSUED,
   API_KEY_REVOKED,
   ApiKeyIssuedEvent,
   ApiKeyRevokedEvent,
-  emitLifecycleEvent,
 } from './tenancy.events';
 import { TenantApiKeyEntity } from './tenant-api-key.entity';
 import { isTenantId } from './tenant-id';

@@ -5,7 +5,6 @@ export {
   API_KEY_REVOKED,
   ApiKeyIssuedEvent,
   ApiKeyRevokedEvent,
-  emitLifecycleEvent,
   TENANT_DELETED,
   TENANT_DELETING,
   TENANT_PROVISIONED,

@@ -1,6 +1,3 @@
-import type { Logger } from '@nestjs/common';
-import type { EventEmitter2 } from '@nestjs/event-emitter';
-
 /** Emitted (awaited) once a tenant's secret, schema and first API key exist. */
 export const TENANT_PROVISIONED = 'tenant.provisioned';
 /** Emitted (awaited) before a tenant is marked deleted: drain and stop its work. */
@@ -60,23 +57,4 @@ export class ApiKeyRevokedEvent {
     readonly tenantId: string,
     readonly keyId: string,
   ) {}
-}
-
-/**
- * Emits a lifecycle event after the fact committed, without waiting for listeners: a listener that
- * throws (at once or later) is logged and never fails the producer.
- */
-export function emitLifecycleEvent(
-  emitter: EventEmitter2,
-  logger: Logger,
-  name: string,
-  payload: object,
-): void {
-  try {
-    emitter
-      .emitAsync(name, payload)
-      .catch((error: unknown) => logger.warn({ err: error }, `A ${name} listener failed`));
-  } catch (error) {
-    logger.warn({ err: error }, `A ${name} listener failed`);
-  }
 }

@@ -11,10 +11,10 @@ import type { Repository } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../config';
 import { AwsClients } from '../../shared/aws';
 import { AppError } from '../../shared/errors';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { ApiKeysService } from './api-keys.service';
 import { tenancyError } from './tenancy.errors';
 import {
-  emitLifecycleEvent,
   TENANT_DELETED,
   TENANT_DELETING,
   TENANT_PROVISIONED,

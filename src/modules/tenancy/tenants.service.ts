@@ -10,8 +10,9 @@ import {
   toPage,
   withCursorInstant,
 } from '../../shared/pagination';
+import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { tenancyError } from './tenancy.errors';
-import { emitLifecycleEvent, TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
+import { TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
 import { TenantEntity, type TenantStatus } from './tenant.entity';
 import { isTenantId } from './tenant-id';
 

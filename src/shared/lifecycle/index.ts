@@ -1,1 +1,2 @@
+export * from './emit-lifecycle-event';
 export * from './lifecycle.service';

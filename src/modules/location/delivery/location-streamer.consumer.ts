@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { locationConfig, type LocationConfig } from '../../../config';
 import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../../shared/kafka';
-import { emitLifecycleEvent } from '../../tenancy';
+import { emitLifecycleEvent } from '../../../shared/lifecycle';
 import { DeadLetterProducer } from './dead-letter.producer';
 import { DeliveryService } from './delivery.service';
 import { LOCATION_UPDATE_DELIVERED, LocationDeliveredEvent } from '../location.events';

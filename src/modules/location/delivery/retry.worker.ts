@@ -8,7 +8,7 @@ import {
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { locationConfig, type LocationConfig } from '../../../config';
 import { isClientAppError } from '../../../shared/kafka';
-import { emitLifecycleEvent } from '../../tenancy';
+import { emitLifecycleEvent } from '../../../shared/lifecycle';
 import { Clock } from '../clock';
 import { DeliveryService } from './delivery.service';
 import {

@@ -9,7 +9,8 @@ import {
   withCursorInstant,
 } from '../../../shared/pagination';
 import { TenantContext } from '../../../shared/tenant-context';
-import { emitLifecycleEvent, TenantDatabase } from '../../tenancy';
+import { emitLifecycleEvent } from '../../../shared/lifecycle';
+import { TenantDatabase } from '../../tenancy';
 import type { ListLocationsQueryDto, ListSessionsQueryDto, SessionView } from './session.dto';
 import { LocationEntity } from './location.entity';
 import { locationError } from '../location.errors';
