@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { awsConfig, cognitoConfig, databaseConfig, loadLocalEnv } from '../config';
-import { CognitoGateway } from '../modules/auth';
+import { CognitoClient } from '../modules/auth';
 import { AwsClients } from '../shared/aws';
 import { AppError } from '../shared/errors';
 
@@ -12,7 +12,7 @@ import { AppError } from '../shared/errors';
  */
 export async function ensurePlatformAdmin(email: string, password: string): Promise<string> {
   const aws = new AwsClients(awsConfig());
-  const cognito = new CognitoGateway(aws, cognitoConfig());
+  const cognito = new CognitoClient(aws, cognitoConfig());
   const db = new Client({ connectionString: databaseConfig().url });
   try {
     let userId: string;

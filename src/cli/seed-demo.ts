@@ -4,7 +4,7 @@ import { AppModule } from '../app.module';
 import { appConfig, loadLocalEnv } from '../config';
 import { configureApp } from '../http/configure-app';
 import { createFastifyAdapter } from '../http/fastify';
-import { CognitoGateway } from '../modules/auth';
+import { CognitoClient } from '../modules/auth';
 import { ensurePlatformAdmin } from './create-platform-admin';
 
 const PASSWORD = process.env.DEMO_PASSWORD ?? 'Demo-Passw0rd!';
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     if (login.status !== 200)
       throw new Error(`admin login answered ${login.status}: ${JSON.stringify(login.body)}`);
     const adminToken = login.body.access_token as string;
-    const cognito = app.get(CognitoGateway);
+    const cognito = app.get(CognitoClient);
     const lines = [`platform admin   ${ADMIN}  /  ${PASSWORD}`];
 
     for (const { name, slug } of TENANTS) {

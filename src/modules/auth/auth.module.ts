@@ -6,7 +6,7 @@ import { AccessTokenVerifier } from './access-token.verifier';
 import { AuthController } from './auth.controller';
 import { AuthRateLimiter } from './auth-rate-limiter';
 import { AuthService } from './auth.service';
-import { CognitoGateway } from './cognito.gateway';
+import { CognitoClient } from './cognito.client';
 import { MembershipsService } from './memberships.service';
 import { PlatformAdminEntity } from './platform-admin.entity';
 import { SessionAuthenticator } from './session.authenticator';
@@ -57,7 +57,7 @@ class TenancyApiKeys extends ApiKeyResolver {
     AccessTokenVerifier,
     AuthRateLimiter,
     AuthService,
-    CognitoGateway,
+    CognitoClient,
     MembershipsService,
     SessionStore,
     SessionAuthenticator,
@@ -71,7 +71,7 @@ class TenancyApiKeys extends ApiKeyResolver {
     RequestAuthenticator,
     SessionStore,
     MembershipsService,
-    CognitoGateway,
+    CognitoClient,
     AccessTokenVerifier,
   ],
 })

@@ -5,7 +5,7 @@ import type { Principal, TenantRole } from '../../shared/tenant-context';
 import { AccessTokenVerifier } from './access-token.verifier';
 import { authError } from './auth.errors';
 import { AuthRateLimiter } from './auth-rate-limiter';
-import { CognitoGateway, type CognitoTokens } from './cognito.gateway';
+import { CognitoClient, type CognitoTokens } from './cognito.client';
 import type { LoginDto, RefreshDto, RegisterDto } from './dto/auth.dto';
 import { MembershipsService } from './memberships.service';
 import { type SessionProfile, SessionStore } from './session.store';
@@ -38,7 +38,7 @@ export class AuthService {
   private readonly logger = new Logger(AuthService.name);
 
   constructor(
-    private readonly cognito: CognitoGateway,
+    private readonly cognito: CognitoClient,
     private readonly verifier: AccessTokenVerifier,
     private readonly sessions: SessionStore,
     private readonly memberships: MembershipsService,

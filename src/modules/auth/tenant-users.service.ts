@@ -3,7 +3,7 @@ import { AppError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
 import { authError } from './auth.errors';
 import { AuthService } from './auth.service';
-import { CognitoGateway } from './cognito.gateway';
+import { CognitoClient } from './cognito.client';
 import type {
   AddTenantUserDto,
   ChangeRoleDto,
@@ -30,7 +30,7 @@ export class TenantUsersService {
     private readonly context: TenantContext,
     private readonly memberships: MembershipsService,
     private readonly sessions: SessionStore,
-    private readonly cognito: CognitoGateway,
+    private readonly cognito: CognitoClient,
     private readonly tenants: TenantDirectory,
     private readonly auth: AuthService,
   ) {}

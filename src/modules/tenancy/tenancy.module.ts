@@ -4,7 +4,7 @@ import { ApiKeysService } from './api-keys.service';
 import { TenancyHealthController } from './tenancy-health.controller';
 import { TenancyHealthService } from './tenancy-health.service';
 import { TenantApiKeyEntity } from './tenant-api-key.entity';
-import { TenantController } from './tenant.controller';
+import { CurrentTenantController } from './current-tenant.controller';
 import { TenantEntity } from './tenant.entity';
 import { TenantDatabase } from './database/tenant-database.service';
 import { registerTenantEntities } from './database/tenant-entities';
@@ -18,7 +18,7 @@ import { TenantsService } from './tenants.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([TenantEntity, TenantApiKeyEntity])],
-  controllers: [TenantsController, TenantController, TenancyHealthController],
+  controllers: [TenantsController, CurrentTenantController, TenancyHealthController],
   providers: [
     TenantsService,
     ApiKeysService,

@@ -56,8 +56,8 @@ const KNOWN: Record<string, () => AppError> = {
 
 /** Every Cognito call the app makes (user pool + app client of the configuration). */
 @Injectable()
-export class CognitoGateway {
-  private readonly logger = new Logger(CognitoGateway.name);
+export class CognitoClient {
+  private readonly logger = new Logger(CognitoClient.name);
   private readonly client: CognitoIdentityProviderClient;
 
   constructor(

@@ -38,7 +38,7 @@ export interface TenantStats {
 @Authenticated()
 @Allow({ platformAdmin: true, roles: 'any' })
 @Controller('tenant')
-export class TenantController {
+export class CurrentTenantController {
   constructor(
     private readonly context: TenantContext,
     private readonly tenants: TenantsService,
