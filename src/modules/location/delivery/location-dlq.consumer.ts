@@ -13,6 +13,7 @@ import {
 import { ledgerOutcomes } from '../location.metrics';
 import { type DeadLetterMessage, parseDeadLetter } from '../updates/location-update.message';
 import { RetryLedgerRepository } from './retry-ledger.repository';
+import { firstRetryAt } from './retry-schedule';
 
 /** PostgreSQL: a foreign key (unknown tenant) or check violation will not get better by retrying. */
 const PERMANENT_SQL = new Set(['23503', '23514', '22P02']);
@@ -86,7 +87,7 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
       statusCode: letter.status_code,
       attempts: letter.attempt,
       status,
-      nextRetryAt: letter.retryable ? new Date(now.getTime() + this.config.retry.baseMs) : null,
+      nextRetryAt: letter.retryable ? firstRetryAt(now, this.config.retry) : null,
       now,
       sourceTopic: letter.source.topic,
     });

@@ -19,6 +19,7 @@ import {
 } from '../location.events';
 import { ledgerOutcomes, updatesDelivered } from '../location.metrics';
 import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
+import { nextRetryAt } from './retry-schedule';
 
 /**
  * Redelivers due ledger rows. Each tick claims up to `LOCATION_RETRY_BATCH` due rows, oldest due
@@ -28,7 +29,7 @@ import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository
  * session was active, and that is what makes it deliverable. Success → `resolved`; a 4xx other
  * than 408/429 → `permanently_failed` with the status; otherwise → `retried`, the n-th retry
  * due base·2^(n−1) after the previous failure, and after `LOCATION_RETRY_MAX` failed retries →
- * `permanently_failed`. An open breaker (or no target right now) gives the row back, not counted
+ * `permanently_failed` (`retry-schedule.ts`). An open breaker (or no target right now) gives the row back, not counted
  * as a retry, due again once the breaker may have closed (`LOCATION_BREAKER_RESET_MS`) or, with
  * no target, after `LOCATION_RETRY_BASE_MS`: a released row never comes back the next tick.
  */
@@ -105,16 +106,15 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       }
       const error = outcome.error ?? 'delivery failed';
       const statusCode = outcome.status ?? null;
-      const retries = row.retry_count + 1;
       if (!outcome.retryable) {
         await this.fail(row, error, statusCode, true);
-      } else if (retries >= this.config.retry.maxRetries) {
+        return;
+      }
+      const next = nextRetryAt(row.retry_count, now, this.config.retry);
+      if (!next) {
         await this.fail(row, `retries exhausted: ${error}`, statusCode, true);
-      } else {
-        const nextRetryAt = new Date(now.getTime() + this.config.retry.baseMs * 2 ** retries);
-        if (await this.ledger.retried(row, { now, nextRetryAt, error, statusCode })) {
-          ledgerOutcomes.inc({ outcome: 'retried' });
-        }
+      } else if (await this.ledger.retried(row, { now, nextRetryAt: next, error, statusCode })) {
+        ledgerOutcomes.inc({ outcome: 'retried' });
       }
     } catch (error) {
       if (isClientAppError(error as Error)) {
