@@ -4,6 +4,7 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { AppConfigModule } from './config';
 import { HealthModule } from './health/health.module';
+import { ContextController } from './http/context.controller';
 import { AuthModule } from './modules/auth';
 import { LocationModule } from './modules/location';
 import { MessagingModule } from './modules/messaging';
@@ -54,6 +55,8 @@ class CoreModule {}
     DashboardModule,
     EventsModule,
   ],
+  // Routes of no module: the tenant context a request carries.
+  controllers: [ContextController],
   providers: [
     { provide: APP_PIPE, useClass: ZodValidationPipe },
     { provide: APP_FILTER, useClass: ErrorFilter },

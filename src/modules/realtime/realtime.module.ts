@@ -1,14 +1,12 @@
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events';
 import { TenancyModule } from '../tenancy';
-import { ContextController } from './context.controller';
 import { RealtimeGateway } from './realtime.gateway';
 import { SocketRevocations } from './socket-revocations';
 import { TenantFeeds } from './tenant-feeds';
 
 @Module({
   imports: [EventsModule, TenancyModule.forFeature([])],
-  controllers: [ContextController],
   providers: [RealtimeGateway, TenantFeeds, SocketRevocations],
   exports: [RealtimeGateway],
 })

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Authenticated } from '../../shared/auth';
-import { TenantContext } from '../../shared/tenant-context';
+import { Authenticated } from '../shared/auth';
+import { TenantContext } from '../shared/tenant-context';
 
 @ApiTags('context')
 @Authenticated()
