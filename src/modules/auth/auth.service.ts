@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { authConfig, type AuthConfig } from '../../config';
 import { AppError } from '../../shared/errors';
 import type { Principal, TenantRole } from '../../shared/tenant-context';
+import { tenantNotFound } from '../tenancy';
 import { AccessTokenVerifier } from './access-token.verifier';
 import { authError } from './auth.errors';
 import { AuthRateLimiter } from './auth-rate-limiter';
@@ -56,7 +57,7 @@ export class AuthService {
     }
     await this.limiter.attempt(undefined, meta.ip);
     const tenant = await this.tenants.find(body.tenant_id);
-    if (!tenant || !tenant.active) throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+    if (!tenant || !tenant.active) throw tenantNotFound(body.tenant_id);
     if (!tenant.allowSelfSignup)
       throw authError('AUTH.SIGNUP_CLOSED', 'This tenant does not allow self sign-up');
 
@@ -204,7 +205,7 @@ export class AuthService {
     if (admin) {
       if (!requested) return { email: admin.email, isPlatformAdmin: true, memberships };
       const tenant = await this.tenants.find(requested);
-      if (!tenant) throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+      if (!tenant) throw tenantNotFound(requested);
       return { tenantId: tenant.id, email: admin.email, isPlatformAdmin: true, memberships };
     }
     const candidates = requested ? rows.filter((m) => m.tenantId === requested) : rows;

@@ -3,6 +3,7 @@ import { authConfig, type AuthConfig } from '../../config';
 import { type Credentials, RequestAuthenticator } from '../../shared/auth';
 import { AppError } from '../../shared/errors';
 import type { Principal } from '../../shared/tenant-context';
+import { invalidTenantId, tenantNotFound } from '../tenancy';
 import { AccessTokenVerifier, JwksUnavailableError } from './access-token.verifier';
 import { authError, invalidToken } from './auth.errors';
 import { MembershipsService } from './memberships.service';
@@ -127,12 +128,10 @@ export class SessionAuthenticator extends RequestAuthenticator {
     chosen: string | undefined,
   ): Promise<Principal> {
     if (!chosen || chosen === session.tenantId) return principal;
-    if (!UUID.test(chosen))
-      throw authError('AUTH.INVALID_INPUT', 'X-Tenant-ID must be a tenant uuid');
+    if (!UUID.test(chosen)) throw invalidTenantId('X-Tenant-ID must be a tenant uuid');
 
     if (session.isPlatformAdmin) {
-      if (!(await this.tenants.find(chosen)))
-        throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+      if (!(await this.tenants.find(chosen))) throw tenantNotFound(chosen);
       return { ...principal, tenantId: chosen, role: undefined };
     }
     // Read fresh (not from the session): a removed membership stops working at once.

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
+import { tenantNotFound } from '../tenancy';
 import { authError } from './auth.errors';
 import { AuthService } from './auth.service';
 import { CognitoClient } from './cognito.client';
@@ -43,8 +44,7 @@ export class TenantUsersService {
     const principal = this.context.principal;
     const target = tenantId ?? this.context.tenantId;
     if (principal.isPlatformAdmin) {
-      if (!(await this.tenants.find(target)))
-        throw authError('AUTH.TENANT_NOT_FOUND', 'No such tenant');
+      if (!(await this.tenants.find(target))) throw tenantNotFound(target);
       return target;
     }
     if (principal.tenantId !== target) {

@@ -3,6 +3,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { DataSource } from 'typeorm';
 import { eventsConfig, type EventsConfig, redisConfig, type RedisConfig } from '../../config';
 import { RedisService } from '../../shared/redis';
+import { tenantNotFound } from '../tenancy';
 import { eventsError } from './events.errors';
 import { eventsRejected } from './events.metrics';
 
@@ -133,7 +134,7 @@ export class EventRateLimiter {
       `select id from tenants where id = $1 and status <> 'deleted'`,
       [tenantId],
     );
-    if (!known.length) throw eventsError('EVENTS.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
+    if (!known.length) throw tenantNotFound(tenantId);
   }
 
   private limiter(limit: RateLimit): RateLimiterRedis {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { commonError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
-import { TenantsService } from '../tenancy';
+import { tenantNotFound, TenantsService } from '../tenancy';
 import { messagingError } from './messaging.errors';
 
 /**
@@ -31,7 +31,7 @@ export class MessagingAccess {
       throw commonError('COMMON.TENANT_REQUIRED', 'Name the tenant: X-Tenant-ID or tenant_id');
     }
     if (!(await this.tenants.isActive(tenantId))) {
-      throw messagingError('MESSAGING.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
+      throw tenantNotFound(tenantId);
     }
     return tenantId;
   }

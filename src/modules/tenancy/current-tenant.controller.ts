@@ -9,7 +9,7 @@ import {
 import { Allow, Authenticated } from '../../shared/auth';
 import { TenantContext } from '../../shared/tenant-context';
 import { TenantInfoDto, TenantStatsDto } from './dto/tenant-views.dto';
-import { tenancyError } from './tenancy.errors';
+import { tenantNotFound } from './tenancy.errors';
 import { TenantDatabase } from './database/tenant-database.service';
 import type { PoolStats } from './database/tenant-pools.service';
 import { TenantsService } from './tenants.service';
@@ -56,8 +56,7 @@ export class CurrentTenantController {
   async info(): Promise<TenantInfo> {
     const tenantId = this.context.tenantId;
     const tenant = await this.tenants.findById(tenantId);
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(tenantId);
     const { secret, pool } = await this.tenantDb.poolOf(tenantId);
     const { host, port, database } = secret.identity;
     return {

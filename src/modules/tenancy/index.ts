@@ -1,5 +1,5 @@
 export { type ApiKeyPrincipal, ApiKeysService, type IssuedApiKey } from './api-keys.service';
-export { tenancyError } from './tenancy.errors';
+export { invalidTenantId, tenantNotFound } from './tenancy.errors';
 export {
   API_KEY_ISSUED,
   API_KEY_REVOKED,

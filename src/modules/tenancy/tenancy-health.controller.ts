@@ -9,7 +9,7 @@ import {
 import { Authenticated, PlatformAdminOnly } from '../../shared/auth';
 import { ApiKeysService } from './api-keys.service';
 import { CacheFiguresDto, TenantHealthDto, TenantsHealthDto } from './dto/tenant-views.dto';
-import { tenancyError } from './tenancy.errors';
+import { tenantNotFound } from './tenancy.errors';
 import { TenancyHealthService, type TenantHealth } from './tenancy-health.service';
 import { TenantSecretsService } from './database/tenant-secrets.service';
 import { TenantsService } from './tenants.service';
@@ -46,8 +46,7 @@ export class TenancyHealthController {
   @ApiNotFoundResponse({ description: 'Unknown or deleted tenant' })
   async tenantHealth(@Param('id', new ParseUUIDPipe()) id: string): Promise<TenantHealth> {
     const tenant = await this.tenants.findById(id);
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(id);
     return this.health.probe(id, tenant.name, tenant.status);
   }
 

@@ -14,3 +14,14 @@ export const tenancyError = defineErrorCodes({
   'TENANCY.DELETION_INCOMPLETE': 503,
   'TENANCY.DATABASE_UNAVAILABLE': 503,
 });
+
+/** A tenant id that is not a uuid, wherever it came from (path, body, X-Tenant-ID): 400. */
+export const invalidTenantId = (message = 'A tenant id is a uuid') =>
+  tenancyError('TENANCY.INVALID_TENANT_ID', message);
+
+/**
+ * The one answer for a tenant id that names no tenant (or a deleted one), whichever module is
+ * asked: 404 `TENANCY.TENANT_NOT_FOUND`.
+ */
+export const tenantNotFound = (tenantId: string) =>
+  tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tenancyError } from './tenancy.errors';
+import { invalidTenantId } from './tenancy.errors';
 
 const uuid = z.uuid();
 
@@ -9,5 +9,5 @@ export function isTenantId(value: unknown): value is string {
 
 /** A tenant id is checked before it reaches a secret name or a query: 400 otherwise. */
 export function assertTenantId(value: unknown): asserts value is string {
-  if (!isTenantId(value)) throw tenancyError('TENANCY.INVALID_TENANT_ID', 'A tenant id is a uuid');
+  if (!isTenantId(value)) throw invalidTenantId();
 }

@@ -13,7 +13,7 @@ import { AwsClients } from '../../shared/aws';
 import { AppError } from '../../shared/errors';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { ApiKeysService } from './api-keys.service';
-import { tenancyError } from './tenancy.errors';
+import { tenancyError, tenantNotFound } from './tenancy.errors';
 import {
   TENANT_DELETED,
   TENANT_DELETING,
@@ -109,8 +109,7 @@ export class TenantProvisionerService {
    */
   async delete(id: string): Promise<void> {
     const tenant = await this.tenants.findOneBy({ id });
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(id);
     const moved = await this.tenants
       .createQueryBuilder()
       .update()
@@ -119,8 +118,7 @@ export class TenantProvisionerService {
       .execute();
     if (!moved.affected) {
       const now = await this.tenants.findOneBy({ id });
-      if (!now || now.status === 'deleted')
-        throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+      if (!now || now.status === 'deleted') throw tenantNotFound(id);
       throw tenancyError(
         'TENANCY.TENANT_NOT_ACTIVE',
         `Tenant ${id} is provisioning; delete it once provisioning has finished`,

@@ -34,7 +34,7 @@ import {
   TenantPageDto,
   TenantViewDto,
 } from './dto/tenant-views.dto';
-import { tenancyError } from './tenancy.errors';
+import { tenantNotFound } from './tenancy.errors';
 import { TenantDatabase } from './database/tenant-database.service';
 import { type ProvisionedTenant, TenantProvisionerService } from './tenant-provisioner.service';
 import { type TenantPage, TenantsService, type TenantView } from './tenants.service';
@@ -94,8 +94,7 @@ export class TenantsController {
   async get(@Param('id', uuid) id: string): Promise<TenantView> {
     this.assertReach(id);
     const tenant = await this.tenants.findById(id);
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(id);
     return tenant;
   }
 
@@ -168,8 +167,7 @@ export class TenantsController {
   private assertReach(id: string): void {
     const principal = this.context.principal;
     if (principal.isPlatformAdmin) return;
-    if (principal.tenantId !== id)
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (principal.tenantId !== id) throw tenantNotFound(id);
   }
 
   /** Best effort: the change is made; a tenant database that does not answer only loses the audit line. */

@@ -11,7 +11,7 @@ import {
   withCursorInstant,
 } from '../../shared/pagination';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
-import { tenancyError } from './tenancy.errors';
+import { tenancyError, tenantNotFound } from './tenancy.errors';
 import { TENANT_UPDATED, TenantUpdatedEvent } from './tenancy.events';
 import { TenantEntity, type TenantStatus } from './tenant.entity';
 import { isTenantId } from './tenant-id';
@@ -75,8 +75,7 @@ export class TenantsService {
   /** The tenant when active; 404 when unknown or deleted, 409 when provisioning, failed or deleting. */
   async requireActive(id: string): Promise<TenantView> {
     const tenant = await this.findById(id);
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(id);
     if (tenant.status !== 'active') {
       throw tenancyError(
         'TENANCY.TENANT_NOT_ACTIVE',
@@ -161,8 +160,7 @@ export class TenantsService {
 
   private async live(id: string): Promise<TenantEntity> {
     const tenant = isTenantId(id) ? await this.tenants.findOneBy({ id }) : null;
-    if (!tenant || tenant.status === 'deleted')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${id} not found`);
+    if (!tenant || tenant.status === 'deleted') throw tenantNotFound(id);
     return tenant;
   }
 }

@@ -6,7 +6,7 @@ import type { Repository } from 'typeorm';
 import { tenancyConfig, type TenancyConfig } from '../../../config';
 import { AwsClients } from '../../../shared/aws';
 import { AppError } from '../../../shared/errors';
-import { tenancyError } from '../tenancy.errors';
+import { tenancyError, tenantNotFound } from '../tenancy.errors';
 import {
   LatencyWindow,
   secretEvictions,
@@ -166,8 +166,7 @@ export class TenantSecretsService {
       if (entry.secret.stale) this.counts.staleServed += 1;
       return entry.secret;
     }
-    if (entry.kind === 'missing')
-      throw tenancyError('TENANCY.TENANT_NOT_FOUND', `Tenant ${tenantId} not found`);
+    if (entry.kind === 'missing') throw tenantNotFound(tenantId);
     throw tenancyError(
       'TENANCY.DATABASE_UNAVAILABLE',
       `The database secret of tenant ${tenantId} is unusable`,
