@@ -8,7 +8,7 @@ const transformIgnorePatterns = ['/node_modules/(?!(content-disposition)/)'];
  * Files that stop or restart a shared service (scripts/services.sh down): they run on their own,
  * after the parallel project, so no other worker's test sees the outage.
  */
-const serialFiles = ['auth-sessions', 'health', 'location-faults', 'messaging-faults'].map(
+const serialFiles = ['auth-sessions', 'health', 'location-kafka-kill', 'messaging-faults'].map(
   (name) => `<rootDir>/test/e2e/${name}.e2e-spec.ts`,
 );
 
