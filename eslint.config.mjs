@@ -4,9 +4,17 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** `src/…` resolves only through tsconfig's baseUrl and hides which module a file reaches into. */
+const noAbsoluteSrc = {
+  regex: '^src/',
+  message: "Import by a relative path ('../../shared/errors'), never 'src/…'.",
+};
+
 /**
- * Module boundaries (no-restricted-imports): a module is reached only through its index.ts, and
- * src/shared never imports src/modules. Exported for the test that proves the rule
+ * Module boundaries (no-restricted-imports): a module is reached only through its index.ts,
+ * src/shared never imports src/modules, and nothing imports by an absolute `src/…` path. Each
+ * block replaces the options of the blocks before it for its files, so every block lists every
+ * pattern that applies there. Exported for the test that proves the rule
  * (test/unit/lint-boundaries.spec.ts).
  */
 export const moduleBoundaries = [
@@ -22,6 +30,7 @@ export const moduleBoundaries = [
               regex: '^(\\.\\./)+modules/[^/]+/.+',
               message: "Import another module through its index.ts ('../modules/<name>').",
             },
+            noAbsoluteSrc,
           ],
         },
       ],
@@ -39,6 +48,7 @@ export const moduleBoundaries = [
               regex: '^(\\.\\./)+modules/[^/]+/.+',
               message: "Import another module through its index.ts ('../modules/<name>').",
             },
+            noAbsoluteSrc,
             {
               regex: '^\\.\\./(?!\\.\\.)[^/]+/.+',
               message: "Import a sibling module through its index.ts ('../<name>').",
@@ -60,6 +70,7 @@ export const moduleBoundaries = [
               regex: '^(\\.\\./)+modules/[^/]+/.+',
               message: "Import another module through its index.ts ('../modules/<name>').",
             },
+            noAbsoluteSrc,
             {
               regex: '^\\.\\./\\.\\./(?!\\.\\.)[^/]+/.+',
               message: "Import a sibling module through its index.ts ('../../<name>').",
@@ -74,7 +85,12 @@ export const moduleBoundaries = [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: 'modules/', message: 'src/shared never imports src/modules.' }] },
+        {
+          patterns: [
+            { regex: 'modules/', message: 'src/shared never imports src/modules.' },
+            noAbsoluteSrc,
+          ],
+        },
       ],
     },
   },

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 
 const root = resolve(__dirname, '../..');
 
@@ -67,6 +67,31 @@ describe('the lint rule keeps modules to each other’s index.ts', () => {
       ].join('\n'),
     );
     expect(nested).toEqual(['../../tenancy/tenant.entity']);
+  });
+
+  it('refuses an absolute src/… import in every part of src, and takes the relative path', async () => {
+    const paths = [
+      'src/modules/auth/boundary-probe.ts',
+      'src/modules/tenancy/database/boundary-probe.ts',
+      'src/shared/auth/boundary-probe.ts',
+      'src/cli/boundary-probe.ts',
+    ];
+    const found = await Promise.all(
+      paths.map((path) =>
+        restrictedImports(
+          path,
+          [
+            "import { TenancyModule } from 'src/modules/tenancy';",
+            "import { commonError } from 'src/shared/errors';",
+            `import { AppError } from '${relative(dirname(path), 'src/shared/errors')}';`,
+            'export const all = [TenancyModule, commonError, AppError];',
+          ].join('\n'),
+        ),
+      ),
+    );
+    for (const flagged of found) {
+      expect([...new Set(flagged)].sort()).toEqual(['src/modules/tenancy', 'src/shared/errors']);
+    }
   });
 
   it('keeps src/shared away from src/modules', async () => {
