@@ -1,13 +1,6 @@
-export { AuthModule } from './auth.module';
-export { AccessTokenVerifier, type AccessClaims } from './access-token.verifier';
-export { CognitoClient, type CognitoTokens } from './cognito.client';
-export { MembershipsService } from './memberships.service';
-export { SessionAuthenticator } from './session.authenticator';
-export { SessionStore, type SessionProfile } from './session.store';
 export {
   SESSION_CREATED,
   SESSION_REVOKED,
-  type SessionEndReason,
   SessionCreatedEvent,
   SessionRevokedEvent,
   USER_ADDED,
@@ -17,3 +10,7 @@ export {
   UserRemovedEvent,
   UserRoleChangedEvent,
 } from './auth.events';
+export { AuthModule } from './auth.module';
+export { CognitoClient } from './cognito.client';
+export { MembershipsService } from './memberships.service';
+export { SessionStore } from './session.store';

@@ -1,4 +1,6 @@
-export { type ApiKeyPrincipal, ApiKeysService, type IssuedApiKey } from './api-keys.service';
+export { ApiKeysService } from './api-keys.service';
+export { TenantDatabase } from './database/tenant-database.service';
+export { TenantMigrationsRunner } from './database/tenant-migrations.runner';
 export { invalidTenantId, tenantNotFound } from './tenancy.errors';
 export {
   API_KEY_ISSUED,
@@ -15,10 +17,4 @@ export {
   TenantUpdatedEvent,
 } from './tenancy.events';
 export { TenancyModule } from './tenancy.module';
-export type { TenantStatus } from './tenant.entity';
-export { TenantDatabase } from './database/tenant-database.service';
-export {
-  type TenantMigrationReport,
-  TenantMigrationsRunner,
-} from './database/tenant-migrations.runner';
-export { type TenantPage, TenantsService, type TenantView } from './tenants.service';
+export { TenantsService } from './tenants.service';

@@ -1,3 +1,12 @@
-export * from './auth.decorators';
-export * from './auth.guard';
-export * from './request-authenticator';
+export {
+  type Access,
+  Allow,
+  Authenticated,
+  IS_PUBLIC,
+  MembersOnly,
+  PlatformAdminOnly,
+  Public,
+  REQUIRED_ACCESS,
+} from './auth.decorators';
+export { AuthGuard } from './auth.guard';
+export { type Credentials, headerValue, RequestAuthenticator } from './request-authenticator';

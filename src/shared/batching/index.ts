@@ -1,1 +1,1 @@
-export * from './natural-batcher';
+export { BatcherFullError, exponentialDelay, NaturalBatcher } from './natural-batcher';

@@ -1,3 +1,3 @@
-export * from './app-error';
-export * from './error-body';
-export * from './error.filter';
+export { AppError, commonError, defineErrorCodes } from './app-error';
+export { type FieldProblem, toErrorBody } from './error-body';
+export { ErrorFilter } from './error.filter';

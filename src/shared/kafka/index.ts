@@ -1,4 +1,9 @@
-export * from './kafka-consumer';
-export { PARKED_FROM_HEADER, PARKED_REASON_HEADER } from './kafka-parking';
-export * from './kafka.module';
-export * from './kafka.service';
+export {
+  handleByTenant,
+  type InboundMessage,
+  isClientAppError,
+  KafkaConsumerRunner,
+  type RawMessage,
+} from './kafka-consumer';
+export { KafkaModule } from './kafka.module';
+export { KafkaService, type PreparedMessage } from './kafka.service';

@@ -1,4 +1,3 @@
-export * from './metrics';
-export * from './metrics.module';
-export * from './metrics-access';
-export * from './metrics-server';
+export { counter, gauge, histogram } from './metrics';
+export { MetricsServer } from './metrics-server';
+export { MetricsModule } from './metrics.module';

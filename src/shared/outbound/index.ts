@@ -1,4 +1,2 @@
-export * from './address-policy';
-export * from './outbound-http';
-export * from './outbound.errors';
-export * from './outbound.module';
+export { type DeliveryResult, OutboundHttp, SIGNATURE_HEADER, signBody } from './outbound-http';
+export { OutboundModule } from './outbound.module';

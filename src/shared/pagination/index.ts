@@ -1,1 +1,9 @@
-export * from './cursor';
+export {
+  cursorCodec,
+  cursorInstantSql,
+  cursorParts,
+  isCursorInstant,
+  type Page,
+  toPage,
+  withCursorInstant,
+} from './cursor';

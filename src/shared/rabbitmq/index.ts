@@ -1,5 +1,4 @@
-export * from './amqp-consumer';
-export * from './consumer-channel';
-export * from './rabbitmq-management';
-export * from './rabbitmq.module';
-export * from './rabbitmq.service';
+export { AmqpConsumer, type AmqpInbound, type AmqpOutcome } from './amqp-consumer';
+export { type QueuePolicy, RabbitMqManagement } from './rabbitmq-management';
+export { RabbitMqModule } from './rabbitmq.module';
+export { PublishNackedError, PublishUnroutableError, RabbitMqService } from './rabbitmq.service';

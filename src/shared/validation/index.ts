@@ -1,2 +1,2 @@
-export * from './instant';
-export * from './json-strings';
+export { configureInstantWindows, instant } from './instant';
+export { badStringReason, findBadString } from './json-strings';
