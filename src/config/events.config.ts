@@ -3,26 +3,10 @@ import { z } from 'zod';
 import { parseEnv } from './config.errors';
 import { booleanFlag, positiveInt } from './env-schemas';
 
-const origins = z
-  .string()
-  .default('')
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim().replace(/\/+$/, ''))
-      .filter(Boolean),
-  );
-
 const schema = z.object({
   EVENTS_RATE_LIMIT_POINTS: positiveInt(6_000),
   EVENTS_RATE_LIMIT_WINDOW_SECONDS: positiveInt(60),
   EVENTS_RATE_LIMIT_OVERRIDE_CACHE_MS: positiveInt(5_000),
-  EVENTS_QUERY_API_KEY: booleanFlag(false),
-  EVENTS_WS_ALLOWED_ORIGINS: origins,
-  EVENTS_WS_MAX_SOCKETS_PER_TENANT: positiveInt(1_000),
-  EVENTS_WS_MAX_SOCKETS_PER_KEY: positiveInt(200),
-  EVENTS_WS_PING_INTERVAL_MS: positiveInt(30_000),
-  EVENTS_WS_MAX_BUFFERED_BYTES: positiveInt(1024 * 1024),
   EVENTS_REPLAY_MAX: positiveInt(1_000),
   EVENTS_REORDER_WAIT_MS: positiveInt(100),
   EVENTS_STORE_LOCATION_DELIVERED: booleanFlag(false),
@@ -41,16 +25,8 @@ export const eventsConfig = registerAs('events', () => {
       /** How long an instance keeps a tenant's override before reading it again. */
       overrideCacheMs: env.EVENTS_RATE_LIMIT_OVERRIDE_CACHE_MS,
     },
-    /** Accept `?api_key=` at the WebSocket upgrade (it leaks into access logs). */
-    queryApiKey: env.EVENTS_QUERY_API_KEY,
-    ws: {
-      /** Browser origins allowed besides the server's own; `*` allows any. */
-      allowedOrigins: env.EVENTS_WS_ALLOWED_ORIGINS,
-      maxSocketsPerTenant: env.EVENTS_WS_MAX_SOCKETS_PER_TENANT,
-      maxSocketsPerKey: env.EVENTS_WS_MAX_SOCKETS_PER_KEY,
-      pingIntervalMs: env.EVENTS_WS_PING_INTERVAL_MS,
-      /** A socket whose unsent bytes pass this is closed with 1013. */
-      maxBufferedBytes: env.EVENTS_WS_MAX_BUFFERED_BYTES,
+    /** The tenant feeds (the WebSocket gateway's settings are the realtime namespace's). */
+    feed: {
       /** `subscribe` replays at most this many events; further behind answers `gap`. */
       replayMax: env.EVENTS_REPLAY_MAX,
       /** An event that arrives ahead of its predecessor waits this long before the hole is read from the database. */

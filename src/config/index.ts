@@ -13,5 +13,6 @@ export * from './messaging.config';
 export * from './metrics.config';
 export * from './namespaces';
 export * from './rabbitmq.config';
+export * from './realtime.config';
 export * from './redis.config';
 export * from './tenancy.config';

@@ -9,6 +9,7 @@ import { locationConfig } from './location.config';
 import { messagingConfig } from './messaging.config';
 import { metricsConfig } from './metrics.config';
 import { rabbitmqConfig } from './rabbitmq.config';
+import { realtimeConfig } from './realtime.config';
 import { redisConfig } from './redis.config';
 import { tenancyConfig } from './tenancy.config';
 
@@ -26,5 +27,6 @@ export const configNamespaces = [
   locationConfig,
   messagingConfig,
   eventsConfig,
+  realtimeConfig,
   metricsConfig,
 ];

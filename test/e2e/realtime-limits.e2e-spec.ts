@@ -1,8 +1,7 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { eventsMetrics } from '../../src/modules/events';
-import { RealtimeGateway } from '../../src/modules/realtime';
+import { RealtimeGateway, realtimeMetrics } from '../../src/modules/realtime';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
 import { eventually } from '../support/services';
@@ -132,7 +131,7 @@ describe('WebSocket limits', () => {
     const pad = 'p'.repeat(60 * 1024);
     const emitter = t.app.get(EventEmitter2);
     const slowClosed = async () =>
-      (await eventsMetrics.wsClosed.get()).values.find((v) => v.labels.reason === 'slow_reader')
+      (await realtimeMetrics.wsClosed.get()).values.find((v) => v.labels.reason === 'slow_reader')
         ?.value ?? 0;
     const before = await slowClosed();
     const first = n;

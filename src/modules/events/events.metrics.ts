@@ -28,32 +28,10 @@ export const wsPushLatency = histogram({
   help: 'From the publication after commit to the write to a socket',
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
 });
-export const wsClosed = counter({
-  name: 'tessera_ws_closed_total',
-  help: 'WebSocket connections closed by the server, by reason (slow_reader, revoked, expired, shutdown …)',
-  labelNames: ['reason'] as const,
-});
-export const wsRefused = counter({
-  name: 'tessera_ws_refused_total',
-  help: 'WebSocket upgrades refused, by HTTP status',
-  labelNames: ['status'] as const,
-});
 export const wsReplayed = counter({
   name: 'tessera_ws_replayed_total',
   help: 'Events replayed from the database to a resuming socket, and gaps answered',
   labelNames: ['kind'] as const,
-});
-
-/** Sockets open on this process (every app instance in it). */
-export const socketSources = new Set<{ socketCount(): number }>();
-gauge({
-  name: 'tessera_ws_sockets',
-  help: 'WebSocket connections open on this instance',
-  collect() {
-    let total = 0;
-    for (const source of socketSources) total += source.socketCount();
-    this.set(total);
-  },
 });
 
 export const feedFactsDropped = counter({

@@ -11,7 +11,7 @@ import {
 import { TenantContext } from '../../shared/tenant-context';
 import { TenantDatabase } from '../tenancy';
 import type { EventStats, EventView, ListEventsQuery, StatsQuery } from './dto/events.dto';
-import { EventsBus } from './events-bus';
+import { EventsBus } from './feed/events-bus';
 import { eventsError } from './events.errors';
 import { eventsDuplicates, eventsIngested, eventsRejected, ingestSeconds } from './events.metrics';
 

@@ -3,7 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
 import type { EventsConfig } from '../../config';
 import { AppError } from '../../shared/errors';
-import type { EventsBus } from './events-bus';
+import type { EventsBus } from './feed/events-bus';
 import { feedFactsDropped, feedFlushRetries } from './events.metrics';
 import type { EventsService, NewEvent } from './events.service';
 import { FEED_BOUNDS, LifecycleFeedListener } from './lifecycle-feed.listener';

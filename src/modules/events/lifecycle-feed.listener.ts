@@ -10,7 +10,7 @@ import { eventsConfig, type EventsConfig } from '../../config';
 import { BatcherFullError, exponentialDelay, NaturalBatcher } from '../../shared/batching';
 import { AppError } from '../../shared/errors';
 import { runInTenantContext } from '../../shared/tenant-context';
-import { EventsBus, type LiveOnlyEvent } from './events-bus';
+import { EventsBus, type LiveOnlyEvent } from './feed/events-bus';
 import { EventsService, type NewEvent } from './events.service';
 import { feedFactsDropped, feedFlushRetries, feedSources } from './events.metrics';
 

@@ -1,2 +1,3 @@
 export { RealtimeGateway, SUBPROTOCOL } from './realtime.gateway';
+export * as realtimeMetrics from './realtime.metrics';
 export { RealtimeModule } from './realtime.module';

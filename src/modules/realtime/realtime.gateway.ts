@@ -15,7 +15,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { eventsConfig, type EventsConfig } from '../../config';
+import { realtimeConfig, type RealtimeConfig } from '../../config';
 import { type Credentials, headerValue, RequestAuthenticator } from '../../shared/auth';
 import { AppError, ErrorFilter } from '../../shared/errors';
 import {
@@ -24,10 +24,10 @@ import {
   TenantContext,
   TenantContextInterceptor,
 } from '../../shared/tenant-context';
-import { eventsMetrics } from '../events';
+import { TenantFeeds } from '../events';
 import { ApiKeysService } from '../tenancy';
-import { CLOSE, FeedClient } from './feed-client';
-import { TenantFeeds } from './tenant-feeds';
+import { socketSources, wsClosed, wsRefused } from './realtime.metrics';
+import { CLOSE, SocketClient } from './socket-client';
 
 export const SUBPROTOCOL = 'tessera.v1';
 const MAX_PAYLOAD = 64 * 1024;
@@ -64,7 +64,7 @@ class Refusal extends Error {
 }
 
 const admissions = new WeakMap<IncomingMessage, Admission>();
-const clientsBySocket = new WeakMap<WebSocket, FeedClient>();
+const clientsBySocket = new WeakMap<WebSocket, SocketClient>();
 
 /**
  * `GET /api/v1/ws`: credentials (headers, or the subprotocols `tessera.v1` + `key.<k>` /
@@ -82,6 +82,8 @@ export class RealtimeGateway
   private readonly alive = new WeakSet<WebSocket>();
   private readonly perTenant = new Map<string, number>();
   private readonly perKey = new Map<string, number>();
+  /** This instance's sockets, by tenant. */
+  private readonly clients = new Map<string, Set<SocketClient>>();
   private server?: WebSocketServer;
   private pinger?: NodeJS.Timeout;
   private sockets = 0;
@@ -92,7 +94,7 @@ export class RealtimeGateway
     private readonly context: TenantContext,
     private readonly feeds: TenantFeeds,
     private readonly apiKeys: ApiKeysService,
-    @Inject(eventsConfig.KEY) private readonly config: EventsConfig,
+    @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -115,14 +117,14 @@ export class RealtimeGateway
         (error: unknown) => {
           const { status, message } = refusalOf(error);
           if (status >= 500) this.logger.warn({ err: error }, 'WebSocket upgrade failed');
-          eventsMetrics.wsRefused.inc({ status: String(status) });
+          wsRefused.inc({ status: String(status) });
           callback(false, status, message);
         },
       );
     };
     options.handleProtocols = (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false);
-    this.pinger = setInterval(() => this.pingAll(server), this.config.ws.pingIntervalMs).unref();
-    eventsMetrics.socketSources.add(this.gaugeSource);
+    this.pinger = setInterval(() => this.pingAll(server), this.config.pingIntervalMs).unref();
+    socketSources.add(this.gaugeSource);
   }
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
@@ -133,13 +135,15 @@ export class RealtimeGateway
     }
     admission.bound = true;
     this.sockets++;
-    const client = new FeedClient(
+    const client = new SocketClient(
       socket,
       admission.principal,
       admission.keyId,
-      this.config.ws.maxBufferedBytes,
+      this.config.maxBufferedBytes,
     );
     clientsBySocket.set(socket, client);
+    const ofTenant = this.clients.get(client.tenantId) ?? new Set<SocketClient>();
+    this.clients.set(client.tenantId, ofTenant.add(client));
     setSocketPrincipal(socket, admission.principal);
     this.alive.add(socket);
     socket.on('pong', () => this.alive.add(socket));
@@ -150,7 +154,7 @@ export class RealtimeGateway
     if (admission.expiresAt) {
       expiry = setTimeout(
         () => {
-          eventsMetrics.wsClosed.inc({ reason: 'expired' });
+          wsClosed.inc({ reason: 'expired' });
           client.close(CLOSE.unauthorized, 'token expired');
         },
         Math.max(0, admission.expiresAt - Date.now()),
@@ -160,7 +164,10 @@ export class RealtimeGateway
       clearTimeout(expiry);
       this.sockets--;
       admission.release();
-      this.feeds.leave(client);
+      this.feeds.leave(client.feed);
+      ofTenant.delete(client);
+      if (ofTenant.size === 0 && this.clients.get(client.tenantId) === ofTenant)
+        this.clients.delete(client.tenantId);
     });
     client.chain = this.join(client, 1_000);
   }
@@ -169,9 +176,9 @@ export class RealtimeGateway
    * Joins the tenant feed; while it cannot start (the tenant database or Redis does not answer)
    * the socket stays open and the join is retried with backoff: `hello` comes once it starts.
    */
-  private join(client: FeedClient, backoffMs: number): Promise<void> {
-    return this.feeds.join(client).catch((error: unknown) => {
-      this.feeds.leave(client);
+  private join(client: SocketClient, backoffMs: number): Promise<void> {
+    return this.feeds.join(client.feed).catch((error: unknown) => {
+      this.feeds.leave(client.feed);
       if (!client.open) return;
       this.logger.warn(
         { err: error, tenantId: client.tenantId, retryInMs: backoffMs },
@@ -187,14 +194,14 @@ export class RealtimeGateway
 
   handleDisconnect(socket: WebSocket): void {
     const client = clientsBySocket.get(socket);
-    if (client) this.feeds.leave(client);
+    if (client) this.feeds.leave(client.feed);
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.pinger);
-    eventsMetrics.socketSources.delete(this.gaugeSource);
+    socketSources.delete(this.gaugeSource);
     for (const socket of this.server?.clients ?? []) {
-      eventsMetrics.wsClosed.inc({ reason: 'shutdown' });
+      wsClosed.inc({ reason: 'shutdown' });
       socket.close(CLOSE.goingAway, 'server shutting down');
     }
   }
@@ -203,7 +210,7 @@ export class RealtimeGateway
   sendToTenant(tenantId: string, message: { type: string; data: unknown }): number {
     const frame = JSON.stringify(message);
     let sent = 0;
-    for (const client of this.feeds.tenantClients(tenantId)) if (client.write(frame)) sent++;
+    for (const client of this.clients.get(tenantId) ?? []) if (client.write(frame)) sent++;
     return sent;
   }
 
@@ -213,12 +220,12 @@ export class RealtimeGateway
   }
 
   /** Closes this instance's sockets that `match`, with 4401 and `reason`. */
-  closeWhere(match: (client: FeedClient) => boolean, reason: string, metric: string): number {
+  closeWhere(match: (client: SocketClient) => boolean, reason: string, metric: string): number {
     let closed = 0;
-    for (const client of [...this.feeds.clients()]) {
+    for (const client of [...this.clients.values()].flatMap((ofTenant) => [...ofTenant])) {
       if (!match(client)) continue;
       client.close(CLOSE.unauthorized, reason);
-      eventsMetrics.wsClosed.inc({ reason: metric });
+      wsClosed.inc({ reason: metric });
       closed++;
     }
     return closed;
@@ -240,7 +247,7 @@ export class RealtimeGateway
   }
 
   /** Frames Nest does not route (it ignores garbage silently): garbage gets an error message. */
-  private onFrame(client: FeedClient, data: RawData, isBinary: boolean): void {
+  private onFrame(client: SocketClient, data: RawData, isBinary: boolean): void {
     let message: unknown;
     try {
       message = isBinary ? undefined : JSON.parse(rawText(data));
@@ -269,7 +276,7 @@ export class RealtimeGateway
       return;
     }
     client.chain = client.chain
-      .then(() => this.feeds.subscribe(client, parsed.data.event_types, parsed.data.since_seq))
+      .then(() => this.feeds.subscribe(client.feed, parsed.data.event_types, parsed.data.since_seq))
       .catch((error: unknown) => {
         this.logger.warn({ err: error, tenantId: client.tenantId }, 'Replay failed');
         client.send(errorMessage('Replay failed; subscribe again shortly'));
@@ -289,10 +296,10 @@ export class RealtimeGateway
       principal.via === 'session' ? tokenExpiry(credentials.authorization) : undefined;
 
     const tenantCount = this.perTenant.get(tenantId) ?? 0;
-    if (tenantCount >= this.config.ws.maxSocketsPerTenant)
+    if (tenantCount >= this.config.maxSocketsPerTenant)
       throw new Refusal(429, 'Too many connections for this tenant');
     const keyCount = keyId ? (this.perKey.get(keyId) ?? 0) : 0;
-    if (keyId && keyCount >= this.config.ws.maxSocketsPerKey)
+    if (keyId && keyCount >= this.config.maxSocketsPerKey)
       throw new Refusal(429, 'Too many connections for this API key');
     this.perTenant.set(tenantId, tenantCount + 1);
     if (keyId) this.perKey.set(keyId, keyCount + 1);
@@ -314,7 +321,7 @@ export class RealtimeGateway
   private checkOrigin(request: IncomingMessage): void {
     const origin = headerValue(request.headers.origin);
     if (!origin) return; // not a browser: its credentials decide
-    const allowed = this.config.ws.allowedOrigins;
+    const allowed = this.config.allowedOrigins;
     if (allowed.includes('*') || allowed.includes(origin.replace(/\/+$/, ''))) return;
     const host = headerValue(request.headers.host);
     if (host && (origin === `http://${host}` || origin === `https://${host}`)) return;
@@ -349,7 +356,7 @@ export class RealtimeGateway
     for (const socket of server.clients) {
       if (socket.readyState !== socket.OPEN) continue; // closing: its close handshake decides
       if (!this.alive.has(socket)) {
-        eventsMetrics.wsClosed.inc({ reason: 'dead_peer' });
+        wsClosed.inc({ reason: 'dead_peer' });
         socket.terminate();
         continue;
       }

@@ -3,11 +3,10 @@ import { EventsModule } from '../events';
 import { TenancyModule } from '../tenancy';
 import { RealtimeGateway } from './realtime.gateway';
 import { SocketRevocations } from './socket-revocations';
-import { TenantFeeds } from './tenant-feeds';
 
 @Module({
   imports: [EventsModule, TenancyModule.forFeature([])],
-  providers: [RealtimeGateway, TenantFeeds, SocketRevocations],
+  providers: [RealtimeGateway, SocketRevocations],
   exports: [RealtimeGateway],
 })
 export class RealtimeModule {}

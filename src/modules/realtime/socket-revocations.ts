@@ -1,16 +1,9 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { redisConfig, type RedisConfig } from '../../config';
+import type { Redis } from 'ioredis';
 import { RedisService } from '../../shared/redis';
-import type { FeedClient } from './feed-client';
 import { RealtimeGateway } from './realtime.gateway';
-import { TenantFeeds } from './tenant-feeds';
+import type { SocketClient } from './socket-client';
 
 /** What ended, as every instance hears it on Redis. */
 export type Revocation =
@@ -27,8 +20,7 @@ const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefi
     str(p.tenantId) && str(p.userId)
       ? { kind: 'user', tenantId: str(p.tenantId)!, userId: str(p.userId)! }
       : undefined,
-  'tenancy.api_key.revoked': (p) =>
-    str(p.keyId) ? { kind: 'key', keyId: str(p.keyId)! } : undefined,
+  'tenancy.api_key.revoked': (p) => (str(p.keyId) ? { kind: 'key', keyId: str(p.keyId)! } : undefined),
   'tenancy.tenant.deleted': (p) =>
     str(p.tenantId) ? { kind: 'tenant', tenantId: str(p.tenantId)! } : undefined,
 };
@@ -49,16 +41,24 @@ const REASONS: Record<Revocation['kind'], string> = {
 export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(SocketRevocations.name);
   private readonly channel: string;
+  private readonly subscriber: Redis;
   private readonly listeners: Array<[string, (payload: unknown) => void]> = [];
 
   constructor(
     private readonly emitter: EventEmitter2,
     private readonly redis: RedisService,
-    private readonly feeds: TenantFeeds,
     private readonly gateway: RealtimeGateway,
-    @Inject(redisConfig.KEY) config: RedisConfig,
   ) {
-    this.channel = `${config.keyPrefix}ws:revocations`;
+    this.channel = redis.key('ws:revocations');
+    this.subscriber = redis.createSubscriber('ws-revocations');
+    this.subscriber.on('message', (channel: string, raw: string) => {
+      if (channel !== this.channel) return;
+      try {
+        this.apply(JSON.parse(raw) as Revocation);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'Unreadable revocation dropped');
+      }
+    });
   }
 
   onModuleInit(): void {
@@ -78,8 +78,8 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
       this.listeners.push([name, listener]);
     }
     // Not awaited: the subscriber queues SUBSCRIBE until Redis answers, and startup must not wait.
-    void this.feeds
-      .listen(this.channel, (raw) => this.apply(JSON.parse(raw) as Revocation))
+    void this.subscriber
+      .subscribe(this.channel)
       .catch((error: unknown) =>
         this.logger.warn({ err: error }, 'Revocation channel not subscribed yet'),
       );
@@ -112,7 +112,7 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function matches(client: FeedClient, revocation: Revocation): boolean {
+function matches(client: SocketClient, revocation: Revocation): boolean {
   switch (revocation.kind) {
     case 'session':
       return client.principal.sessionId === revocation.sessionId;

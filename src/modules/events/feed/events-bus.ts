@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { redisConfig, type RedisConfig } from '../../config';
-import { RedisService } from '../../shared/redis';
-import type { EventView } from './dto/events.dto';
+import { redisConfig, type RedisConfig } from '../../../config';
+import { RedisService } from '../../../shared/redis';
+import type { EventView } from '../dto/events.dto';
 
 /** What travels on a tenant's Redis channel: events in `seq` order, or live-only facts (`seq` null). */
 export interface FeedMessage {

@@ -1,0 +1,23 @@
+import { counter, gauge } from '../../shared/metrics';
+
+export const wsClosed = counter({
+  name: 'tessera_ws_closed_total',
+  help: 'WebSocket connections closed by the server, by reason (slow_reader, revoked, expired, shutdown …)',
+  labelNames: ['reason'] as const,
+});
+export const wsRefused = counter({
+  name: 'tessera_ws_refused_total',
+  help: 'WebSocket upgrades refused, by HTTP status',
+  labelNames: ['status'] as const,
+});
+/** Sockets open on this process (every app instance in it). */
+export const socketSources = new Set<{ socketCount(): number }>();
+gauge({
+  name: 'tessera_ws_sockets',
+  help: 'WebSocket connections open on this instance',
+  collect() {
+    let total = 0;
+    for (const source of socketSources) total += source.socketCount();
+    this.set(total);
+  },
+});
