@@ -12,6 +12,7 @@ import { messagingConfig, type MessagingConfig } from '../../config';
 import { type AmqpConsumer, RabbitMqManagement, RabbitMqService } from '../../shared/rabbitmq';
 import { RedisService } from '../../shared/redis';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
+import type { InstanceQueueStats } from './dto/messaging.dto';
 import { MESSAGING_QUEUE_SCALED, QueueScaledEvent } from './messaging.events';
 import {
   inFlightGauge,
@@ -40,21 +41,6 @@ const HEARTBEAT_MS = 1_000;
 const INSTANCE_TTL_MS = 6_000;
 const RECONCILE_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 20_000;
-
-/** One queue as one instance runs it. */
-export interface InstanceQueueStats {
-  workers: number;
-  active_workers: number;
-  in_flight: number;
-  processed: number;
-  failed: number;
-  is_active: boolean;
-  /** False while the queue cannot be consumed here (`blocked_reason` says why). */
-  consumable: boolean;
-  blocked_reason: string | null;
-  /** The queue exists with arguments of an earlier version (used as it is; see docs). */
-  arguments_outdated: boolean;
-}
 
 type Notice =
   | { type: 'config'; tenantId: string; queueName?: string }
@@ -89,8 +75,6 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
   private readonly outdated = new Map<string, string>();
   private policyError: string | null = 'not set yet';
   private readonly drainAcks = new Map<string, Set<string>>();
-  /** Tenants with a publish this instance could not confirm: the relay looks at them first. */
-  readonly pendingOutbox = new Set<string>();
   private subscriber?: Redis;
   private timers: NodeJS.Timeout[] = [];
   private closing = false;
@@ -193,6 +177,19 @@ export class ConsumerRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (this.declared.has(key)) return;
     await this.declareTopology(key, queueNames(tenantId, queueName, this.config.retryDelaysMs));
     this.declared.add(key);
+  }
+
+  /** The queue's configuration row, topology and (on every instance) consumer exist. */
+  async ensureQueue(tenantId: string, queueName: string): Promise<void> {
+    if (this.isDeclared(tenantId, queueName)) return;
+    await this.readyQueue(await this.queues.ensure(tenantId, queueName));
+  }
+
+  /** The queue's topology and (on every instance) consumer, for its configuration row. */
+  async readyQueue(config: QueueConfig): Promise<void> {
+    await this.declare(config.tenantId, config.queueName);
+    await this.apply(config);
+    if (config.version === 1) await this.notify(config.tenantId, config.queueName);
   }
 
   /**

@@ -1,27 +1,22 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { messagingConfig, type MessagingConfig } from '../../config';
 import { NaturalBatcher } from '../../shared/batching';
-import { AppError } from '../../shared/errors';
 import {
   cursorCodec,
-  cursorInstantSql,
   cursorParts,
   isCursorInstant,
   type Page,
   toPage,
 } from '../../shared/pagination';
-import { PublishNackedError, PublishUnroutableError, RabbitMqService } from '../../shared/rabbitmq';
-import { TENANT_HEADER } from '../../shared/tenant-context';
-import { TenantDatabase } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
+import type { MessageStatus, MessageView } from './dto/messaging.dto';
+import { type MessageRow, MessagesRepository } from './messages.repository';
 import { messagingError } from './messaging.errors';
 import { messagesPublished, metricLabels } from './messaging.metrics';
-import { type QueueConfig, QueueConfigRepository } from './queue-config.repository';
-import { queueNames } from './queue-topology';
-import { rowsOf } from './sql-rows';
-import type { MessageStatus, MessageView } from './dto/messaging.dto';
+import { OutboxService } from './outbox.service';
+import { failedReplayError } from './publish-answers';
+import { QueueConfigRepository } from './queue-config.repository';
 
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
@@ -35,25 +30,6 @@ interface Stored {
   message: MessageView;
   created: boolean;
 }
-
-interface MessageRow {
-  id: string;
-  tenant_id: string;
-  queue_name: string;
-  payload: unknown;
-  status: MessageStatus;
-  attempts: number;
-  last_error: string | null;
-  idempotency_key: string | null;
-  created_at: Date;
-  processed_at: Date | null;
-  /** created_at with its microseconds, for the cursor. */
-  created_key: string;
-}
-
-const COLUMNS = `id, tenant_id, queue_name, payload, status, attempts, last_error, idempotency_key,
-  created_at, processed_at,
-  ${cursorInstantSql('created_at')} as created_key`;
 
 const messageCursor = cursorCodec(z.tuple([cursorParts.instant, cursorParts.uuid]));
 
@@ -77,20 +53,15 @@ const NO_PARTITION = '23514';
 
 /**
  * Messages: stored with an outbox row in one tenant transaction, then published with a
- * confirm. 202 only after the confirm; a publish that could not be confirmed leaves the outbox
- * row for the relay (503 with Retry-After says so); a full queue is a 429.
+ * confirm (the outbox's publish-after-commit). 202 only after the confirm; a publish that could
+ * not be confirmed leaves the outbox row for the relay (503 with Retry-After says so); a full
+ * queue is a 429.
  */
 @Injectable()
-export class MessagesService implements OnApplicationShutdown {
-  private readonly logger = new Logger(MessagesService.name);
-  private readonly confirmed = new Map<string, string[]>();
-  private flushTimer?: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
-
+export class MessagesService {
   constructor(
-    @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
-    private readonly tenantDb: TenantDatabase,
-    private readonly rabbit: RabbitMqService,
+    private readonly repository: MessagesRepository,
+    private readonly outbox: OutboxService,
     private readonly registry: ConsumerRegistry,
     private readonly queues: QueueConfigRepository,
   ) {}
@@ -117,139 +88,46 @@ export class MessagesService implements OnApplicationShutdown {
     // its outbox row, or the relay's sweep republishes it: it will be processed. A failed one
     // will not be: no success for it.
     if (!created) {
-      if (message.status === 'failed') throw failedReplay(message);
+      if (message.status === 'failed') throw failedReplayError(message);
       return { message, replayed: true };
     }
     try {
-      if (config) await this.declareQueue(tenantId, input.queueName, config);
-      await this.publishStored(tenantId, message.id, input.queueName);
+      if (config) await this.registry.readyQueue(config);
+      await this.outbox.publish(tenantId, message.id, input.queueName);
     } catch (err) {
       // The row and outbox entry are committed: every answer now says it is relayed later.
-      this.registry.pendingOutbox.add(tenantId);
-      throw this.unavailable(message.id, err);
+      this.outbox.markPending(tenantId);
+      throw this.outbox.notConfirmed(message.id, err);
     }
     messagesPublished.inc(metricLabels(tenantId, input.queueName));
     return { message, replayed: false };
   }
 
-  /**
-   * Publishes a committed message and clears its outbox row. On any failure the row stays
-   * `queued` with its outbox row (the relay publishes it later) and the error says so: a full
-   * queue (the broker's nack) is a 429, anything else a 503, both naming the stored message.
-   */
-  async publishStored(tenantId: string, id: string, queueName: string): Promise<void> {
-    if (!this.rabbit.connected) {
-      this.registry.pendingOutbox.add(tenantId);
-      throw this.unavailable(id);
-    }
-    const names = queueNames(tenantId, queueName, this.config.retryDelaysMs);
-    try {
-      await this.rabbit.publish('', names.main, Buffer.from(JSON.stringify({ id })), {
-        messageId: id,
-        mandatory: true,
-        // The relay publishes outside a request: the tenant is named here (checked against the context).
-        headers: { [TENANT_HEADER]: tenantId },
-        timeout: this.config.publishTimeoutMs,
-      });
-    } catch (err) {
-      if (err instanceof PublishNackedError) {
-        // Transient: the queue has no room now. The message waits in the outbox, not failed.
-        this.registry.pendingOutbox.add(tenantId);
-        throw queueFull(id, queueName);
-      }
-      if (err instanceof PublishUnroutableError) this.registry.forget(tenantId, queueName);
-      this.registry.pendingOutbox.add(tenantId);
-      throw this.unavailable(id, err);
-    }
-    this.clearOutbox(tenantId, id);
-  }
-
-  /**
-   * Confirmed: its outbox row goes, in batches (one transaction per tenant at most every 250 ms). A row
-   * left by a crash is harmless: the relay publishes it again and the worker acks the duplicate.
-   */
-  private clearOutbox(tenantId: string, id: string): void {
-    let ids = this.confirmed.get(tenantId);
-    if (!ids) this.confirmed.set(tenantId, (ids = []));
-    ids.push(id);
-    this.flushTimer ??= setTimeout(
-      () => void this.flushOutbox(),
-      // Well inside the relay's age: a confirmed row is never republished for want of its clear.
-      Math.min(250, this.config.relayAfterMs / 4),
-    );
-  }
-
-  /** One flush at a time, taking what has gathered when it starts: load makes batches larger. */
-  flushOutbox(): Promise<void> {
-    this.flushTimer = undefined;
-    const work = () => {
-      const batches = [...this.confirmed.entries()];
-      this.confirmed.clear();
-      return Promise.all(
-        batches.map(([tenantId, ids]) =>
-          this.tenantDb
-            .statementFor(tenantId, `select messaging_clear_outbox($1, $2::uuid[])`, [
-              tenantId,
-              ids,
-            ])
-            .catch((err: unknown) =>
-              this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
-            ),
-        ),
-      ).then(() => undefined);
-    };
-    this.flushing = this.flushing.then(work, work);
-    return this.flushing;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    await this.flushOutbox();
-  }
-
   async get(tenantId: string, id: string): Promise<MessageView> {
-    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
-      m.query(`select ${COLUMNS} from messages where tenant_id = $1 and id = $2`, [tenantId, id]),
-    );
-    if (!rows[0]) throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
-    return toView(rows[0]);
+    const row = await this.repository.find(tenantId, id);
+    if (!row) throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
+    return toView(row);
   }
 
   async list(
     tenantId: string,
     query: { queue_name?: string; status?: MessageStatus; cursor?: string; limit: number },
   ): Promise<Page<MessageView>> {
-    // The tenant named in the statement: the partition is chosen when planning (RLS alone
-    // prunes only at execution, after planning every partition).
-    const where: string[] = ['tenant_id = $1'];
-    const params: unknown[] = [tenantId];
-    const add = (sql: string, ...values: unknown[]) => {
-      let text = sql;
-      for (const value of values) {
-        params.push(value);
-        text = text.replace('?', `$${params.length}`);
-      }
-      where.push(text);
-    };
-    if (query.queue_name) add('queue_name = ?', query.queue_name);
-    if (query.status) add('status = ?', query.status);
+    let before: { createdAt: string; id?: string } | undefined;
     if (query.cursor) {
       // A bare instant: a cursor of an earlier release, still honoured.
-      if (isCursorInstant(query.cursor)) {
-        add('created_at < ?::timestamptz', query.cursor);
-      } else {
+      if (isCursorInstant(query.cursor)) before = { createdAt: query.cursor };
+      else {
         const [createdAt, id] = messageCursor.decode(query.cursor);
-        add('(created_at, id) < (?::timestamptz, ?::uuid)', createdAt, id);
+        before = { createdAt, id };
       }
     }
-    params.push(query.limit + 1);
-    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, (m) =>
-      m.query(
-        `select ${COLUMNS} from messages where ${where.join(' and ')}
-          order by created_at desc, id desc limit $${params.length}`,
-        params,
-      ),
-    );
+    const rows = await this.repository.list(tenantId, {
+      queueName: query.queue_name,
+      status: query.status,
+      before,
+      take: query.limit + 1,
+    });
     return toPage(rows, query.limit, toView, (last) =>
       messageCursor.encode([last.created_key, last.id]),
     );
@@ -257,55 +135,25 @@ export class MessagesService implements OnApplicationShutdown {
 
   /** A failed message back to its queue, attempts reset. */
   async retry(tenantId: string, id: string): Promise<MessageView> {
-    const rows: MessageRow[] = await this.tenantDb.runFor(tenantId, async (m) => {
-      const updated = rowsOf<MessageRow>(
-        await m.query(
-          `update messages set status = 'queued', attempts = 0, last_error = null, processed_at = null, updated_at = now()
-          where tenant_id = $2 and id = $1 and status = 'failed' returning ${COLUMNS}`,
-          [id, tenantId],
-        ),
-      );
-      if (!updated[0]) {
-        const exists: unknown[] = await m.query(
-          `select 1 from messages where tenant_id = $1 and id = $2`,
-          [tenantId, id],
-        );
-        if (!exists.length)
-          throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
-        throw messagingError('MESSAGING.NOT_RETRYABLE', `Message ${id} is not failed`);
-      }
-      await m.query(
-        `insert into message_outbox (message_id, queue_name) values ($1, $2) on conflict do nothing`,
-        [id, updated[0].queue_name],
-      );
-      return updated;
+    const row = await this.repository.requeueFailed(tenantId, id);
+    if (row === 'not_found')
+      throw messagingError('MESSAGING.MESSAGE_NOT_FOUND', `Message ${id} not found`);
+    if (row === 'not_failed')
+      throw messagingError('MESSAGING.NOT_RETRYABLE', `Message ${id} is not failed`);
+    const message = toView(row);
+    await this.registry.ensureQueue(tenantId, message.queue_name).catch((err: unknown) => {
+      throw this.outbox.notConfirmed(id, err);
     });
-    const message = toView(rows[0]);
-    await this.ensureQueue(tenantId, message.queue_name).catch((err: unknown) => {
-      throw this.unavailable(id, err);
-    });
-    await this.publishStored(tenantId, id, message.queue_name);
+    await this.outbox.publish(tenantId, id, message.queue_name);
     return message;
   }
 
-  /** The queue's configuration row, topology and (on every instance) consumer exist. */
-  async ensureQueue(tenantId: string, queueName: string): Promise<void> {
-    if (this.registry.isDeclared(tenantId, queueName)) return;
-    await this.declareQueue(tenantId, queueName, await this.queues.ensure(tenantId, queueName));
+  /** The tenant's partition of `messages` (provisioning); true when this call made it. */
+  ensurePartition(tenantId: string): Promise<boolean> {
+    return this.repository.ensurePartition(tenantId);
   }
 
-  /** The queue's topology and (on every instance) consumer, for its configuration row. */
-  private async declareQueue(
-    tenantId: string,
-    queueName: string,
-    config: QueueConfig,
-  ): Promise<void> {
-    await this.registry.declare(tenantId, queueName);
-    await this.registry.apply(config);
-    if (config.version === 1) await this.registry.notify(tenantId, queueName);
-  }
-
-  /** Publishes of one tenant arriving together share one transaction (see `storeBatch`). */
+  /** Publishes of one tenant arriving together share one statement (see `storeBatch`). */
   private readonly storeBatcher = new NaturalBatcher<PublishInput, Stored>({
     run: (tenantId, inputs) => this.storeBatch(tenantId, inputs),
     maxBatchSize: 100,
@@ -330,7 +178,7 @@ export class MessagesService implements OnApplicationShutdown {
     } catch (error) {
       if (pgCode(error) === NO_PARTITION) {
         // A tenant from before the messages table (or a missed provisioning step): make it now.
-        await this.ensurePartition(tenantId);
+        await this.repository.ensurePartition(tenantId);
         return this.insertBatch(tenantId, inputs);
       }
       if (inputs.length === 1) throw error;
@@ -345,74 +193,20 @@ export class MessagesService implements OnApplicationShutdown {
     }
   }
 
-  /** One statement (messaging_store): new rows with their outbox entries, then taken keys' rows. */
+  /** New rows with their outbox entries, then taken keys' rows: which row answers which input. */
   private async insertBatch(tenantId: string, inputs: readonly PublishInput[]): Promise<Stored[]> {
-    const ids = inputs.map(() => randomUUID());
-    const rows = await this.tenantDb.statementFor<MessageRow>(
-      tenantId,
-      `select ${COLUMNS} from messaging_store($1, $2::uuid[], $3::text[], $4::text[], $5::text[])`,
-      [
-        tenantId,
-        ids,
-        inputs.map((input) => input.queueName),
-        inputs.map((input) => JSON.stringify(input.payload ?? null)),
-        inputs.map((input) => input.idempotencyKey ?? null),
-      ],
-    );
+    const messages = inputs.map((input) => ({ ...input, id: randomUUID() }));
+    const rows = await this.repository.store(tenantId, messages);
     const byId = new Map(rows.map((row) => [row.id, row]));
     const byKey = new Map(rows.map((row) => [row.idempotency_key, row]));
-    return inputs.map((input, i) => {
-      const row = byId.get(ids[i]);
+    return messages.map((input, i) => {
+      const row = byId.get(input.id);
       if (row) return { message: toView(row), created: true };
       const first = input.idempotencyKey ? byKey.get(input.idempotencyKey) : undefined;
       if (!first) throw new Error(`Message of batch slot ${i} neither stored nor found`);
       return { message: toView(first), created: false };
     });
   }
-
-  async ensurePartition(tenantId: string): Promise<boolean> {
-    const rows: Array<{ created: boolean }> = await this.tenantDb.runFor(tenantId, (m) =>
-      m.query(`select messaging_ensure_partition($1) as created`, [tenantId]),
-    );
-    return rows[0]?.created ?? false;
-  }
-
-  /** The answer for a stored message that was not published: relayed later (429 or 503). */
-  private unavailable(id: string, cause?: unknown): AppError {
-    if (cause instanceof AppError && cause.code === 'MESSAGING.QUEUE_FULL') return cause;
-    if (cause)
-      this.logger.warn({ err: cause }, `Message ${id} not confirmed; the relay will publish it`);
-    return messagingError(
-      'MESSAGING.BROKER_UNAVAILABLE',
-      'The message broker did not confirm the message; it is stored and will be published when the broker is back',
-      [{ message_id: id, status: 'queued', relayed_later: true }],
-    ).withHeaders({ 'Retry-After': '5' });
-  }
-}
-
-/** The key's message has failed (attempts spent): nothing will process it unless retried. */
-function failedReplay(message: MessageView): AppError {
-  return messagingError(
-    'MESSAGING.MESSAGE_FAILED',
-    `The message of this Idempotency-Key (${message.id}) failed after ${message.attempts} attempt(s); POST /api/v1/messages/${message.id}/retry sends it again`,
-    [
-      {
-        message_id: message.id,
-        status: message.status,
-        attempts: message.attempts,
-        last_error: message.last_error,
-      },
-    ],
-  );
-}
-
-/** A full queue refused a stored message: it waits in the outbox (429, relayed later). */
-function queueFull(id: string, queueName: string): AppError {
-  return messagingError(
-    'MESSAGING.QUEUE_FULL',
-    `Queue ${queueName} is full: the message is stored and will be published when the queue has room; slow down and retry later with the same Idempotency-Key`,
-    [{ message_id: id, status: 'queued', relayed_later: true }],
-  ).withHeaders({ 'Retry-After': '5' });
 }
 
 function pgCode(error: unknown): string {

@@ -24,7 +24,7 @@ export class MessagingLifecycleListener {
   @OnEvent(TENANT_PROVISIONED, { promisify: true, suppressErrors: false })
   async onProvisioned(event: TenantProvisionedEvent): Promise<void> {
     const created = await this.messages.ensurePartition(event.tenantId);
-    await this.messages.ensureQueue(event.tenantId, DEFAULT_QUEUE);
+    await this.registry.ensureQueue(event.tenantId, DEFAULT_QUEUE);
     this.logger.log(
       `Tenant ${event.tenantId}: messages partition ${created ? 'created' : 'present'}, queue ${DEFAULT_QUEUE} ready`,
     );

@@ -4,11 +4,13 @@ import { TenancyModule } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { ConsumerStatusService } from './consumer-status.service';
 import { MessageHandler, WebhookMessageHandler } from './message-handler';
+import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 import { MessagingAccess } from './messaging-access';
 import { MessagingController } from './messaging.controller';
 import { MessagingLifecycleListener } from './messaging-lifecycle.listener';
 import { OutboxRelay } from './outbox-relay.service';
+import { OutboxService } from './outbox.service';
 import { QueueConfigRepository } from './queue-config.repository';
 import { QueueSettingsService } from './queue-settings.service';
 import { TenantQueueWorker } from './tenant-queue.worker';
@@ -21,7 +23,9 @@ import { TenantQueueWorker } from './tenant-queue.worker';
     { provide: MessageHandler, useExisting: WebhookMessageHandler },
     QueueConfigRepository,
     ConsumerRegistry,
+    MessagesRepository,
     TenantQueueWorker,
+    OutboxService,
     MessagesService,
     OutboxRelay,
     QueueSettingsService,

@@ -24,6 +24,27 @@ export function queueNames(tenantId: string, queue: string, delaysMs: number[]):
   };
 }
 
+/** Where a failed attempt goes (see `retryTarget`). */
+export interface RetryTarget {
+  /** The attempts are spent: the row is `failed` and the message goes to the DLQ. */
+  final: boolean;
+  /** The backoff step (an index into `delays`): the attempt's number, capped at the last step. */
+  step: number;
+  /** The queue the message is published to. */
+  target: string;
+}
+
+/**
+ * A failed attempt `attempts` (1 for the first) of at most `maxAttempts`: the delay queue of its
+ * step (every attempt past the configured delays waits the longest), or the DLQ once the
+ * attempts are spent.
+ */
+export function retryTarget(names: QueueNames, attempts: number, maxAttempts: number): RetryTarget {
+  const final = attempts >= maxAttempts;
+  const step = Math.min(attempts, names.delays.length) - 1;
+  return { final, step, target: final ? names.dlq : names.delays[step] };
+}
+
 /** Runs work on a channel of its own (a failed declare closes that channel only). */
 export type ChannelRunner = <R>(work: (channel: Channel) => Promise<R>) => Promise<R>;
 

@@ -6,8 +6,8 @@ import type { AmqpInbound, AmqpOutcome } from '../../shared/rabbitmq';
 import { NaturalBatcher } from '../../shared/batching';
 import { RabbitMqService } from '../../shared/rabbitmq';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
-import { TenantDatabase } from '../tenancy';
 import { MessageHandler } from './message-handler';
+import { type ClaimedRow, type DeliveryKey, MessagesRepository } from './messages.repository';
 import {
   MESSAGING_MESSAGE_FAILED,
   MESSAGING_MESSAGE_PROCESSED,
@@ -22,24 +22,11 @@ import {
   processingSeconds,
 } from './messaging.metrics';
 import type { QueueConfig } from './queue-config.repository';
-import { declareDelayQueue, queueNames } from './queue-topology';
-import { rowsOf } from './sql-rows';
+import { declareDelayQueue, queueNames, retryTarget } from './queue-topology';
 
 /** What travels on the broker: the id only; the row is the truth. */
 export const queueMessageSchema = z.object({ id: z.uuid() });
 export type QueueMessage = z.infer<typeof queueMessageSchema>;
-
-interface DeliveryKey {
-  id: string;
-  queueName: string;
-}
-
-interface ClaimedRow {
-  id: string;
-  queue_name: string;
-  payload: unknown;
-  attempts: number;
-}
 
 export interface WorkerCounters {
   processed: number;
@@ -59,7 +46,7 @@ export class TenantQueueWorker {
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
-    private readonly tenantDb: TenantDatabase,
+    private readonly repository: MessagesRepository,
     private readonly rabbit: RabbitMqService,
     private readonly handler: MessageHandler,
     private readonly events: EventEmitter2,
@@ -81,17 +68,11 @@ export class TenantQueueWorker {
   private claimer(recordOnly: boolean): NaturalBatcher<DeliveryKey, ClaimedRow | null> {
     return new NaturalBatcher({
       run: async (tenantId, inputs) => {
-        const rows = await this.tenantDb.statementFor<ClaimedRow>(
+        const rows = await this.repository.claim(
           tenantId,
-          `select id, queue_name, payload, attempts
-             from messaging_claim($1, $2::uuid[], $3::text[], $4, $5)`,
-          [
-            tenantId,
-            inputs.map((input) => input.id),
-            inputs.map((input) => input.queueName),
-            recordOnly,
-            this.config.claimLeaseMs,
-          ],
+          inputs,
+          recordOnly,
+          this.config.claimLeaseMs,
         );
         const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
         return inputs.map((input) => {
@@ -110,10 +91,7 @@ export class TenantQueueWorker {
   /** Handled deliveries of one tenant stored as processed together. */
   private readonly completions = new NaturalBatcher<string, void>({
     run: async (tenantId, ids) => {
-      await this.tenantDb.statementFor(tenantId, `select messaging_complete($1, $2::uuid[])`, [
-        tenantId,
-        ids,
-      ]);
+      await this.repository.complete(tenantId, ids);
       return ids.map(() => undefined);
     },
   });
@@ -153,20 +131,13 @@ export class TenantQueueWorker {
    * a crash or a reconnect), or no such row in this tenant's queue, which is never normal.
    */
   private async unclaimed(queue: QueueConfig, id: string): Promise<void> {
-    const rows = await this.tenantDb.runFor(queue.tenantId, async (manager) =>
-      rowsOf<{ status: string; queue_name: string }>(
-        await manager.query(
-          `select status, queue_name from messages where tenant_id = $1 and id = $2`,
-          [queue.tenantId, id],
-        ),
-      ),
-    );
-    if (rows[0] && rows[0].queue_name === queue.queueName) {
-      this.logger.debug({ messageId: id, status: rows[0].status }, 'Duplicate delivery acked');
+    const found = await this.repository.statusOf(queue.tenantId, id);
+    if (found && found.queue_name === queue.queueName) {
+      this.logger.debug({ messageId: id, status: found.status }, 'Duplicate delivery acked');
       return;
     }
     this.logger.warn(
-      { messageId: id, queue: queue.queueName, found: rows[0] ?? null },
+      { messageId: id, queue: queue.queueName, found },
       'A delivery names no message of this queue; acked without processing',
     );
   }
@@ -217,17 +188,9 @@ export class TenantQueueWorker {
     }
 
     const names = queueNames(queue.tenantId, queue.queueName, this.config.retryDelaysMs);
-    const final = claimed.attempts >= queue.maxAttempts;
-    await this.tenantDb.runFor(queue.tenantId, (manager) =>
-      manager.query(
-        `update messages set status = $2, last_error = $3, updated_at = now()
-          where tenant_id = $4 and id = $1`,
-        [id, final ? 'failed' : 'queued', error, queue.tenantId],
-      ),
-    );
-    const step = Math.min(claimed.attempts, names.delays.length) - 1;
+    const { final, step, target } = retryTarget(names, claimed.attempts, queue.maxAttempts);
+    await this.repository.recordFailure(queue.tenantId, id, final ? 'failed' : 'queued', error);
     if (!final) await this.declareDelay(queue.tenantId, queue.queueName, step);
-    const target = final ? names.dlq : names.delays[step];
     // Confirmed before the ack: a crash in between redelivers the original, never loses it.
     await this.rabbit.publish('', target, Buffer.from(JSON.stringify({ id })), {
       messageId: id,
