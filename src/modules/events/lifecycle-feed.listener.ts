@@ -10,32 +10,53 @@ import { eventsConfig, type EventsConfig } from '../../config';
 import { BatcherFullError, exponentialDelay, NaturalBatcher } from '../../shared/batching';
 import { AppError } from '../../shared/errors';
 import { runInTenantContext } from '../../shared/tenant-context';
+import {
+  SESSION_CREATED,
+  SESSION_REVOKED,
+  USER_ADDED,
+  USER_REMOVED,
+  USER_ROLE_CHANGED,
+} from '../auth';
+import {
+  LOCATION_SESSION_ENDED,
+  LOCATION_SESSION_STARTED,
+  LOCATION_UPDATE_DEAD_LETTERED,
+  LOCATION_UPDATE_DELIVERED,
+  LOCATION_UPDATE_PERMANENTLY_FAILED,
+  LOCATION_UPDATE_RESOLVED,
+} from '../location';
+import {
+  MESSAGING_MESSAGE_FAILED,
+  MESSAGING_MESSAGE_PROCESSED,
+  MESSAGING_QUEUE_SCALED,
+} from '../messaging';
+import { API_KEY_ISSUED, API_KEY_REVOKED, TENANT_UPDATED } from '../tenancy';
 import { EventsBus, type LiveOnlyEvent } from './feed/events-bus';
 import { EventsService, type NewEvent } from './events.service';
 import { feedFactsDropped, feedFlushRetries, feedSources } from './events.metrics';
 
-/** In-process lifecycle event name → the feed's source and event_type (docs/events.md). */
+/** Lifecycle event (the names the other modules export) → the feed's source and event_type (docs/events.md). */
 export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string }> = {
-  'tenancy.tenant.updated': { source: 'tenancy', eventType: 'tenant.updated' },
-  'tenancy.api_key.issued': { source: 'tenancy', eventType: 'api_key.issued' },
-  'tenancy.api_key.revoked': { source: 'tenancy', eventType: 'api_key.revoked' },
-  'auth.user.added': { source: 'tenancy', eventType: 'user.added' },
-  'auth.user.removed': { source: 'tenancy', eventType: 'user.removed' },
-  'auth.user.role_changed': { source: 'tenancy', eventType: 'user.role_changed' },
-  'auth.session.created': { source: 'auth', eventType: 'session.created' },
-  'auth.session.revoked': { source: 'auth', eventType: 'session.revoked' },
-  'location.session.started': { source: 'location', eventType: 'session.started' },
-  'location.session.ended': { source: 'location', eventType: 'session.ended' },
-  'location.update.delivered': { source: 'location', eventType: 'location.delivered' },
-  'location.update.dead_lettered': { source: 'location', eventType: 'location.dead_lettered' },
-  'location.update.resolved': { source: 'location', eventType: 'location.resolved' },
-  'location.update.permanently_failed': {
+  [TENANT_UPDATED]: { source: 'tenancy', eventType: 'tenant.updated' },
+  [API_KEY_ISSUED]: { source: 'tenancy', eventType: 'api_key.issued' },
+  [API_KEY_REVOKED]: { source: 'tenancy', eventType: 'api_key.revoked' },
+  [USER_ADDED]: { source: 'tenancy', eventType: 'user.added' },
+  [USER_REMOVED]: { source: 'tenancy', eventType: 'user.removed' },
+  [USER_ROLE_CHANGED]: { source: 'tenancy', eventType: 'user.role_changed' },
+  [SESSION_CREATED]: { source: 'auth', eventType: 'session.created' },
+  [SESSION_REVOKED]: { source: 'auth', eventType: 'session.revoked' },
+  [LOCATION_SESSION_STARTED]: { source: 'location', eventType: 'session.started' },
+  [LOCATION_SESSION_ENDED]: { source: 'location', eventType: 'session.ended' },
+  [LOCATION_UPDATE_DELIVERED]: { source: 'location', eventType: 'location.delivered' },
+  [LOCATION_UPDATE_DEAD_LETTERED]: { source: 'location', eventType: 'location.dead_lettered' },
+  [LOCATION_UPDATE_RESOLVED]: { source: 'location', eventType: 'location.resolved' },
+  [LOCATION_UPDATE_PERMANENTLY_FAILED]: {
     source: 'location',
     eventType: 'location.permanently_failed',
   },
-  'messaging.message.processed': { source: 'messaging', eventType: 'message.processed' },
-  'messaging.message.failed': { source: 'messaging', eventType: 'message.failed' },
-  'messaging.queue.scaled': { source: 'messaging', eventType: 'queue.scaled' },
+  [MESSAGING_MESSAGE_PROCESSED]: { source: 'messaging', eventType: 'message.processed' },
+  [MESSAGING_MESSAGE_FAILED]: { source: 'messaging', eventType: 'message.failed' },
+  [MESSAGING_QUEUE_SCALED]: { source: 'messaging', eventType: 'queue.scaled' },
 };
 /**
  * Facts as frequent as the traffic, pushed live only unless their flag asks to store them
@@ -43,8 +64,8 @@ export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string 
  * update or message would double the database writes of the work it reports.
  */
 const HIGH_VOLUME: Record<string, (config: EventsConfig) => boolean> = {
-  'location.update.delivered': (config) => config.storeLocationDelivered,
-  'messaging.message.processed': (config) => config.storeMessageProcessed,
+  [LOCATION_UPDATE_DELIVERED]: (config) => config.storeLocationDelivered,
+  [MESSAGING_MESSAGE_PROCESSED]: (config) => config.storeMessageProcessed,
 };
 const MAX_BATCH = 200;
 const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -77,8 +98,8 @@ export function metadataOf(payload: object): Record<string, unknown> {
 }
 
 /**
- * Turns the other modules' lifecycle events (by their string names, so a missing producer
- * class breaks nothing) into the tenant's feed: stored with `source` = the module and pushed,
+ * Turns the other modules' lifecycle events (by the names those modules export) into the
+ * tenant's feed: stored with `source` = the module and pushed,
  * or, for high-volume facts, pushed live only. Listeners never throw into the producer and never
  * make it wait: facts are batched per tenant (what arrives while a tenant's batch is written joins
  * the next one), a failed batch is tried again with backoff, and what exceeds FEED_BOUNDS is

@@ -2,6 +2,8 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Redis } from 'ioredis';
 import { RedisService } from '../../shared/redis';
+import { SESSION_REVOKED, USER_REMOVED } from '../auth';
+import { API_KEY_REVOKED, TENANT_DELETED } from '../tenancy';
 import { RealtimeGateway } from './realtime.gateway';
 import type { SocketClient } from './socket-client';
 
@@ -12,16 +14,16 @@ export type Revocation =
   | { kind: 'key'; keyId: string }
   | { kind: 'tenant'; tenantId: string };
 
-/** Lifecycle event name → the revocation it means (listened to by name: a missing class breaks nothing). */
+/** Lifecycle event (the names auth and tenancy export) → the revocation it means. */
 const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefined> = {
-  'auth.session.revoked': (p) =>
+  [SESSION_REVOKED]: (p) =>
     str(p.sessionId) ? { kind: 'session', sessionId: str(p.sessionId)! } : undefined,
-  'auth.user.removed': (p) =>
+  [USER_REMOVED]: (p) =>
     str(p.tenantId) && str(p.userId)
       ? { kind: 'user', tenantId: str(p.tenantId)!, userId: str(p.userId)! }
       : undefined,
-  'tenancy.api_key.revoked': (p) => (str(p.keyId) ? { kind: 'key', keyId: str(p.keyId)! } : undefined),
-  'tenancy.tenant.deleted': (p) =>
+  [API_KEY_REVOKED]: (p) => (str(p.keyId) ? { kind: 'key', keyId: str(p.keyId)! } : undefined),
+  [TENANT_DELETED]: (p) =>
     str(p.tenantId) ? { kind: 'tenant', tenantId: str(p.tenantId)! } : undefined,
 };
 
