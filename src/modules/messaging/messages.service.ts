@@ -9,6 +9,7 @@ import {
   type Page,
   toPage,
 } from '../../shared/pagination';
+import { storedSlots } from './batch-slots';
 import { ConsumerRegistry } from './consumer-registry.service';
 import type { MessageStatus, MessageView } from './dto/messaging.dto';
 import { type MessageRow, MessagesRepository } from './messages.repository';
@@ -197,15 +198,10 @@ export class MessagesService {
   private async insertBatch(tenantId: string, inputs: readonly PublishInput[]): Promise<Stored[]> {
     const messages = inputs.map((input) => ({ ...input, id: randomUUID() }));
     const rows = await this.repository.store(tenantId, messages);
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    const byKey = new Map(rows.map((row) => [row.idempotency_key, row]));
-    return messages.map((input, i) => {
-      const row = byId.get(input.id);
-      if (row) return { message: toView(row), created: true };
-      const first = input.idempotencyKey ? byKey.get(input.idempotencyKey) : undefined;
-      if (!first) throw new Error(`Message of batch slot ${i} neither stored nor found`);
-      return { message: toView(first), created: false };
-    });
+    return storedSlots(messages, rows).map(({ row, created }) => ({
+      message: toView(row),
+      created,
+    }));
   }
 }
 

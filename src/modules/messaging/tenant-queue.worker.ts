@@ -6,6 +6,7 @@ import type { AmqpInbound, AmqpOutcome } from '../../shared/rabbitmq';
 import { NaturalBatcher } from '../../shared/batching';
 import { RabbitMqService } from '../../shared/rabbitmq';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
+import { claimSlots } from './batch-slots';
 import { MessageHandler } from './message-handler';
 import { type ClaimedRow, type DeliveryKey, MessagesRepository } from './messages.repository';
 import {
@@ -74,13 +75,7 @@ export class TenantQueueWorker {
           recordOnly,
           this.config.claimLeaseMs,
         );
-        const claimed = new Map(rows.map((row) => [`${row.id}/${row.queue_name}`, row]));
-        return inputs.map((input) => {
-          const key = `${input.id}/${input.queueName}`;
-          const row = claimed.get(key) ?? null;
-          claimed.delete(key);
-          return row;
-        });
+        return claimSlots(inputs, rows);
       },
     });
   }
