@@ -148,7 +148,7 @@ describe('messaging promises', () => {
       .set('X-Tenant-ID', b.id)
       .send({ payload: { marker: refusedMarker } });
     expect(refused.status).toBe(403);
-    expect(refused.body.code).toBe('MESSAGING.OTHER_TENANT');
+    expect(refused.body.code).toBe('TENANCY.OTHER_TENANT');
     // The path and the body naming two tenants: refused the same way.
     const twoNames = await request(api.url)
       .post(`/api/v1/tenants/${a.id}/messages`)

@@ -15,7 +15,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { cognitoConfig, type CognitoConfig } from '../../config';
 import { AwsClients } from '../../shared/aws';
-import { AppError } from '../../shared/errors';
+import { AppError, commonError } from '../../shared/errors';
 import { authError, invalidCredentials } from './auth.errors';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -45,7 +45,7 @@ const KNOWN: Record<string, () => AppError> = {
   InvalidPasswordException: () =>
     authError('AUTH.INVALID_PASSWORD', 'The password does not meet the password policy'),
   InvalidParameterException: () =>
-    authError('AUTH.INVALID_INPUT', 'The identity provider refused the input'),
+    commonError('COMMON.VALIDATION', 'The identity provider refused the input'),
   TooManyRequestsException: () =>
     authError('AUTH.RATE_LIMITED', 'Too many requests; try again later'),
   LimitExceededException: () =>

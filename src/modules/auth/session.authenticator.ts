@@ -3,7 +3,7 @@ import { authConfig, type AuthConfig } from '../../config';
 import { type Credentials, RequestAuthenticator } from '../../shared/auth';
 import { AppError } from '../../shared/errors';
 import type { Principal } from '../../shared/tenant-context';
-import { invalidTenantId, tenantNotFound } from '../tenancy';
+import { invalidTenantId, otherTenant, tenantNotFound } from '../tenancy';
 import { AccessTokenVerifier, JwksUnavailableError } from './access-token.verifier';
 import { authError, invalidToken } from './auth.errors';
 import { MembershipsService } from './memberships.service';
@@ -156,7 +156,7 @@ export class SessionAuthenticator extends RequestAuthenticator {
     }
     if (!resolved) throw authError('AUTH.INVALID_TOKEN', 'Invalid API key');
     if (chosen && chosen !== resolved.tenantId)
-      throw authError('AUTH.FORBIDDEN', 'This API key belongs to another tenant');
+      throw otherTenant('This API key belongs to another tenant');
     return { tenantId: resolved.tenantId, isPlatformAdmin: false, via: 'api_key' };
   }
 }

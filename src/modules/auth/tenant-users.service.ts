@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
-import { tenantNotFound } from '../tenancy';
+import { otherTenant, tenantNotFound } from '../tenancy';
 import { authError } from './auth.errors';
 import { AuthService } from './auth.service';
 import { CognitoClient } from './cognito.client';
@@ -48,8 +48,7 @@ export class TenantUsersService {
       return target;
     }
     if (principal.tenantId !== target) {
-      throw authError(
-        'AUTH.FORBIDDEN',
+      throw otherTenant(
         'You manage the users of your own tenant only (X-Tenant-ID chooses among yours)',
       );
     }

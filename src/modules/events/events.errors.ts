@@ -2,9 +2,7 @@ import { defineErrorCodes } from '../../shared/errors';
 
 /** Every code the events module answers with, and its HTTP status. */
 export const eventsError = defineErrorCodes({
-  'EVENTS.INVALID_INPUT': 400,
   'EVENTS.METADATA_TOO_DEEP': 400,
-  'EVENTS.FOREIGN_TENANT': 403,
   'EVENTS.METADATA_TOO_LARGE': 413,
   'EVENTS.RATE_LIMITED': 429,
   'EVENTS.RATE_LIMITER_UNAVAILABLE': 503,

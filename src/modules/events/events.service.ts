@@ -8,8 +8,9 @@ import {
   type Page,
   toPage,
 } from '../../shared/pagination';
+import { commonError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
-import { TenantDatabase } from '../tenancy';
+import { otherTenant, TenantDatabase } from '../tenancy';
 import type { EventStats, EventView, ListEventsQuery, StatsQuery } from './dto/events.dto';
 import { EventsBus } from './feed/events-bus';
 import { eventsError } from './events.errors';
@@ -94,7 +95,7 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, ind
   }
   if (text.includes('\\u0000')) {
     eventsRejected.inc({ reason: 'invalid' });
-    throw eventsError('EVENTS.INVALID_INPUT', `${where} must not contain the NUL character`);
+    throw commonError('COMMON.VALIDATION', `${where} must not contain the NUL character`);
   }
 }
 
@@ -102,10 +103,7 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, ind
 export function checkBodyTenant(tenantId: string, claimed: string | undefined): void {
   if (claimed === undefined || claimed === tenantId) return;
   eventsRejected.inc({ reason: 'foreign_tenant' });
-  throw eventsError(
-    'EVENTS.FOREIGN_TENANT',
-    'tenant_id names another tenant than your credentials',
-  );
+  throw otherTenant('tenant_id names another tenant than your credentials');
 }
 
 /** Escapes LIKE wildcards, after writing `term` as it appears inside the JSON text of metadata. */
@@ -279,12 +277,12 @@ export class EventsService {
     const until = query.until ? new Date(query.until) : new Date();
     const since = query.since ? new Date(query.since) : new Date(until.getTime() - 86_400_000);
     if (since >= until)
-      throw eventsError('EVENTS.INVALID_INPUT', 'since must be before until', [
+      throw commonError('COMMON.VALIDATION', 'since must be before until', [
         { field: 'since', message: 'must be before until' },
       ]);
     if ((until.getTime() - since.getTime()) / BUCKET_MS[query.bucket] > MAX_BUCKETS)
-      throw eventsError(
-        'EVENTS.INVALID_INPUT',
+      throw commonError(
+        'COMMON.VALIDATION',
         `Too many ${query.bucket} buckets in this range (at most ${MAX_BUCKETS}); choose a larger bucket`,
         [{ field: 'bucket', message: 'too fine for the range' }],
       );

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { commonError } from '../../shared/errors';
 import { TenantContext } from '../../shared/tenant-context';
-import { tenantNotFound, TenantsService } from '../tenancy';
-import { messagingError } from './messaging.errors';
+import { otherTenant, tenantNotFound, TenantsService } from '../tenancy';
 
 /**
  * Which tenant a messaging call works on: the caller's own (a path or body id naming another
@@ -23,7 +22,7 @@ export class MessagingAccess {
     else {
       tenantId = principal.tenantId;
       if (named !== undefined && named !== tenantId) {
-        throw messagingError('MESSAGING.OTHER_TENANT', 'You may only work on your own tenant');
+        throw otherTenant('You may only work on your own tenant');
       }
     }
     if (!tenantId) {
@@ -45,16 +44,12 @@ export class MessagingAccess {
   async publishTenantFor(...named: Array<string | undefined>): Promise<string> {
     const names = [...new Set(named.filter((id): id is string => id !== undefined))];
     if (names.length > 1) {
-      throw messagingError(
-        'MESSAGING.OTHER_TENANT',
-        `The request names two tenants (${names.join(', ')}); name one`,
-      );
+      throw otherTenant(`The request names two tenants (${names.join(', ')}); name one`);
     }
     const tenantId = await this.tenantFor(names[0]);
     const own = this.context.principal.tenantId;
     if (own && own !== tenantId) {
-      throw messagingError(
-        'MESSAGING.OTHER_TENANT',
+      throw otherTenant(
         `This request works on tenant ${own} (X-Tenant-ID or the tenant chosen at sign-in), not ${tenantId}; send X-Tenant-ID: ${tenantId} to publish there`,
       );
     }

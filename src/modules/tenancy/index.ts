@@ -1,7 +1,7 @@
 export { ApiKeysService } from './api-keys.service';
 export { TenantDatabase } from './database/tenant-database.service';
 export { TenantMigrationsRunner } from './database/tenant-migrations.runner';
-export { invalidTenantId, tenantNotFound } from './tenancy.errors';
+export { invalidTenantId, otherTenant, tenantNotFound } from './tenancy.errors';
 export {
   API_KEY_ISSUED,
   API_KEY_REVOKED,

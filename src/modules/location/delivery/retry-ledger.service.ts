@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { commonError } from '../../../shared/errors';
 import { cursorCodec, cursorParts, type Page, toPage } from '../../../shared/pagination';
 import { TenantContext } from '../../../shared/tenant-context';
+import { otherTenant } from '../../tenancy';
 import { Clock } from '../clock';
 import type { LedgerListQueryDto, LedgerView } from './retry.dto';
 import { locationError } from '../location.errors';
@@ -50,7 +50,7 @@ export class RetryLedgerService {
     if (principal.isPlatformAdmin) return requested ?? principal.tenantId ?? null;
     const own = this.context.tenantId;
     if (requested && requested !== own) {
-      throw commonError('COMMON.FORBIDDEN', 'tenant_id names another tenant than yours', [
+      throw otherTenant('tenant_id names another tenant than yours', [
         { field: 'tenant_id', message: 'only platform admins may name another tenant' },
       ]);
     }
