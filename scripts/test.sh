@@ -21,7 +21,7 @@ jest --config jest.config.ts --selectProjects unit --json --outputFile "$results
 bash scripts/ensure-chromium.sh   # the dashboard's browser tests (Debian's chromium)
 # e2e: files in parallel workers, each with its own databases, vhost, Redis prefix and topics
 # (test/support/env.ts); then the files that stop shared services, one at a time.
-workers="${TESSERA_TEST_WORKERS:-3}"
+workers="${TESSERA_TEST_WORKERS:-4}"
 step "e2e tests, $workers workers (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
 TESSERA_TEST_WORKERS="$workers" TESSERA_TEST_SHARED_SERVICES=1 \
   jest --config jest.config.ts --selectProjects e2e --maxWorkers "$workers" \
