@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv } from '../src/config';
-import { freePort, median, waitReady } from './bench-support';
+import { freePort, median, waitReady, WorkMeter } from './bench-support';
 
 /**
  * `npm run bench:auth` (builds first; services up): the app in its own process, then at a fixed
@@ -23,6 +23,7 @@ const PASSWORD = 'Bench-Passw0rd!';
 
 interface Result {
   rps: number;
+  requests: number;
   p50: number;
   p99: number;
   errors: number;
@@ -56,7 +57,13 @@ async function load(
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors };
+  return {
+    rps: latencies.length / elapsed,
+    requests: latencies.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+  };
 }
 
 async function call(
@@ -143,12 +150,18 @@ async function main(): Promise<void> {
       ['session GET /api/v1/context', '/api/v1/context', auth],
     ];
     for (const [, path, headers] of routes) await load(pool, path, headers, WARMUP_SECONDS);
+    // The app's main thread, per route: its CPU over that route's rounds ÷ the requests served.
+    const meters = routes.map(() => new WorkMeter({ pid: app.pid!, metricsUrl: `${url}/metrics` }));
     // rounds[r][i]: route i in round r; the routes take turns within every round.
     const rounds: Result[][] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const results: Result[] = [];
-      for (const [, path, headers] of routes)
-        results.push(await load(pool, path, headers, ROUND_SECONDS));
+      for (const [i, [, path, headers]] of routes.entries()) {
+        meters[i].start();
+        const result = await load(pool, path, headers, ROUND_SECONDS);
+        await meters[i].stop(result.requests);
+        results.push(result);
+      }
       rounds.push(results);
     }
     await pool.close();
@@ -185,6 +198,8 @@ async function main(): Promise<void> {
       `\nauthentication cost on /auth/me: ${((1 - median(meRatios)) * 100).toFixed(1)} % of throughput (median; rounds ${((1 - Math.max(...meRatios)) * 100).toFixed(1)}–${((1 - Math.min(...meRatios)) * 100).toFixed(1)} %; target ≤ 25 %); p99 ${meP99.toFixed(1)} ms (target ≤ 30 ms)`,
     );
     out(`per-round /auth/me ÷ public: ${meRatios.map((r) => pct(r)).join('  ')}`);
+    out('\nthe app process, per route over its rounds:');
+    routes.forEach(([label], i) => out(`${label.padEnd(32)}${meters[i].summary('request')}`));
   } finally {
     app.kill('SIGTERM');
   }

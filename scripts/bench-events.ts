@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv, redisConfig, tenancyConfig } from '../src/config';
-import { freePort, median, out, quantile, sleep, waitReady } from './bench-support';
+import { freePort, median, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
 
 /**
  * `npm run bench:events` (services up): two app processes and, in the same run, two bare `ws`
@@ -298,12 +298,28 @@ async function main(): Promise<void> {
     const live = () => ({ method: 'GET' as const, path: '/health/live', headers: {} });
     await hammer(pools, post(main.key), 2, 201); // warm-up
     const ingest = { one: [] as Stats[], eight: [] as Stats[], bare: [] as Stats[] };
+    // The two app instances' main threads, per variant over its own rounds ÷ the answers served.
+    const instances = children.slice(0, 2).map((child, i) => ({
+      pid: child.pid!,
+      metricsUrl: `${urls[i]}/metrics`,
+    }));
+    const meters = {
+      one: new WorkMeter(instances),
+      eight: new WorkMeter(instances),
+      bare: new WorkMeter(instances),
+    };
+    const measured = async (variant: keyof typeof meters, run: () => Promise<Stats>) => {
+      meters[variant].start();
+      const stats = await run();
+      await meters[variant].stop(stats.n - stats.errors);
+      ingest[variant].push(stats);
+    };
     for (let r = 0; r < ROUNDS; r++) {
-      ingest.one.push(await hammer(pools, post(main.key), ROUND_SECONDS, 201));
-      ingest.eight.push(
-        await hammer(pools, (i) => post(spread8[i % 8].key)(i), ROUND_SECONDS, 201),
+      await measured('one', () => hammer(pools, post(main.key), ROUND_SECONDS, 201));
+      await measured('eight', () =>
+        hammer(pools, (i) => post(spread8[i % 8].key)(i), ROUND_SECONDS, 201),
       );
-      ingest.bare.push(await hammer(pools, live, ROUND_SECONDS, 200));
+      await measured('bare', () => hammer(pools, live, ROUND_SECONDS, 200));
     }
     await Promise.all(pools.map((p) => p.close()));
 
@@ -356,9 +372,18 @@ async function main(): Promise<void> {
       app: [] as Array<Stats & { delivered: number; expected: number }>,
       bare: [] as Array<Stats & { delivered: number; expected: number }>,
     };
+    // Main threads per delivered push: the two app instances vs the two bare servers.
+    const pushMeters = {
+      app: new WorkMeter(instances),
+      bare: new WorkMeter(children.slice(2).map((child) => ({ pid: child.pid! }))),
+    };
     for (let r = 0; r < ROUNDS; r++) {
+      pushMeters.app.start();
       push.app.push(await pushRound(sendApp, appSink, SOCKETS));
+      await pushMeters.app.stop(push.app.at(-1)!.delivered);
+      pushMeters.bare.start();
       push.bare.push(await pushRound(sendBare, bareSink, SOCKETS));
+      await pushMeters.bare.stop(push.bare.at(-1)!.delivered);
     }
     await pushPool.close();
     for (const socket of sockets) socket.terminate();
@@ -460,6 +485,9 @@ async function main(): Promise<void> {
     out(
       `  one tenant / baseline: ${median(ratioOne).toFixed(2)} (${spread(ratioOne)}); one tenant / 8 tenants (the per-tenant seq serialisation): ${median(ratioSeq).toFixed(2)} (${spread(ratioSeq)})`,
     );
+    out(`  one tenant, both instances: ${meters.one.summary('request')}`);
+    out(`  8 tenants, both instances:  ${meters.eight.summary('request')}`);
+    out(`  /health/live, both:         ${meters.bare.summary('request')}`);
     out(`\npush latency, ${SOCKETS} sockets over two instances, ${PUSH_RATE} events/s`);
     const prow = (label: string, s: Array<Stats & { delivered: number; expected: number }>) =>
       out(
@@ -473,6 +501,8 @@ async function main(): Promise<void> {
       );
     prow('  POST → receipt (Tessera)', push.app);
     prow('  PUBLISH → receipt (bare ws + Redis)', push.bare);
+    out(`  Tessera, both instances: ${pushMeters.app.summary('delivery')}`);
+    out(`  bare, both servers:      ${pushMeters.bare.summary('delivery')}`);
     const p99Ratio = push.app.map((x, i) => x.p99 / Math.max(0.001, push.bare[i].p99));
     out(
       `  p99 Tessera / bare: ${median(p99Ratio).toFixed(2)} (${spread(p99Ratio)}); target p99 ≤ 50 ms`,

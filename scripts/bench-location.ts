@@ -9,7 +9,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv } from '../src/config';
-import { freePort, median, out, quantile, waitReady } from './bench-support';
+import { freePort, median, out, quantile, waitReady, WorkMeter } from './bench-support';
 
 /**
  * `npm run bench:location` (builds first; services up). The app runs in its own process with a
@@ -29,6 +29,7 @@ const PASSWORD = 'Bench-Passw0rd!';
 
 interface Result {
   rps: number;
+  requests: number;
   p50: number;
   p99: number;
   errors: number;
@@ -97,6 +98,7 @@ async function load(
   latencies.sort((a, b) => a - b);
   return {
     rps: latencies.length / elapsed,
+    requests: latencies.length,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     errors,
@@ -342,9 +344,16 @@ async function main(): Promise<void> {
     const rounds: Array<{ t: Result; b: Result }> = [];
     let peakRss = 0;
     const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssMb(app.pid!))), 250);
+    // Each process's main thread over its own rounds ÷ the updates it accepted in them.
+    const tesseraMeter = new WorkMeter({ pid: app.pid!, metricsUrl: `${url}/metrics` });
+    const bareMeter = new WorkMeter({ pid: baseline.pid! });
     for (let round = 0; round < ROUNDS; round++) {
+      tesseraMeter.start();
       const t = await tessera(ROUND_SECONDS);
+      await tesseraMeter.stop(t.requests - t.errors);
+      bareMeter.start();
       const b = await bareLoad(ROUND_SECONDS);
+      await bareMeter.stop(b.requests - b.errors);
       rounds.push({ t, b });
     }
     const peak = median(rounds.map((r) => r.t.rps));
@@ -401,6 +410,8 @@ async function main(): Promise<void> {
       `\nTessera ÷ bare: ${pct(median(ratios))} median (rounds ${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))}; target ≥ 80 %)`,
     );
     out(`per round: ${ratios.map(pct).join('  ')}`);
+    out(`Tessera, its rounds: ${tesseraMeter.summary('update')} (target ≤ 250 µs)`);
+    out(`bare, its rounds:    ${bareMeter.summary('update')}`);
     out(
       `p99 at 70 % of peak (${(0.7 * peak).toFixed(0)} req/s open loop, 5 s): ${quantile(at70.latencies, 0.99).toFixed(2)} ms, p50 ${quantile(at70.latencies, 0.5).toFixed(2)} ms, errors ${at70.errors} (target p99 ≤ 25 ms)`,
     );
@@ -439,13 +450,21 @@ async function loadN(
   const began = performance.now();
   await Promise.all(Array.from({ length: Math.max(1, Math.round(workers)) }, worker));
   const elapsed = (performance.now() - began) / 1000;
-  return { rps: latencies.length / elapsed, p50: 0, p99: 0, errors, latencies };
+  return {
+    rps: latencies.length / elapsed,
+    requests: latencies.length,
+    p50: 0,
+    p99: 0,
+    errors,
+    latencies,
+  };
 }
 
 function merge(parts: Array<Result & { latencies: number[] }>): Result {
   const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
   return {
     rps: parts.reduce((s, p) => s + p.rps, 0),
+    requests: latencies.length,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     errors: parts.reduce((s, p) => s + p.errors, 0),

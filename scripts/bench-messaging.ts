@@ -13,7 +13,7 @@ import { platformMigrations } from '../migrations/platform';
 import { AppModule } from '../src/app.module';
 import { appConfig, databaseConfig, loadLocalEnv } from '../src/config';
 import { configureApp } from '../src/http/configure-app';
-import { median } from './bench-support';
+import { median, WorkMeter } from './bench-support';
 import { createFastifyAdapter } from '../src/http/fastify';
 import {
   ConsumerRegistry,
@@ -204,6 +204,9 @@ async function main(): Promise<void> {
     `${'case'.padEnd(24)}${'app msg/s'.padStart(12)}${'bare msg/s'.padStart(12)}${'ratio'.padStart(8)}${'spread'.padStart(16)}`,
   );
   let peak = { rate: 0, count: 1, workers: 1 };
+  // App and bare rounds run in this process: its main thread per message, each over its own rounds.
+  const appMeter = new WorkMeter('self');
+  const bareMeter = new WorkMeter('self');
   const only = process.env.BENCH_ONLY_SCALE === '1';
   for (const count of only ? [] : [1, 10]) {
     for (const workers of [1, 4, 8]) {
@@ -212,8 +215,12 @@ async function main(): Promise<void> {
       const appRates: number[] = [];
       const bareRates: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
+        appMeter.start();
         appRates.push(await appRound(ids));
+        await appMeter.stop(MESSAGES);
+        bareMeter.start();
         bareRates.push(await bareRound(count, workers));
+        await bareMeter.stop(MESSAGES);
       }
       const ratios = appRates.map((a, i) => a / bareRates[i]);
       if (median(appRates) > peak.rate) peak = { rate: median(appRates), count, workers };
@@ -223,7 +230,11 @@ async function main(): Promise<void> {
     }
   }
 
-  if (!only) await throughputTail();
+  if (!only) {
+    console.log(`app rounds:  ${appMeter.summary('message')}`);
+    console.log(`bare rounds: ${bareMeter.summary('message')}`);
+    await throughputTail();
+  }
   async function throughputTail(): Promise<void> {
     handlerDelayMs = 10;
     const slow: Record<number, number[]> = { 1: [], 8: [] };

@@ -1,6 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** What every benchmark script shares: statistics, output and waiting for a process to serve. */
+/**
+ * What every benchmark script shares: statistics, output, waiting for a process to serve, and
+ * what the work cost the process serving it (main-thread CPU per unit, RSS, heap used).
+ */
 
 /** The median, interpolated between the two middle values of an even count. */
 export function median(values: number[]): number {
@@ -41,4 +46,94 @@ export async function waitReady(url: string, path = '/health/live', attempts = 1
     await sleep(200);
   }
   throw new Error(`${url} did not start`);
+}
+
+/**
+ * Whose cost a benchmark reports: `'self'` for an app in the benchmark's own process, or a child
+ * process by pid (Linux /proc), with the URL of its /metrics for the heap (optional).
+ */
+export type UsageSource = 'self' | { pid: number; metricsUrl?: string };
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/** CPU time (µs, user + system) the source's main thread has used so far. */
+export function mainThreadCpuMicros(source: UsageSource): number {
+  if (source === 'self') {
+    const { user, system } = process.threadCpuUsage();
+    return user + system;
+  }
+  // The main thread's task id is the pid; utime and stime are fields 14 and 15 (after "(comm)").
+  const stat = readFileSync(`/proc/${source.pid}/task/${source.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** Resident set size and V8 heap used now, in bytes (heap undefined when it cannot be read). */
+export async function memoryOf(
+  source: UsageSource,
+): Promise<{ rssBytes: number; heapUsedBytes?: number }> {
+  if (source === 'self') {
+    const { rss, heapUsed } = process.memoryUsage();
+    return { rssBytes: rss, heapUsedBytes: heapUsed };
+  }
+  const status = readFileSync(`/proc/${source.pid}/status`, 'utf8');
+  const rssBytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+  if (!source.metricsUrl) return { rssBytes };
+  try {
+    const metrics = await (await fetch(source.metricsUrl)).text();
+    const heap = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1];
+    return { rssBytes, heapUsedBytes: heap === undefined ? undefined : Number(heap) };
+  } catch {
+    return { rssBytes };
+  }
+}
+
+const mb = (values: Array<number | undefined>) =>
+  values.some((v) => v === undefined)
+    ? 'n/a'
+    : `${values.map((v) => (v! / 2 ** 20).toFixed(0)).join('+')} MB`;
+
+/**
+ * Main-thread CPU per unit of work over the measured phases only: `start()` before a phase,
+ * `stop(units)` after it with the requests or messages it completed; phases add up (a meter per
+ * variant in ABAB rounds). Several processes sharing the work (instances behind one load) add
+ * their CPU; their memory is shown one by one (RSS, heap used, read after the last phase). For an
+ * app in the benchmark's own process the figure includes the load generator's share of the thread.
+ */
+export class WorkMeter {
+  private readonly sources: UsageSource[];
+  private cpuMicros = 0;
+  private units = 0;
+  private startedAt?: number;
+  private memory: Array<{ rssBytes: number; heapUsedBytes?: number }> = [];
+
+  constructor(source: UsageSource | UsageSource[]) {
+    this.sources = Array.isArray(source) ? source : [source];
+  }
+
+  private cpuNow(): number {
+    return this.sources.reduce((sum, source) => sum + mainThreadCpuMicros(source), 0);
+  }
+
+  start(): void {
+    this.startedAt = this.cpuNow();
+  }
+
+  async stop(units: number): Promise<void> {
+    if (this.startedAt === undefined) throw new Error('WorkMeter.stop() without start()');
+    this.cpuMicros += this.cpuNow() - this.startedAt;
+    this.startedAt = undefined;
+    this.units += units;
+    this.memory = await Promise.all(this.sources.map((source) => memoryOf(source)));
+  }
+
+  /** µs of main-thread CPU per unit (NaN before any unit). */
+  get microsPerUnit(): number {
+    return this.cpuMicros / this.units;
+  }
+
+  /** e.g. "main-thread CPU 312 µs/request (4100 ms over 13140), RSS 243 MB, heap used 98 MB". */
+  summary(unit: string): string {
+    return `main-thread CPU ${this.microsPerUnit.toFixed(0)} µs/${unit} (${(this.cpuMicros / 1000).toFixed(0)} ms over ${this.units}), RSS ${mb(this.memory.map((m) => m.rssBytes))}, heap used ${mb(this.memory.map((m) => m.heapUsedBytes))}`;
+  }
 }
