@@ -2,48 +2,31 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { createTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
+import { type HttpSink, type LocationTenant, startSession } from '../support/http-sink';
 import {
-  HttpSink,
-  isolateLocationTopics,
-  locationTenant,
-  type LocationTenant,
-  platformAdmin,
-  setDelivery,
-  startSession,
-} from '../support/http-sink';
-import { accountFor, freePort, streamUpdates } from '../support/location-faults';
+  type FaultsFixture,
+  faultsFixture,
+  freePort,
+  streamUpdates,
+} from '../support/location-faults';
 import { eventually } from '../support/services';
 
 const ROOT = resolve(__dirname, '../..');
 
 describe('Location fault tests: sink down, app killed — no accepted update is lost', () => {
+  let f: FaultsFixture;
   let t: TestApp;
-  let sink: HttpSink;
   let a: LocationTenant;
+  let sink: HttpSink;
 
   beforeAll(async () => {
-    sink = await new HttpSink().start();
-    isolateLocationTopics('faults');
-    Object.assign(process.env, {
-      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
-      LOCATION_PRODUCE_TIMEOUT_MS: '1500',
-      LOCATION_DELIVERY_TIMEOUT_MS: '2000',
-      LOCATION_RETRY_BASE_MS: '2000',
-      LOCATION_RETRY_INTERVAL_MS: '500',
-      LOCATION_BREAKER_RESET_MS: '2000',
-    });
-    t = await createTestApp();
-    const admin = await platformAdmin(t);
-    a = await locationTenant(t, admin, 2);
-    await setDelivery(t, a.owner, sink.url);
+    f = await faultsFixture('faults', 2);
+    ({ t, tenant: a, sink } = f);
   }, 120_000);
-  afterAll(async () => {
-    await t?.close();
-    await sink?.close();
-  });
+  afterAll(() => f?.close());
 
-  const account = (label: string, accepted: string[]) => accountFor(sink, label, accepted);
+  const account = (label: string, accepted: string[]) => f.account(label, accepted);
 
   it('the sink down for 30 s, then up: every 202 reaches locations and the sink or the ledger', async () => {
     const user = a.users[0];

@@ -1,49 +1,41 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { createTestApp, type TestApp } from '../support/app';
-import {
-  HttpSink,
-  isolateLocationTopics,
-  locationTenant,
-  type LocationTenant,
-  platformAdmin,
-  setDelivery,
-  startSession,
-} from '../support/http-sink';
-import { accountFor, streamUpdates } from '../support/location-faults';
+import type { TestApp } from '../support/app';
+import { type LocationTenant, startSession } from '../support/http-sink';
+import { type FaultsFixture, faultsFixture, streamUpdates } from '../support/location-faults';
 import { eventually, services } from '../support/services';
 
 const ROOT = resolve(__dirname, '../..');
 
+/** The local broker's pid: from the services script's pid file, or (another checkout started it) by its command line. */
+async function kafkaBrokerPid(): Promise<number> {
+  const pidFile = resolve(ROOT, '.cache/run/kafka.pid');
+  if (existsSync(pidFile)) return Number(readFileSync(pidFile, 'utf8').trim());
+  const { stdout } = await promisify(execFile)('pgrep', [
+    '-f',
+    'kafka\\.Kafka .*server\\.properties',
+  ]);
+  const pids = stdout.trim().split('\n').filter(Boolean);
+  if (pids.length !== 1) throw new Error(`expected one local Kafka broker, found ${pids.length}`);
+  return Number(pids[0]);
+}
+
 describe('Location fault test: the Kafka broker killed — no accepted update is lost', () => {
+  let f: FaultsFixture;
   let t: TestApp;
-  let sink: HttpSink;
   let a: LocationTenant;
 
   beforeAll(async () => {
-    sink = await new HttpSink().start();
-    isolateLocationTopics('kafka-kill');
-    Object.assign(process.env, {
-      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
-      LOCATION_PRODUCE_TIMEOUT_MS: '1500',
-      LOCATION_DELIVERY_TIMEOUT_MS: '2000',
-      LOCATION_RETRY_BASE_MS: '2000',
-      LOCATION_RETRY_INTERVAL_MS: '500',
-      LOCATION_BREAKER_RESET_MS: '2000',
-    });
-    t = await createTestApp();
-    const admin = await platformAdmin(t);
-    a = await locationTenant(t, admin, 1);
-    await setDelivery(t, a.owner, sink.url);
+    f = await faultsFixture('kafka-kill', 1);
+    ({ t, tenant: a } = f);
   }, 120_000);
-  afterAll(async () => {
-    await t?.close();
-    await sink?.close();
-  });
+  afterAll(() => f?.close());
 
-  const account = (label: string, accepted: string[]) => accountFor(sink, label, accepted);
+  const account = (label: string, accepted: string[]) => f.account(label, accepted);
 
   it('the Kafka broker killed (kill -9) for 10 s mid-stream: only 503s while down, no 202 that is then missing', async () => {
     const user = a.users[0];
@@ -51,7 +43,7 @@ describe('Location fault test: the Kafka broker killed — no accepted update is
     const s = streamUpdates(() => t.url, user, session, { concurrency: 4, pauseMs: 20 });
     try {
       await sleep(3_000);
-      const pid = Number(readFileSync(resolve(ROOT, '.cache/run/kafka.pid'), 'utf8').trim());
+      const pid = await kafkaBrokerPid();
       s.openWindow();
       process.kill(pid, 'SIGKILL');
       await sleep(10_000);

@@ -1,7 +1,15 @@
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import type { HttpSink } from './http-sink';
+import { createTestApp, type TestApp } from './app';
+import {
+  HttpSink,
+  isolateLocationTopics,
+  locationTenant,
+  type LocationTenant,
+  platformAdmin,
+  setDelivery,
+} from './http-sink';
 import { type Identity, platformSql } from './identities';
 import { eventually } from './services';
 import { adminSql } from './tenancy';
@@ -23,6 +31,9 @@ export interface StreamResult {
   /** Statuses seen while `window` was open (e.g. while the broker was down). */
   during: Map<number, number>;
 }
+
+/** Streams not stopped yet: a failed test's stream is stopped when its fixture closes. */
+const streams = new Set<() => Promise<StreamResult>>();
 
 /** Posts updates with `concurrency` workers until `stop()` resolves; counts every answer. */
 export function streamUpdates(
@@ -57,15 +68,18 @@ export function streamUpdates(
     }
   };
   const workers = Array.from({ length: options.concurrency }, worker);
+  const stop = async () => {
+    running = false;
+    streams.delete(stop);
+    await Promise.all(workers);
+    return result;
+  };
+  streams.add(stop);
   return {
     result,
     openWindow: () => (window = true),
     closeWindow: () => (window = false),
-    stop: async () => {
-      running = false;
-      await Promise.all(workers);
-      return result;
-    },
+    stop,
   };
 }
 
@@ -114,4 +128,45 @@ export async function accountFor(sink: HttpSink, label: string, accepted: string
   expect(lostFromLocations).toBe(0);
   expect(placed).toBe(0);
   return { delivered, byStatus };
+}
+
+export interface FaultsFixture {
+  t: TestApp;
+  sink: HttpSink;
+  tenant: LocationTenant;
+  /** {@link accountFor} with this fixture's sink. */
+  account(label: string, accepted: string[]): ReturnType<typeof accountFor>;
+  close(): Promise<void>;
+}
+
+/**
+ * A fault test's app: topics of its own, short produce, delivery and retry timings, and a tenant
+ * with `users` users whose updates go to a live sink.
+ */
+export async function faultsFixture(label: string, users: number): Promise<FaultsFixture> {
+  const sink = await new HttpSink().start();
+  isolateLocationTopics(label);
+  Object.assign(process.env, {
+    LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
+    LOCATION_PRODUCE_TIMEOUT_MS: '1500',
+    LOCATION_DELIVERY_TIMEOUT_MS: '2000',
+    LOCATION_RETRY_BASE_MS: '2000',
+    LOCATION_RETRY_INTERVAL_MS: '500',
+    LOCATION_BREAKER_RESET_MS: '2000',
+  });
+  const t = await createTestApp();
+  const admin = await platformAdmin(t);
+  const tenant = await locationTenant(t, admin, users);
+  await setDelivery(t, tenant.owner, sink.url);
+  return {
+    t,
+    sink,
+    tenant,
+    account: (label, accepted) => accountFor(sink, label, accepted),
+    close: async () => {
+      await Promise.all([...streams].map((stop) => stop()));
+      await t.close();
+      await sink.close();
+    },
+  };
 }
