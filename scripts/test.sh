@@ -20,15 +20,16 @@ step "unit tests"
 jest --config jest.config.ts --selectProjects unit --json --outputFile "$results/unit.json" || status=$?
 bash scripts/ensure-chromium.sh   # the dashboard's browser tests (Debian's chromium)
 # e2e: files in parallel workers, each with its own databases, vhost, Redis prefix and topics
-# (test/support/env.ts); then the files that stop shared services, one at a time.
+# (test/support/env.ts); then the files that stop shared services, one at a time. --forceExit:
+# a failed test that leaves a handle open must end the run with its report, never hang CI.
 workers="${TESSERA_TEST_WORKERS:-4}"
 step "e2e tests, $workers workers (real PostgreSQL, Redis, RabbitMQ, Kafka, moto)"
 TESSERA_TEST_WORKERS="$workers" TESSERA_TEST_SHARED_SERVICES=1 \
-  jest --config jest.config.ts --selectProjects e2e --maxWorkers "$workers" \
+  jest --config jest.config.ts --selectProjects e2e --maxWorkers "$workers" --forceExit \
   --json --outputFile "$results/e2e.json" || status=$?
 step "e2e tests that stop shared services, one at a time"
 TESSERA_TEST_WORKERS=1 \
-  jest --config jest.config.ts --selectProjects e2e-serial --runInBand \
+  jest --config jest.config.ts --selectProjects e2e-serial --runInBand --forceExit \
   --json --outputFile "$results/e2e-serial.json" || status=$?
 
 # One closing line for whoever reads the log: "tests: N passed, N failed, N skipped".
