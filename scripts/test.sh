@@ -9,7 +9,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"   # Node 24 from the `node` devDepend
 
 bash scripts/services.sh up
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 step "format";     prettier --check . --log-level warn
 step "lint";       eslint . --max-warnings 0
 step "type check"; tsc --noEmit -p tsconfig.json && tsc --noEmit -p tsconfig.dashboard.json
@@ -44,4 +44,5 @@ node -e '
   }
   console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results/unit.json" "$results/e2e.json" "$results/e2e-serial.json"
+printf 'npm test took %d s\n' "$SECONDS"
 exit "$status"
