@@ -32,6 +32,7 @@ TESSERA_TEST_WORKERS=1 \
   jest --config jest.config.ts --selectProjects e2e-serial --runInBand --forceExit \
   --json --outputFile "$results/e2e-serial.json" || status=$?
 
+printf '\nnpm test took %d s\n' "$SECONDS"
 # One closing line for whoever reads the log: "tests: N passed, N failed, N skipped".
 node -e '
   const fs = require("fs");
@@ -44,5 +45,4 @@ node -e '
   }
   console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results/unit.json" "$results/e2e.json" "$results/e2e-serial.json"
-printf 'npm test took %d s\n' "$SECONDS"
 exit "$status"
