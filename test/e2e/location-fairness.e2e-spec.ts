@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestingModuleBuilder } from '@nestjs/testing';
 import request from 'supertest';
 import { Clock } from '../../src/modules/location';
+import { TestClock } from '../support/test-clock';
 import { createTestApp, type TestApp } from '../support/app';
 import {
   HttpSink,
@@ -14,14 +15,6 @@ import {
 } from '../support/http-sink';
 import { type Identity, platformSql } from '../support/identities';
 import { eventually } from '../support/services';
-
-/** The retry schedule's clock, moved by the test. */
-class TestClock extends Clock {
-  at = Date.now();
-  now(): Date {
-    return new Date(this.at);
-  }
-}
 
 interface Breaker {
   tenant_id: string;

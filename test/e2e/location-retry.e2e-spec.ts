@@ -1,6 +1,7 @@
 import type { TestingModuleBuilder } from '@nestjs/testing';
 import request from 'supertest';
 import { Clock } from '../../src/modules/location';
+import { TestClock } from '../support/test-clock';
 import { createTestApp, type TestApp } from '../support/app';
 import {
   HttpSink,
@@ -13,14 +14,6 @@ import {
 } from '../support/http-sink';
 import { type Identity, platformSql } from '../support/identities';
 import { eventually } from '../support/services';
-
-/** The schedule's clock, moved by the test (both app instances share it). */
-class TestClock extends Clock {
-  at = Date.now();
-  now(): Date {
-    return new Date(this.at);
-  }
-}
 
 interface Row {
   event_id: string;
