@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -8,31 +7,9 @@ import { configureInstantWindows } from '../shared/validation';
 import { enforceInputRules } from './json-input';
 import { answerMethodNotAllowed } from './method-not-allowed';
 import { createOpenApiDocument } from './openapi';
-import type { IncomingMessage } from 'node:http';
+import { registerSecurityHeaders } from './security-headers';
 
 export const API_PREFIX = 'api/v1';
-
-/**
- * Same-origin scripts, styles and sockets only; no inline script or style anywhere (the dashboard
- * ships as files). Swagger UI's page carries two inline <style> blocks: /docs alone may use them.
- */
-const CSP_DIRECTIVES = {
-  defaultSrc: ["'self'"],
-  baseUri: ["'self'"],
-  connectSrc: ["'self'"],
-  fontSrc: ["'self'"],
-  formAction: ["'self'"],
-  frameAncestors: ["'none'"],
-  imgSrc: ["'self'", 'data:'],
-  objectSrc: ["'none'"],
-  scriptSrc: ["'self'"],
-  scriptSrcAttr: ["'none'"],
-  styleSrc: [
-    "'self'",
-    (req: IncomingMessage) => (req.url?.startsWith('/docs') ? "'unsafe-inline'" : "'self'"),
-  ],
-  upgradeInsecureRequests: null,
-};
 
 /** Everything main.ts and the e2e app factory share, so tests run the production pipeline. */
 export function configureApp(app: NestFastifyApplication): void {
@@ -44,7 +21,7 @@ export function configureApp(app: NestFastifyApplication): void {
   app.useWebSocketAdapter(new WsAdapter(app));
 
   const fastify = app.getHttpAdapter().getInstance();
-  void fastify.register(helmet, { contentSecurityPolicy: { directives: CSP_DIRECTIVES } });
+  registerSecurityHeaders(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();

@@ -16,6 +16,9 @@ import { TenantContextInterceptor } from './tenant-context.interceptor';
         generateId: true,
         idGenerator: (req: IncomingMessage & { id?: string }) => req.id ?? randomUUID(),
         setup: (cls) => cls.set('transport', 'http'),
+        // No proxy providers exist (no ClsModule.forFeature, no @InjectableProxy): resolving them
+        // would cost a lookup on every request for nothing.
+        resolveProxyProviders: false,
       },
     }),
   ],
