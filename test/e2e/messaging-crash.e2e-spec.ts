@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { resolve } from 'node:path';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
+import { createAppWithoutWorkers, startWebhookSink } from '../support/webhook-sink';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
 import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { eventually } from '../support/services';
@@ -35,22 +36,15 @@ describe('messaging: a worker process killed with kill -9', () => {
   let admin: Identity;
 
   beforeAll(async () => {
-    sink = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const key = String(req.headers['idempotency-key']);
-      calls.set(key, (calls.get(key) ?? 0) + 1);
-      req.resume();
-      req.on('end', () => (holding ? held.push(res) : res.writeHead(200).end()));
-    });
-    await new Promise<void>((done) => sink.listen(0, '127.0.0.1', done));
-    const address = sink.address();
-    sinkPort = typeof address === 'object' && address ? address.port : 0;
-    process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${sinkPort}`;
-    process.env.MESSAGING_WORKERS_ENABLED = 'false';
-    try {
-      api = await createTestApp();
-    } finally {
-      delete process.env.MESSAGING_WORKERS_ENABLED;
-    }
+    ({ server: sink, port: sinkPort } = await startWebhookSink(
+      (req: IncomingMessage, res: ServerResponse) => {
+        const key = String(req.headers['idempotency-key']);
+        calls.set(key, (calls.get(key) ?? 0) + 1);
+        req.resume();
+        req.on('end', () => (holding ? held.push(res) : res.writeHead(200).end()));
+      },
+    ));
+    api = await createAppWithoutWorkers();
     admin = await platformAdmin(api);
     tenant = await createTenant(api, admin);
     owner = await tenantMember(api, tenant.id, 'tenant_owner');

@@ -1,5 +1,5 @@
 import amqplib from 'amqplib';
-import { createServer, type ServerResponse, type Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { ConsumerRegistry, OutboxRelay } from '../../src/modules/messaging';
@@ -9,6 +9,7 @@ import { RabbitMqService } from '../../src/shared/rabbitmq';
 import { RedisService } from '../../src/shared/redis';
 import { TENANT_HEADER } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
+import { createAppWithoutWorkers, startWebhookSink } from '../support/webhook-sink';
 import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
 import { eventually } from '../support/services';
@@ -80,24 +81,14 @@ describe('messaging promises', () => {
   };
 
   beforeAll(async () => {
-    sink = createServer((req, res) => {
+    ({ server: sink, url: sinkUrl } = await startWebhookSink((req, res) => {
       const key = String(req.headers['idempotency-key']);
       calls.set(key, (calls.get(key) ?? 0) + 1);
       req.resume();
       const status = req.url?.includes('fail') ? 500 : 200;
       req.on('end', () => (holding ? held.push(res) : res.writeHead(status).end()));
-    });
-    await new Promise<void>((done) => sink.listen(0, '127.0.0.1', done));
-    const address = sink.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    sinkUrl = `http://127.0.0.1:${port}/hook`;
-    process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${port}`;
-    process.env.MESSAGING_WORKERS_ENABLED = 'false';
-    try {
-      api = await createTestApp();
-    } finally {
-      delete process.env.MESSAGING_WORKERS_ENABLED;
-    }
+    }));
+    api = await createAppWithoutWorkers();
     admin = await platformAdmin(api);
     a = await createTenant(api, admin);
     b = await createTenant(api, admin);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import amqplib from 'amqplib';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import request from 'supertest';
 import {
   ConsumerRegistry,
@@ -11,6 +11,7 @@ import {
 import { SIGNATURE_HEADER, signBody } from '../../src/shared/outbound';
 import { TENANT_HEADER } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
+import { createAppWithoutWorkers, startWebhookSink } from '../support/webhook-sink';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
 import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { eventually } from '../support/services';
@@ -71,7 +72,7 @@ describe('messaging', () => {
     };
 
   beforeAll(async () => {
-    sink = createServer((req, res) => {
+    ({ server: sink, url: sinkUrl } = await startWebhookSink((req, res) => {
       let body = '';
       req.setEncoding('utf8');
       req.on('data', (chunk: string) => (body += chunk));
@@ -79,18 +80,8 @@ describe('messaging', () => {
         deliveries.push({ signature: String(req.headers[SIGNATURE_HEADER] ?? ''), body });
         res.writeHead(sinkFails ? 500 : 200).end();
       });
-    });
-    await new Promise<void>((done) => sink.listen(0, '127.0.0.1', done));
-    const address = sink.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    sinkUrl = `http://127.0.0.1:${port}/hook`;
-    process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${port}`;
-    process.env.MESSAGING_WORKERS_ENABLED = 'false';
-    try {
-      api = await createTestApp();
-    } finally {
-      delete process.env.MESSAGING_WORKERS_ENABLED;
-    }
+    }));
+    api = await createAppWithoutWorkers();
     admin = await platformAdmin(api);
     a = await createTenant(api, admin);
     b = await createTenant(api, admin);
