@@ -1,6 +1,4 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
@@ -9,12 +7,11 @@ import { type LocationTenant, startSession } from '../support/http-sink';
 import { type FaultsFixture, faultsFixture, streamUpdates } from '../support/location-faults';
 import { eventually, services } from '../support/services';
 
-const ROOT = resolve(__dirname, '../..');
-
-/** The local broker's pid: from the services script's pid file, or (another checkout started it) by its command line. */
+/**
+ * The local broker's pid, found by its command line: the pid file of this checkout may be stale
+ * when another checkout's scripts restarted the broker.
+ */
 async function kafkaBrokerPid(): Promise<number> {
-  const pidFile = resolve(ROOT, '.cache/run/kafka.pid');
-  if (existsSync(pidFile)) return Number(readFileSync(pidFile, 'utf8').trim());
   const { stdout } = await promisify(execFile)('pgrep', [
     '-f',
     'kafka\\.Kafka .*server\\.properties',
