@@ -37,12 +37,22 @@ printf '\nnpm test took %d s\n' "$SECONDS"
 node -e '
   const fs = require("fs");
   let passed = 0, failed = 0, skipped = 0;
+  const failures = [];
+  const plain = (text) => (text || "").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(0, 8).join("\n  ");
   for (const f of process.argv.slice(1)) {
-    if (!fs.existsSync(f)) { failed++; continue; }
+    if (!fs.existsSync(f)) { failed++; failures.push(`${f}: no report (the run did not finish)`); continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
     passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
     skipped += r.numPendingTests + r.numTodoTests;
+    for (const suite of r.testResults) {
+      const file = suite.name.replace(process.cwd() + "/", "");
+      const cases = suite.assertionResults.filter((a) => a.status === "failed");
+      if (suite.status === "failed" && cases.length === 0) failures.push(`${file}: ${plain(suite.message)}`);
+      for (const a of cases) failures.push(`${file} › ${a.fullName}\n  ${plain(a.failureMessages[0])}`);
+    }
   }
+  // The failures again at the very end, where a log that keeps only its tail still shows them.
+  for (const line of failures) console.log(`FAILED ${line}`);
   console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results/unit.json" "$results/e2e.json" "$results/e2e-serial.json"
 exit "$status"
