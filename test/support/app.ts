@@ -38,7 +38,14 @@ export async function createTestApp(
     },
   );
   configureApp(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+  } catch (error) {
+    // A boot that failed half-way closes what it started (consumers, pools): nothing may keep
+    // running after the suite's environment is torn down, or it fails a later suite.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { counter, gauge } from '../metrics';
 import type { RawMessage } from './kafka-consumer';
+import { createTopicsReady } from './kafka-topics';
 
 const parkedRecords = counter({
   name: 'tessera_kafka_parked_records_total',
@@ -72,16 +73,13 @@ export class KafkaParking {
       return metadata.topics[0]?.partitions.length ?? 0;
     };
     const wanted = Math.max(1, await partitionsOf(sourceTopic).catch(() => 1));
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: this.topic,
-          numPartitions: wanted,
-          replicationFactor: this.topicOptions.replicationFactor,
-        },
-      ],
-    });
+    await createTopicsReady(this.admin, [
+      {
+        topic: this.topic,
+        numPartitions: wanted,
+        replicationFactor: this.topicOptions.replicationFactor,
+      },
+    ]);
     this.partitions = Math.max(1, await partitionsOf(this.topic));
     // Also when no new record arrives: the state (and the resumed tenants) stays current.
     this.timer = setInterval(() => void this.refresh(), CHECK_INTERVAL_MS);

@@ -19,6 +19,7 @@ import { kafkaConfig, type KafkaConfig } from '../../config';
 import { commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';
+import { createTopicsReady } from './kafka-topics';
 
 export interface OutboundMessage {
   key?: string;
@@ -108,14 +109,14 @@ export class KafkaService
   }
 
   async ensureTopics(topics: string[]): Promise<void> {
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: topics.map((topic) => ({
+    await createTopicsReady(
+      this.admin,
+      topics.map((topic) => ({
         topic,
         numPartitions: this.config.topicPartitions,
         replicationFactor: this.config.replicationFactor,
       })),
-    });
+    );
   }
 
   /** Produces with acks=all; headers carry the current tenant and request id. */
