@@ -62,7 +62,7 @@ async function bootstrap(): Promise<void> {
   process.once('SIGINT', (signal) => void shutdown(signal));
 
   await app.listen({ port: config.port, host: config.host });
-  logger.log({ url: await app.getUrl() }, 'Tessera is listening');
+  logger.log({ url: await app.getUrl(), role: config.role }, 'Tessera is listening');
 }
 
 void bootstrap();

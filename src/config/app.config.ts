@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { parseEnv } from './config.errors';
 import { nonNegativeInt, port, positiveInt } from './env-schemas';
 
+/** What a process runs: `api` serves HTTP and WebSocket, `worker` the background work, `all` both. */
+export const PROCESS_ROLES = ['all', 'api', 'worker'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+
+const role = z.enum(PROCESS_ROLES, { error: 'expected all, api or worker' }).default('all');
+
 const schema = z.object({
+  TESSERA_ROLE: role,
   NODE_ENV: z
     .enum(['development', 'test', 'production'], {
       error: 'expected development, test or production',
@@ -33,9 +40,22 @@ function trustProxy(value: string): boolean | number | string {
   return /^\d+$/.test(value) ? Number(value) : value;
 }
 
+/**
+ * Whether this process runs background work (Kafka consumers, jobs, outbox relay, messaging
+ * workers): the default of each `*_ENABLED` flag, which still wins when set. An invalid role is
+ * reported by the app namespace's validation; here it counts as `all`.
+ */
+export function roleRunsWorkers(env: NodeJS.ProcessEnv = process.env): boolean {
+  const parsed = role.safeParse(env.TESSERA_ROLE);
+  return !parsed.success || parsed.data !== 'api';
+}
+
 export const appConfig = registerAs('app', () => {
   const env = parseEnv('app', schema);
   return {
+    role: env.TESSERA_ROLE,
+    /** A `worker` serves health and metrics only; every other route answers 404. */
+    servesApi: env.TESSERA_ROLE !== 'worker',
     env: env.NODE_ENV,
     host: env.HOST,
     port: env.PORT,

@@ -2,6 +2,8 @@ import { appConfig } from './app.config';
 import { ConfigValidationError } from './config.errors';
 import { databaseConfig } from './database.config';
 import { kafkaConfig } from './kafka.config';
+import { locationConfig } from './location.config';
+import { messagingConfig } from './messaging.config';
 import { redisConfig } from './redis.config';
 
 describe('configuration', () => {
@@ -66,5 +68,35 @@ describe('configuration', () => {
     expect(appConfig().trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
     process.env.TRUST_PROXY = 'everyone';
     expect(problemsOf(() => appConfig())).toEqual([expect.stringContaining('TRUST_PROXY')]);
+  });
+
+  it('sets the background-work flags from TESSERA_ROLE, an explicit flag still winning', () => {
+    const flags = () => ({
+      role: appConfig().role,
+      consumers: locationConfig().consumersEnabled,
+      jobs: locationConfig().workersEnabled,
+      messaging: messagingConfig().workersEnabled,
+    });
+    for (const name of [
+      'LOCATION_CONSUMERS_ENABLED',
+      'LOCATION_WORKERS_ENABLED',
+      'MESSAGING_WORKERS_ENABLED',
+    ])
+      delete process.env[name];
+    delete process.env.TESSERA_ROLE;
+    expect(flags()).toEqual({ role: 'all', consumers: true, jobs: true, messaging: true });
+    process.env.TESSERA_ROLE = 'api';
+    expect(flags()).toEqual({ role: 'api', consumers: false, jobs: false, messaging: false });
+    expect(appConfig().servesApi).toBe(true);
+    process.env.LOCATION_CONSUMERS_ENABLED = 'true';
+    expect(flags()).toMatchObject({ consumers: true, jobs: false, messaging: false });
+    process.env.TESSERA_ROLE = 'worker';
+    process.env.MESSAGING_WORKERS_ENABLED = 'false';
+    expect(flags()).toEqual({ role: 'worker', consumers: true, jobs: true, messaging: false });
+    expect(appConfig().servesApi).toBe(false);
+    process.env.TESSERA_ROLE = 'both';
+    expect(problemsOf(() => appConfig())).toEqual([
+      expect.stringMatching(/^TESSERA_ROLE: expected all, api or worker/),
+    ]);
   });
 });

@@ -38,6 +38,13 @@ export const booleanFlag = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((value) => value === 'true' || value === '1');
 
+/** A boolean flag whose default depends on something else (undefined when unset). */
+export const optionalFlag = () =>
+  z
+    .enum(['true', 'false', '1', '0'], { error: 'expected true or false' })
+    .optional()
+    .transform((value) => (value === undefined ? undefined : value === 'true' || value === '1'));
+
 export const csv = (message: string) =>
   z
     .string({ error: message })

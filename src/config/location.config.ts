@@ -1,7 +1,8 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { parseEnv } from './config.errors';
-import { booleanFlag, nonNegativeInt, positiveInt, urlWithProtocol } from './env-schemas';
+import { roleRunsWorkers } from './app.config';
+import { nonNegativeInt, optionalFlag, positiveInt, urlWithProtocol } from './env-schemas';
 
 const hostList = z
   .string()
@@ -42,8 +43,9 @@ const schema = z.object({
   LOCATION_TOPIC: z.string().min(1).default('location.updates'),
   LOCATION_DLQ_TOPIC: z.string().min(1).default('location.updates.dlq'),
   LOCATION_GROUP_PREFIX: z.string().min(1).default('tessera-location'),
-  LOCATION_CONSUMERS_ENABLED: booleanFlag(true),
-  LOCATION_WORKERS_ENABLED: booleanFlag(true),
+  // Unset: on unless TESSERA_ROLE=api.
+  LOCATION_CONSUMERS_ENABLED: optionalFlag(),
+  LOCATION_WORKERS_ENABLED: optionalFlag(),
 });
 
 export const locationConfig = registerAs('location', () => {
@@ -77,8 +79,8 @@ export const locationConfig = registerAs('location', () => {
     dlqTopic: env.LOCATION_DLQ_TOPIC,
     /** Consumer groups: `<prefix>-persister`, `-streamer`, `-dlq`. */
     groupPrefix: env.LOCATION_GROUP_PREFIX,
-    consumersEnabled: env.LOCATION_CONSUMERS_ENABLED,
-    workersEnabled: env.LOCATION_WORKERS_ENABLED,
+    consumersEnabled: env.LOCATION_CONSUMERS_ENABLED ?? roleRunsWorkers(),
+    workersEnabled: env.LOCATION_WORKERS_ENABLED ?? roleRunsWorkers(),
   };
 });
 export type LocationConfig = ReturnType<typeof locationConfig>;

@@ -1,7 +1,8 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { parseEnv } from './config.errors';
-import { booleanFlag, positiveInt } from './env-schemas';
+import { roleRunsWorkers } from './app.config';
+import { optionalFlag, positiveInt } from './env-schemas';
 
 const delays = z
   .string()
@@ -34,7 +35,8 @@ const schema = z
     MESSAGING_WEBHOOK_TIMEOUT_MS: positiveInt(5_000),
     MESSAGING_DEFAULT_WORKERS: positiveInt(3),
     MESSAGING_MAX_ATTEMPTS: positiveInt(3),
-    MESSAGING_WORKERS_ENABLED: booleanFlag(true),
+    // Unset: on unless TESSERA_ROLE=api.
+    MESSAGING_WORKERS_ENABLED: optionalFlag(),
     MESSAGING_WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
     MESSAGING_CLAIM_LEASE_MS: positiveInt(30_000),
   })
@@ -57,7 +59,7 @@ export const messagingConfig = registerAs('messaging', () => {
     webhookTimeoutMs: env.MESSAGING_WEBHOOK_TIMEOUT_MS,
     defaultWorkers: env.MESSAGING_DEFAULT_WORKERS,
     maxAttempts: env.MESSAGING_MAX_ATTEMPTS,
-    workersEnabled: env.MESSAGING_WORKERS_ENABLED,
+    workersEnabled: env.MESSAGING_WORKERS_ENABLED ?? roleRunsWorkers(),
     webhookSigningSecret: env.MESSAGING_WEBHOOK_SIGNING_SECRET ?? null,
     claimLeaseMs: env.MESSAGING_CLAIM_LEASE_MS,
   };

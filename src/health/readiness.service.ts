@@ -1,8 +1,9 @@
 import { DescribeSecretCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { type HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { appConfig, type AppConfig } from '../config';
 import { AwsClients } from '../shared/aws';
 import { KafkaService } from '../shared/kafka';
 import { RabbitMqService } from '../shared/rabbitmq';
@@ -40,6 +41,7 @@ export class ReadinessService {
     private readonly kafka: KafkaService,
     private readonly rabbit: RabbitMqService,
     private readonly aws: AwsClients,
+    @Inject(appConfig.KEY) private readonly app: AppConfig,
   ) {}
 
   current(): Promise<Readiness> {
@@ -69,6 +71,7 @@ export class ReadinessService {
       result = error.getResponse() as HealthCheckResult;
     }
     this.addBrokerTopology(result);
+    this.addRole(result);
     const readiness = { ok, result, checkedAt: Date.now() };
     this.last = { ...readiness, at: performance.now() };
     return readiness;
@@ -94,6 +97,16 @@ export class ReadinessService {
       topology_problems: problems.length,
       message: [component.message, ...lines].filter(Boolean).join('; ').slice(0, 2000),
     });
+  }
+
+  /**
+   * The process's role (TESSERA_ROLE): readiness covers the dependencies this process uses, never
+   * consumers it does not run (an `api` process is ready while a `worker` consumes elsewhere).
+   */
+  private addRole(result: HealthCheckResult): void {
+    const component = { status: 'up' as const, role: this.app.role };
+    result.details = { ...result.details, process: component };
+    if (result.info) result.info.process = component;
   }
 
   private async secretsManagerAnswers(): Promise<void> {

@@ -15,7 +15,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { realtimeConfig, type RealtimeConfig } from '../../config';
+import { appConfig, type AppConfig, realtimeConfig, type RealtimeConfig } from '../../config';
 import { type Credentials, headerValue, RequestAuthenticator } from '../../shared/auth';
 import { AppError, ErrorFilter } from '../../shared/errors';
 import {
@@ -95,6 +95,7 @@ export class RealtimeGateway
     private readonly feeds: TenantFeeds,
     private readonly apiKeys: ApiKeysService,
     @Inject(realtimeConfig.KEY) private readonly config: RealtimeConfig,
+    @Inject(appConfig.KEY) private readonly app: AppConfig,
   ) {}
 
   afterInit(server: WebSocketServer): void {
@@ -105,6 +106,8 @@ export class RealtimeGateway
     };
     // ws consults these at every upgrade; set here so they can use DI.
     options.verifyClient = (info, callback) => {
+      // A worker process (TESSERA_ROLE=worker) serves no client.
+      if (!this.app.servesApi) return callback(false, 404, 'Not Found');
       this.admit(info.req).then(
         (admission) => {
           admissions.set(info.req, admission);

@@ -32,7 +32,11 @@ export class StreamingHealthService implements OnApplicationShutdown {
    */
   async report(tenantId: string | null) {
     const state = this.streamer.runner?.state ?? null;
-    const consuming = state?.status === 'running';
+    // A process that runs no consumers (TESSERA_ROLE=api) reports the group's members elsewhere.
+    const elsewhere = this.config.consumersEnabled
+      ? null
+      : await this.groupMembers().catch(() => null);
+    const consuming = elsewhere === null ? state?.status === 'running' : elsewhere > 0;
     const lag = await this.lag().catch(() => null);
     const breakers = this.delivery.targetHealth(tenantId).map((t) => ({
       tenant_id: t.tenantId,
@@ -59,7 +63,9 @@ export class StreamingHealthService implements OnApplicationShutdown {
             : ('ok' as const),
         consumer: {
           group_id: this.streamer.groupId,
-          state: state?.status ?? (this.config.consumersEnabled ? 'starting' : 'disabled'),
+          state:
+            state?.status ??
+            (this.config.consumersEnabled ? 'starting' : consuming ? 'elsewhere' : 'disabled'),
           last_batch_at: state?.lastBatchAt?.toISOString() ?? null,
           last_error: tenantId === null ? (state?.lastError ?? null) : null,
         },
@@ -77,19 +83,30 @@ export class StreamingHealthService implements OnApplicationShutdown {
     };
   }
 
-  private async lag(): Promise<Array<{ topic: string; partition: number; lag: number }>> {
+  /** Members of the streamer's group (in other processes when none run here). */
+  private async groupMembers(): Promise<number> {
+    const admin = await this.connectedAdmin();
+    const { groups } = await admin.describeGroups([this.streamer.groupId]);
+    const group = groups[0];
+    return group?.state === 'Stable' ? group.members.length : 0;
+  }
+
+  private async connectedAdmin(): Promise<Admin> {
     this.admin ??= (async () => {
       const admin = this.kafka.kafka.admin();
       await admin.connect();
       return admin;
     })();
-    let admin: Admin;
     try {
-      admin = await this.admin;
+      return await this.admin;
     } catch (error) {
       this.admin = null;
       throw error;
     }
+  }
+
+  private async lag(): Promise<Array<{ topic: string; partition: number; lag: number }>> {
+    const admin = await this.connectedAdmin();
     const topic = this.config.topic;
     const [ends, [committed]] = await Promise.all([
       admin.fetchTopicOffsets(topic),
