@@ -26,6 +26,8 @@ const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 2000);
 const PUSH_RATE = Number(process.env.BENCH_PUSH_RATE ?? 8); // events per second during a push round
 const MILLION = Number(process.env.BENCH_QUERY_EVENTS ?? 1_000_000);
+/** `BENCH_QUERIES=0` skips the query part (and the million events it needs). */
+const QUERIES = process.env.BENCH_QUERIES !== '0';
 const EMAIL = 'bench-events-admin@bench.tessera.dev';
 const PASSWORD = 'Bench-Passw0rd!';
 const BARE_CHANNEL = 'bench:bare-broadcast';
@@ -246,6 +248,111 @@ async function millionEvents(tenantId: string): Promise<{ sql: Client; made: boo
   return { sql, made: true };
 }
 
+/** Query p50/p95 on a million events of one tenant over HTTP vs the same SQL; returns the report. */
+async function queryBench(
+  url: string,
+  big: { id: string; key: string },
+  onSql: (sql: Client) => void,
+): Promise<() => void> {
+  // --- queries on 1,000,000 events of one tenant
+  const made = await millionEvents(big.id);
+  const sql = made.sql;
+  onSql(sql);
+  // Windows anchored at the newest generated event (a re-run days later queries the same rows).
+  const span = (
+    await sql.query<{ first: Date; last: Date }>(
+      'select min(timestamp) as first, max(timestamp) as last from events where tenant_id = $1',
+      [big.id],
+    )
+  ).rows[0];
+  const until = new Date(span.last.getTime() + 1).toISOString();
+  const since = new Date(span.last.getTime() - 7 * 86_400_000).toISOString();
+  const dayBefore = new Date(span.last.getTime() - 86_400_000).toISOString();
+  const inDay = Number(
+    (
+      await sql.query<{ n: string }>(
+        'select count(*) as n from events where tenant_id = $1 and timestamp >= $2 and timestamp < $3',
+        [big.id, dayBefore, until],
+      )
+    ).rows[0].n,
+  );
+  const pagePath = `/api/v1/events?event_type=purchase&source=web&since=${since}&until=${until}&limit=20`;
+  const statsPath = `/api/v1/events/stats?bucket=hour&since=${dayBefore}&until=${until}`;
+  const pageSql = `select id, tenant_id, seq, event_type, source, client_event_id, timestamp, metadata, created_at
+                     from events where tenant_id = $1 and event_type = 'purchase' and source = 'web'
+                      and timestamp >= $2 and timestamp < $3
+                    order by timestamp desc, seq desc limit 21`;
+  const statsSql = `with cells as materialized (
+                      select event_type, date_trunc('hour', timestamp at time zone 'UTC') as bucket, count(*) as count
+                        from events where tenant_id = $1 and timestamp >= $2 and timestamp < $3 group by 1, 2)
+                    select event_type, null::timestamptz, sum(count) from cells group by event_type
+                    union all select null, bucket at time zone 'UTC', sum(count) from cells group by bucket
+                    union all select null, null, coalesce(sum(count), 0) from cells`;
+  const queryPool = new Pool(url, { connections: 1 });
+  const timeHttp = async (path: string, n: number) => {
+    const latencies: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const started = performance.now();
+      const res = await queryPool.request({
+        method: 'GET',
+        path,
+        headers: { 'x-api-key': big.key },
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}`);
+      latencies.push(performance.now() - started);
+    }
+    return summary(latencies, 1, 0);
+  };
+  const timeSql = async (text: string, params: unknown[], n: number) => {
+    const latencies: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const started = performance.now();
+      await sql.query(text, params);
+      latencies.push(performance.now() - started);
+    }
+    return summary(latencies, 1, 0);
+  };
+  await timeHttp(pagePath, 5);
+  await timeHttp(statsPath, 5);
+  const query = {
+    page: [] as Stats[],
+    pageSql: [] as Stats[],
+    stats: [] as Stats[],
+    statsSql: [] as Stats[],
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    query.page.push(await timeHttp(pagePath, 20));
+    query.pageSql.push(await timeSql(pageSql, [big.id, since, until], 20));
+    query.stats.push(await timeHttp(statsPath, 20));
+    query.statsSql.push(await timeSql(statsSql, [big.id, dayBefore, until], 20));
+  }
+  await queryPool.close();
+
+  return () => {
+    out(
+      `\nqueries on ${MILLION.toLocaleString('en')} events of one tenant over ${((span.last.getTime() - span.first.getTime()) / 86_400_000).toFixed(1)} days (${inDay.toLocaleString('en')} in the stats day)${made.made ? ' — generated this run' : ''}`,
+    );
+    const qrow = (label: string, s: Stats[]) =>
+      out(
+        `${label.padEnd(44)}p50 ${median(s.map((x) => x.p50))
+          .toFixed(1)
+          .padStart(6)} ms  p95 ${median(s.map((x) => x.p95))
+          .toFixed(1)
+          .padStart(6)} ms`,
+      );
+    qrow('  GET /events (type+source+7 days, 20)', query.page);
+    qrow('  same SQL, direct (baseline)', query.pageSql);
+    qrow('  GET /events/stats (one day by hour)', query.stats);
+    qrow('  same SQL, direct (baseline)', query.statsSql);
+    const pr = query.page.map((x, i) => x.p95 / query.pageSql[i].p95);
+    const sr = query.stats.map((x, i) => x.p95 / query.statsSql[i].p95);
+    out(
+      `  p95 HTTP / SQL: page ${median(pr).toFixed(2)} (${spread(pr)}), stats ${median(sr).toFixed(2)} (${spread(sr)}); target p95 ≤ 50 ms each`,
+    );
+  };
+}
+
 async function main(): Promise<void> {
   loadLocalEnv();
   if (process.argv[2] === '--bare') {
@@ -388,79 +495,10 @@ async function main(): Promise<void> {
     await pushPool.close();
     for (const socket of sockets) socket.terminate();
 
-    // --- queries on 1,000,000 events of one tenant
-    const made = await millionEvents(big.id);
-    sql = made.sql;
-    // Windows anchored at the newest generated event (a re-run days later queries the same rows).
-    const span = (
-      await sql.query<{ first: Date; last: Date }>(
-        'select min(timestamp) as first, max(timestamp) as last from events where tenant_id = $1',
-        [big.id],
-      )
-    ).rows[0];
-    const until = new Date(span.last.getTime() + 1).toISOString();
-    const since = new Date(span.last.getTime() - 7 * 86_400_000).toISOString();
-    const dayBefore = new Date(span.last.getTime() - 86_400_000).toISOString();
-    const inDay = Number(
-      (
-        await sql.query<{ n: string }>(
-          'select count(*) as n from events where tenant_id = $1 and timestamp >= $2 and timestamp < $3',
-          [big.id, dayBefore, until],
-        )
-      ).rows[0].n,
-    );
-    const pagePath = `/api/v1/events?event_type=purchase&source=web&since=${since}&until=${until}&limit=20`;
-    const statsPath = `/api/v1/events/stats?bucket=hour&since=${dayBefore}&until=${until}`;
-    const pageSql = `select id, tenant_id, seq, event_type, source, client_event_id, timestamp, metadata, created_at
-                       from events where tenant_id = $1 and event_type = 'purchase' and source = 'web'
-                        and timestamp >= $2 and timestamp < $3
-                      order by timestamp desc, seq desc limit 21`;
-    const statsSql = `with cells as materialized (
-                        select event_type, date_trunc('hour', timestamp at time zone 'UTC') as bucket, count(*) as count
-                          from events where tenant_id = $1 and timestamp >= $2 and timestamp < $3 group by 1, 2)
-                      select event_type, null::timestamptz, sum(count) from cells group by event_type
-                      union all select null, bucket at time zone 'UTC', sum(count) from cells group by bucket
-                      union all select null, null, coalesce(sum(count), 0) from cells`;
-    const queryPool = new Pool(urls[1], { connections: 1 });
-    const timeHttp = async (path: string, n: number) => {
-      const latencies: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const started = performance.now();
-        const res = await queryPool.request({
-          method: 'GET',
-          path,
-          headers: { 'x-api-key': big.key },
-        });
-        await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}`);
-        latencies.push(performance.now() - started);
-      }
-      return summary(latencies, 1, 0);
-    };
-    const timeSql = async (text: string, params: unknown[], n: number) => {
-      const latencies: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const started = performance.now();
-        await sql!.query(text, params);
-        latencies.push(performance.now() - started);
-      }
-      return summary(latencies, 1, 0);
-    };
-    await timeHttp(pagePath, 5);
-    await timeHttp(statsPath, 5);
-    const query = {
-      page: [] as Stats[],
-      pageSql: [] as Stats[],
-      stats: [] as Stats[],
-      statsSql: [] as Stats[],
-    };
-    for (let r = 0; r < ROUNDS; r++) {
-      query.page.push(await timeHttp(pagePath, 20));
-      query.pageSql.push(await timeSql(pageSql, [big.id, since, until], 20));
-      query.stats.push(await timeHttp(statsPath, 20));
-      query.statsSql.push(await timeSql(statsSql, [big.id, dayBefore, until], 20));
-    }
-    await queryPool.close();
+    // --- queries on 1,000,000 events of one tenant (BENCH_QUERIES=0 skips them)
+    const printQueries = QUERIES
+      ? await queryBench(urls[1], big, (client) => (sql = client))
+      : () => out('\nqueries skipped (BENCH_QUERIES=0)');
 
     // --- report
     out(
@@ -507,26 +545,7 @@ async function main(): Promise<void> {
     out(
       `  p99 Tessera / bare: ${median(p99Ratio).toFixed(2)} (${spread(p99Ratio)}); target p99 ≤ 50 ms`,
     );
-    out(
-      `\nqueries on ${MILLION.toLocaleString('en')} events of one tenant over ${((span.last.getTime() - span.first.getTime()) / 86_400_000).toFixed(1)} days (${inDay.toLocaleString('en')} in the stats day)${made.made ? ' — generated this run' : ''}`,
-    );
-    const qrow = (label: string, s: Stats[]) =>
-      out(
-        `${label.padEnd(44)}p50 ${median(s.map((x) => x.p50))
-          .toFixed(1)
-          .padStart(6)} ms  p95 ${median(s.map((x) => x.p95))
-          .toFixed(1)
-          .padStart(6)} ms`,
-      );
-    qrow('  GET /events (type+source+7 days, 20)', query.page);
-    qrow('  same SQL, direct (baseline)', query.pageSql);
-    qrow('  GET /events/stats (one day by hour)', query.stats);
-    qrow('  same SQL, direct (baseline)', query.statsSql);
-    const pr = query.page.map((x, i) => x.p95 / query.pageSql[i].p95);
-    const sr = query.stats.map((x, i) => x.p95 / query.statsSql[i].p95);
-    out(
-      `  p95 HTTP / SQL: page ${median(pr).toFixed(2)} (${spread(pr)}), stats ${median(sr).toFixed(2)} (${spread(sr)}); target p95 ≤ 50 ms each`,
-    );
+    printQueries();
   } finally {
     for (const socket of sockets) socket.terminate();
     await sql?.end().catch(() => undefined);

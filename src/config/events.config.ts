@@ -13,6 +13,7 @@ const schema = z.object({
   EVENTS_STORE_MESSAGE_PROCESSED: booleanFlag(false),
   EVENTS_TIMESTAMP_MAX_PAST_DAYS: positiveInt(3_650),
   EVENTS_TIMESTAMP_MAX_FUTURE_SECONDS: positiveInt(300),
+  EVENTS_INGEST_BATCH_MAX_EVENTS: positiveInt(1_000),
 });
 
 export const eventsConfig = registerAs('events', () => {
@@ -39,6 +40,11 @@ export const eventsConfig = registerAs('events', () => {
       maxPastMs: env.EVENTS_TIMESTAMP_MAX_PAST_DAYS * 86_400_000,
       maxFutureMs: env.EVENTS_TIMESTAMP_MAX_FUTURE_SECONDS * 1_000,
     },
+    /**
+     * Concurrent ingestions of one tenant share a transaction holding at most this many events
+     * (a request is never split; 1 gives every request its own transaction).
+     */
+    ingest: { batchMaxEvents: env.EVENTS_INGEST_BATCH_MAX_EVENTS },
     /** Store `message.processed` facts (one per message; the message row already records it). */
     storeMessageProcessed: env.EVENTS_STORE_MESSAGE_PROCESSED,
   };

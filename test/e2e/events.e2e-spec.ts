@@ -1,9 +1,12 @@
+import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+import { adminSql, sqlAs, TENANT_DB } from '../support/tenancy';
 
 type Tenant = { id: string; api_key: string };
+type Answered = { id: string; seq: number; tenant_id: string };
 
 /** Ingestion, validation, idempotency, seq, queries and stats of the events feed (real services). */
 describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () => {
@@ -174,6 +177,209 @@ describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () =>
     );
     expect(new Set(mine).size).toBe(80);
     expect(all).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
+  });
+
+  /** Every stored seq of a tenant, read as the superuser (RLS aside), and its rows of one marker. */
+  const storedOf = async (tenantId: string, marker: string) => {
+    const rows = await adminSql<{
+      id: string;
+      seq: string;
+      marker: string | null;
+      cid: string | null;
+    }>(
+      `select id, seq, metadata->>'marker' as marker, client_event_id as cid
+         from events where tenant_id = $1 order by seq`,
+      [tenantId],
+      TENANT_DB,
+    );
+    return {
+      seqs: rows.map((r) => Number(r.seq)),
+      marked: rows.filter((r) => r.marker === marker),
+    };
+  };
+  const metricSum = async (series: string) => {
+    const text = (await request(t.url).get('/metrics')).text;
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+
+  it('concurrent posts of one tenant share transactions: each 2xx event stored once, seq gap-free in commit order, 4xx/5xx store nothing, duplicates answered as alone', async () => {
+    const tenant = await createTenant(t, admin);
+    const owner = { user: 'tessera_owner', password: 'tessera_owner', database: TENANT_DB };
+    const poison = randomUUID();
+    const fn = `ingest_poison_${poison.replace(/-/g, '')}`;
+    // One request per run carries an event this trigger refuses: a failure inside a shared
+    // transaction that must stay that request's own.
+    await sqlAs(
+      owner,
+      `create function ${fn}() returns trigger language plpgsql as $$
+         begin
+           if new.metadata->>'poison' = '${poison}' then raise exception 'poisoned event'; end if;
+           return new;
+         end $$;
+       create trigger ${fn} before insert on events for each row execute function ${fn}();`,
+    );
+    type Item = { key: number | null };
+    type Op =
+      | { kind: 'single'; item: Item }
+      | { kind: 'batch'; items: Item[] }
+      | { kind: 'invalid' }
+      | { kind: 'poison'; items: Item[] };
+    const item = fc.record({ key: fc.option(fc.integer({ min: 0, max: 7 }), { nil: null }) });
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 3, arbitrary: item.map((i) => ({ kind: 'single' as const, item: i })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .array(item, { minLength: 1, maxLength: 5 })
+          .map((items) => ({ kind: 'batch' as const, items })),
+      },
+    );
+    const plan = fc
+      .tuple(
+        fc.array(op, { minLength: 12, maxLength: 40 }),
+        fc.nat(40),
+        fc.nat(40),
+        fc.array(item, { minLength: 0, maxLength: 3 }),
+      )
+      .map(([ops, at, poisonAt, withPoison]): Op[] => {
+        const all: Op[] = [...ops];
+        all.splice(at % (all.length + 1), 0, { kind: 'invalid' });
+        all.splice(poisonAt % (all.length + 1), 0, { kind: 'poison', items: withPoison });
+        return all;
+      });
+    let runs = 0;
+    let requests = 0;
+    let stored = 0;
+    let snapshots = 0;
+    const batchesBefore = await metricSum('tessera_events_ingest_batch_requests_count');
+    const requestsBefore = await metricSum('tessera_events_ingest_batch_requests_sum');
+    try {
+      await fc.assert(
+        fc.asyncProperty(plan, async (ops) => {
+          runs++;
+          const marker = randomUUID();
+          const eventIdOf = (key: number) => `${marker}-${key}`;
+          const body = ({ key }: Item) => ({
+            event_type: 'prop',
+            metadata: { marker },
+            ...(key === null ? {} : { event_id: eventIdOf(key) }),
+          });
+          // A reader polls while the writers run: every snapshot holds seq 1..max, no hole.
+          let writing = true;
+          const holes: string[] = [];
+          const reader = (async () => {
+            while (writing) {
+              const [row] = await adminSql<{ n: string; max: string | null }>(
+                'select count(*) as n, max(seq) as max from events where tenant_id = $1',
+                [tenant.id],
+                TENANT_DB,
+              );
+              snapshots++;
+              if (Number(row.n) !== Number(row.max ?? 0))
+                holes.push(`${row.n} rows, max ${row.max}`);
+            }
+          })();
+          const answers = await Promise.all(
+            ops.map((o) => {
+              if (o.kind === 'single') return post(tenant.api_key, body(o.item));
+              if (o.kind === 'invalid')
+                return post(tenant.api_key, { event_type: 'bad type', metadata: { marker } });
+              const events = o.items.map(body);
+              if (o.kind === 'poison')
+                events.splice(events.length >> 1, 0, {
+                  event_type: 'prop',
+                  metadata: { marker, poison },
+                });
+              return post(tenant.api_key, { events }, '/api/v1/events/batch');
+            }),
+          );
+          writing = false;
+          await reader;
+          requests += ops.length;
+
+          const answeredIds = new Set<string>();
+          const byEventId = new Map<string, Set<string>>();
+          const created201 = new Map<string, number>();
+          ops.forEach((o, i) => {
+            const res = answers[i];
+            if (o.kind === 'invalid') return expect(res.status).toBe(400);
+            if (o.kind === 'poison') return expect(res.status).toBe(500);
+            const items = o.kind === 'single' ? [o.item] : o.items;
+            const events = (o.kind === 'single' ? [res.body] : res.body.data) as Answered[];
+            if (o.kind === 'single') expect([200, 201]).toContain(res.status);
+            else expect(res.status).toBe(201);
+            items.forEach(({ key }, j) => {
+              expect(events[j].tenant_id).toBe(tenant.id);
+              answeredIds.add(events[j].id);
+              if (key === null) return;
+              const ids = byEventId.get(eventIdOf(key)) ?? new Set<string>();
+              byEventId.set(eventIdOf(key), ids.add(events[j].id));
+              if (o.kind === 'single' && res.status === 201)
+                created201.set(eventIdOf(key), (created201.get(eventIdOf(key)) ?? 0) + 1);
+            });
+            // A batch's new events without an event_id keep their input order in seq.
+            const fresh = items.flatMap(({ key }, j) => (key === null ? [events[j].seq] : []));
+            expect(fresh).toEqual([...fresh].sort((x, y) => x - y));
+          });
+          // One row per event_id, whoever answered it; at most one 201 among single posts.
+          for (const [eventId, ids] of byEventId) {
+            expect({ eventId, rows: ids.size }).toEqual({ eventId, rows: 1 });
+            expect(created201.get(eventId) ?? 0).toBeLessThanOrEqual(1);
+          }
+          const { seqs, marked } = await storedOf(tenant.id, marker);
+          stored += marked.length;
+          // Stored rows of this run are exactly the events answered 2xx: nothing of a 4xx/5xx.
+          expect(new Set(marked.map((r) => r.id))).toEqual(answeredIds);
+          expect(new Set(marked.map((r) => r.cid).filter(Boolean)).size).toBe(byEventId.size);
+          expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, k) => k + 1));
+          expect(holes).toEqual([]);
+        }),
+        { seed: 20_261_204, numRuns: 6, endOnFailure: true },
+      );
+    } finally {
+      await sqlAs(
+        owner,
+        `drop trigger if exists ${fn} on events; drop function if exists ${fn}();`,
+      );
+    }
+    const batches = (await metricSum('tessera_events_ingest_batch_requests_count')) - batchesBefore;
+    const shared = (await metricSum('tessera_events_ingest_batch_requests_sum')) - requestsBefore;
+    console.log(
+      `shared ingestion property: ${runs} runs, ${requests} requests (one 400 and one poisoned 500 each), ${stored} events stored; ${shared} requests went through ${batches} transactions; ${snapshots} reader snapshots, none with a hole`,
+    );
+  });
+
+  it('two tenants posting at once each see only their own events', async () => {
+    const [x, y] = await Promise.all([createTenant(t, admin), createTenant(t, admin)]);
+    const marker = randomUUID();
+    const sent = { [x.id]: 0, [y.id]: 0 };
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const tenant = i % 2 ? y : x;
+        const batch = i % 5 === 0;
+        sent[tenant.id] += batch ? 3 : 1;
+        const one = { event_type: 'pair', metadata: { marker, i } };
+        return batch
+          ? post(tenant.api_key, { events: [one, one, one] }, '/api/v1/events/batch')
+          : post(tenant.api_key, one);
+      }),
+    );
+    for (const res of answers) expect(res.status).toBe(201);
+    const seen = async (tenant: Tenant) => {
+      const res = await list(tenant.api_key, { event_type: 'pair', limit: 100 });
+      return res.body.data as Answered[];
+    };
+    const [ofX, ofY] = await Promise.all([seen(x), seen(y)]);
+    const storedX = (await storedOf(x.id, marker)).marked.length;
+    const storedY = (await storedOf(y.id, marker)).marked.length;
+    console.log(
+      `two tenants at once: sent ${sent[x.id]} / ${sent[y.id]}, listed ${ofX.length} / ${ofY.length}, stored ${storedX} / ${storedY}, foreign in either list ${[...ofX.filter((e) => e.tenant_id !== x.id), ...ofY.filter((e) => e.tenant_id !== y.id)].length}`,
+    );
+    expect(ofX.every((e) => e.tenant_id === x.id)).toBe(true);
+    expect(ofY.every((e) => e.tenant_id === y.id)).toBe(true);
+    expect([ofX.length, ofY.length]).toEqual([sent[x.id], sent[y.id]]);
+    expect([storedX, storedY]).toEqual([sent[x.id], sent[y.id]]);
   });
 
   it('lists newest first with combined filters and stable cursor pages; bad input is a 400', async () => {

@@ -19,6 +19,11 @@ export const ingestSeconds = histogram({
   help: 'Time of the ingestion transaction (seq counter lock held for its length)',
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
 });
+export const ingestBatchRequests = histogram({
+  name: 'tessera_events_ingest_batch_requests',
+  help: 'Requests of one tenant that shared one ingestion transaction',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+});
 export const wsPushes = counter({
   name: 'tessera_ws_pushes_total',
   help: 'Event messages written to WebSocket clients',

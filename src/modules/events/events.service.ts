@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { ClsService } from 'nestjs-cls';
 import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import {
@@ -8,17 +9,28 @@ import {
   type Page,
   toPage,
 } from '../../shared/pagination';
-import { commonError } from '../../shared/errors';
-import { TenantContext } from '../../shared/tenant-context';
+import { eventsConfig, type EventsConfig } from '../../config';
+import { NaturalBatcher } from '../../shared/batching';
+import { AppError, commonError } from '../../shared/errors';
+import { TenantContext, type TenantContextStore } from '../../shared/tenant-context';
 import { otherTenant, TenantDatabase } from '../tenancy';
 import type { EventStats, EventView, ListEventsQuery, StatsQuery } from './dto/events.dto';
 import { EventsBus } from './feed/events-bus';
 import { eventsError } from './events.errors';
-import { eventsDuplicates, eventsIngested, eventsRejected, ingestSeconds } from './events.metrics';
+import {
+  eventsDuplicates,
+  eventsIngested,
+  eventsRejected,
+  ingestBatchRequests,
+  ingestSeconds,
+} from './events.metrics';
+import { asError, chunkByEvents, splitByRequest } from './ingest-batch';
 
 export const MAX_METADATA_BYTES = 64 * 1024;
 export const MAX_METADATA_DEPTH = 32;
 const MAX_BUCKETS = 10_000;
+/** Requests of one tenant one shared ingestion takes at most (their events are bounded by config). */
+export const INGEST_BATCH_MAX_REQUESTS = 100;
 const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
 interface EventRow {
@@ -115,28 +127,91 @@ export function likePattern(term: string): string {
 /**
  * Storage and queries of the tenant event feed. Ingestion takes the tenant's counter row
  * (`event_seqs`) with a row lock for the length of its transaction: a tenant's ingestions are
- * serialised, so `seq` follows commit order and a rollback leaves no hole.
+ * serialised, so `seq` follows commit order and a rollback leaves no hole. So that the lock is
+ * not the tenant's bottleneck, the ingestions of one tenant that arrive while its previous one
+ * runs share the next transaction (one lock, one counter step, one insert, one publication).
  */
 @Injectable()
 export class EventsService {
+  /**
+   * Per tenant, one shared ingestion at a time on this instance: alone, a request runs at once;
+   * under load, everything that arrived meanwhile joins the next (no timer, no linger).
+   */
+  private readonly batcher = new NaturalBatcher<NewEvent[], Ingested[]>({
+    run: (tenantId, requests) => this.ingestShared(tenantId, requests),
+    maxBatchSize: INGEST_BATCH_MAX_REQUESTS,
+  });
+
   constructor(
     private readonly tenantDb: TenantDatabase,
     private readonly bus: EventsBus,
     private readonly context: TenantContext,
+    private readonly cls: ClsService<TenantContextStore>,
+    @Inject(eventsConfig.KEY) private readonly config: EventsConfig,
   ) {}
 
-  /** Stores the events (an `event_id` already stored answers the stored event) and publishes the new ones. */
+  /**
+   * Stores the events (an `event_id` already stored answers the stored event) and publishes the
+   * new ones; resolves once they are committed. Concurrent calls of one tenant share one
+   * transaction, each answered with its own results or its own error.
+   */
   async ingest(tenantId: string, inputs: NewEvent[]): Promise<Ingested[]> {
+    // Inside a tenant transaction the caller opened, the events join that transaction.
+    if (this.cls.isActive() && this.cls.get('tenantTransaction')) {
+      const results = await this.tenantDb.runFor(tenantId, (manager) =>
+        this.store(manager, tenantId, inputs),
+      );
+      await this.published(tenantId, results);
+      return results;
+    }
+    return this.batcher.load(tenantId, inputs);
+  }
+
+  /**
+   * One batch of requests of one tenant, in arrival order: runs of them (bounded by
+   * `ingest.batchMaxEvents`) each in one transaction. A run that fails on anything but an
+   * unavailable database is tried again one request per transaction, so a request's fault (a
+   * duplicate key, a trigger's refusal) fails that request only, and the others are answered
+   * as if they had come alone. Never throws: each request gets its results or its error.
+   */
+  private async ingestShared(
+    tenantId: string,
+    requests: readonly NewEvent[][],
+  ): Promise<Array<Ingested[] | Error>> {
+    const answers: Array<Ingested[] | Error> = [];
+    for (const run of chunkByEvents(requests, this.config.ingest.batchMaxEvents)) {
+      ingestBatchRequests.observe(run.length);
+      try {
+        answers.push(...splitByRequest(run, await this.storeInOne(tenantId, run.flat())));
+      } catch (error) {
+        if (run.length === 1 || error instanceof AppError) {
+          answers.push(...run.map(() => asError(error)));
+          continue;
+        }
+        for (const request of run) {
+          answers.push(await this.storeInOne(tenantId, request).catch(asError));
+        }
+      }
+    }
+    return answers;
+  }
+
+  /** One transaction, then the publication of what it made new. */
+  private async storeInOne(tenantId: string, inputs: NewEvent[]): Promise<Ingested[]> {
     const stop = ingestSeconds.startTimer();
     const results = await this.tenantDb.runFor(tenantId, (manager) =>
       this.store(manager, tenantId, inputs),
     );
     stop();
+    await this.published(tenantId, results);
+    return results;
+  }
+
+  private async published(tenantId: string, results: Ingested[]): Promise<void> {
     const fresh = results.filter((r) => r.created).map((r) => r.event);
     for (const event of fresh) eventsIngested.inc({ source: event.source });
     eventsDuplicates.inc(results.length - fresh.length);
     await this.bus.publish(tenantId, fresh);
-    return results;
   }
 
   private async store(
