@@ -130,8 +130,19 @@ describe('messaging promises', () => {
   });
 
   it('an admin publish to tenant A with X-Tenant-ID B is refused (403) before anything is stored; names that agree are accepted', async () => {
+    // Outbox rows written from now on that carry the refused payload or no message at all (the
+    // relay drains earlier tests' rows meanwhile, so a plain count would move on its own).
+    const [{ since }] = await rowsOf(a.id, `select now() as since`, []);
     const outbox = async () =>
-      (await rowsOf(a.id, `select count(*)::int as n from message_outbox`, []))[0].n as number;
+      (
+        await rowsOf(
+          a.id,
+          `select count(*)::int as n from message_outbox o
+             left join messages m on m.tenant_id = o.tenant_id and m.id = o.message_id
+            where o.created_at >= $1 and (m.id is null or m.payload->>'marker' = $2)`,
+          [since, refusedMarker],
+        )
+      )[0].n as number;
     const outboxBefore = await outbox();
     const refused = await request(api.url)
       .post(`/api/v1/tenants/${a.id}/messages`)
