@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { appConfig } from './app.config';
 import { ConfigValidationError } from './config.errors';
 import { databaseConfig } from './database.config';
@@ -98,5 +101,29 @@ describe('configuration', () => {
     expect(problemsOf(() => appConfig())).toEqual([
       expect.stringMatching(/^TESSERA_ROLE: expected all, api or worker/),
     ]);
+  });
+
+  it('reads any variable from the file named by its _FILE form (Docker and Kubernetes secrets)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+    const file = join(dir, 'database-url');
+    writeFileSync(file, 'postgres://app:s3cret@db.internal:5432/tessera\n');
+    delete process.env.DATABASE_URL;
+    process.env.DATABASE_URL_FILE = file;
+    expect(databaseConfig().url).toBe('postgres://app:s3cret@db.internal:5432/tessera');
+
+    process.env.DATABASE_URL = 'postgres://other@db/x';
+    expect(problemsOf(() => databaseConfig())).toEqual([
+      'DATABASE_URL_FILE: set DATABASE_URL or DATABASE_URL_FILE, not both',
+    ]);
+    delete process.env.DATABASE_URL;
+    process.env.DATABASE_URL_FILE = join(dir, 'missing');
+    expect(problemsOf(() => databaseConfig())).toEqual([
+      `DATABASE_URL_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`,
+    ]);
+    // The value read is validated like the variable itself.
+    writeFileSync(file, 'mysql://x@y/z');
+    process.env.DATABASE_URL_FILE = file;
+    expect(problemsOf(() => databaseConfig())).toEqual([expect.stringContaining('DATABASE_URL')]);
+    rmSync(dir, { recursive: true });
   });
 });

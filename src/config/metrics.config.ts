@@ -1,47 +1,24 @@
-import { readFileSync } from 'node:fs';
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
-import { ConfigValidationError, parseEnv } from './config.errors';
+import { parseEnv } from './config.errors';
 
 /** An empty value reads as unset (a line `METRICS_TOKEN=` in a .env file). */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
-const schema = z
-  .object({
-    // 0 asks for a free port (tests read the chosen one from the running server).
-    METRICS_PORT: optional(
-      z.coerce
-        .number({ error: 'expected a port number' })
-        .int('expected a port number')
-        .min(0, 'expected a port number from 0 to 65535')
-        .max(65535, 'expected a port number from 0 to 65535'),
-    ),
-    METRICS_HOST: optional(z.string().min(1)),
-    METRICS_TOKEN: optional(z.string().min(16, 'expected at least 16 characters')),
-    METRICS_TOKEN_FILE: optional(z.string().min(1)),
-  })
-  .refine((env) => !(env.METRICS_TOKEN && env.METRICS_TOKEN_FILE), {
-    message: 'set METRICS_TOKEN or METRICS_TOKEN_FILE, not both',
-    path: ['METRICS_TOKEN_FILE'],
-  });
-
-function tokenFromFile(path: string): string {
-  let token: string;
-  try {
-    token = readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new ConfigValidationError('metrics', [
-      `METRICS_TOKEN_FILE: cannot read ${path} (${(error as Error).message})`,
-    ]);
-  }
-  if (token.length < 16) {
-    throw new ConfigValidationError('metrics', [
-      `METRICS_TOKEN_FILE: ${path} holds fewer than 16 characters`,
-    ]);
-  }
-  return token;
-}
+// METRICS_TOKEN_FILE (the token in a file) is read by parseEnv, as every variable's _FILE form.
+const schema = z.object({
+  // 0 asks for a free port (tests read the chosen one from the running server).
+  METRICS_PORT: optional(
+    z.coerce
+      .number({ error: 'expected a port number' })
+      .int('expected a port number')
+      .min(0, 'expected a port number from 0 to 65535')
+      .max(65535, 'expected a port number from 0 to 65535'),
+  ),
+  METRICS_HOST: optional(z.string().min(1)),
+  METRICS_TOKEN: optional(z.string().min(16, 'expected at least 16 characters')),
+});
 
 /**
  * Who may read /metrics (every tenant's ids and queue names are in it): a port of its own, a
@@ -56,7 +33,7 @@ export const metricsConfig = registerAs('metrics', () => {
     /** Its interface (default: HOST). */
     host: env.METRICS_HOST ?? process.env.HOST ?? '127.0.0.1',
     /** `Authorization: Bearer <token>` required on whichever port serves /metrics. */
-    token: env.METRICS_TOKEN_FILE ? tokenFromFile(env.METRICS_TOKEN_FILE) : env.METRICS_TOKEN,
+    token: env.METRICS_TOKEN,
   };
 });
 export type MetricsConfig = ReturnType<typeof metricsConfig>;
