@@ -32,6 +32,24 @@ const schema = z.object({
       message: 'expected false, true, a hop count, or comma-separated proxy addresses/CIDRs',
     })
     .default('false'),
+  // Comma-separated origins allowed to call the API from a browser; empty: no CORS answer at all.
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z.string().regex(/^(\*|https?:\/\/[a-z0-9.-]+(:\d{1,5})?)$/i, {
+          message: 'expected * or origins like https://app.example.com, comma-separated',
+        }),
+      ),
+    ),
+  CORS_MAX_AGE_SECONDS: nonNegativeInt(600),
 });
 
 /** Fastify's trustProxy: which X-Forwarded-For hops to believe when finding the client's address. */
@@ -66,6 +84,10 @@ export const appConfig = registerAs('app', () => {
     shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
     /** Off by default: a client could otherwise pick its own address (and dodge per-IP limits). */
     trustProxy: trustProxy(env.TRUST_PROXY),
+    /** Browser origins allowed to call the API (CORS); empty (the default): CORS is off. */
+    corsAllowedOrigins: env.CORS_ALLOWED_ORIGINS,
+    /** How long a browser may cache a preflight answer. */
+    corsMaxAgeSeconds: env.CORS_MAX_AGE_SECONDS,
   };
 });
 export type AppConfig = ReturnType<typeof appConfig>;

@@ -3,7 +3,9 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { appConfig, type AppConfig, eventsConfig, type EventsConfig } from '../config';
+import { logRequests } from '../shared/logging';
 import { configureInstantWindows } from '../shared/validation';
+import { configureCors } from './cors';
 import { enforceInputRules } from './json-input';
 import { restrictToRole } from './process-role';
 import { answerMethodNotAllowed } from './method-not-allowed';
@@ -23,11 +25,14 @@ export function configureApp(app: NestFastifyApplication): void {
 
   const fastify = app.getHttpAdapter().getInstance();
   registerSecurityHeaders(fastify);
+  logRequests(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
   });
-  restrictToRole(fastify, app.get<AppConfig>(appConfig.KEY));
+  const config = app.get<AppConfig>(appConfig.KEY);
+  restrictToRole(fastify, config);
+  configureCors(app, config);
   answerMethodNotAllowed(fastify);
   enforceInputRules(app);
   configureInstantWindows({ event: app.get<EventsConfig>(eventsConfig.KEY).timestampWindow });

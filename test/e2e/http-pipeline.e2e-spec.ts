@@ -56,6 +56,16 @@ describe('HTTP pipeline', () => {
   });
   afterAll(() => t.close());
 
+  it('answers no CORS headers by default (CORS_ALLOWED_ORIGINS unset)', async () => {
+    const res = await request(t.url)
+      .options('/api/v1/auth/me')
+      .set('Origin', 'https://app.example.com')
+      .set('Access-Control-Request-Method', 'GET');
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    const plain = await request(t.url).get('/health/live').set('Origin', 'https://app.example.com');
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
   it('echoes the X-Request-ID a client sends, and makes one up otherwise', async () => {
     const echoed = await request(t.url).get('/health/live').set('X-Request-ID', 'req-42');
     expect(echoed.headers['x-request-id']).toBe('req-42');
@@ -208,5 +218,52 @@ describe('HTTP pipeline', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ statusCode: 400, code: 'COMMON.VALIDATION' });
     expect(res.body.message).not.toContain('select');
+  });
+});
+
+describe('HTTP pipeline: CORS for configured origins', () => {
+  let t: TestApp;
+  const saved = process.env.CORS_ALLOWED_ORIGINS;
+
+  beforeAll(async () => {
+    process.env.CORS_ALLOWED_ORIGINS = 'https://app.example.com, http://localhost:5173';
+    t = await createTestApp();
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.CORS_ALLOWED_ORIGINS;
+    else process.env.CORS_ALLOWED_ORIGINS = saved;
+    await t.close();
+  });
+
+  it('answers the preflight of an allowed origin with the methods and headers a client sends', async () => {
+    const res = await request(t.url)
+      .options('/api/v1/messages')
+      .set('Origin', 'https://app.example.com')
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'authorization, content-type, idempotency-key');
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(res.headers['access-control-allow-methods']).toContain('POST');
+    expect(res.headers['access-control-allow-headers']).toMatch(/Idempotency-Key/i);
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(Number(res.headers['access-control-max-age'])).toBe(600);
+  });
+
+  it('lets the browser read an allowed answer (and its exposed headers), and no other origin', async () => {
+    const allowed = await request(t.url)
+      .get('/api/v1/auth/me')
+      .set('Origin', 'http://localhost:5173');
+    expect(allowed.status).toBe(401);
+    expect(allowed.headers['access-control-allow-origin']).toBe('http://localhost:5173');
+    expect(allowed.headers['access-control-expose-headers']).toMatch(/Retry-After/);
+    const other = await request(t.url)
+      .options('/api/v1/auth/me')
+      .set('Origin', 'https://evil.example.net')
+      .set('Access-Control-Request-Method', 'GET');
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const otherGet = await request(t.url)
+      .get('/api/v1/auth/me')
+      .set('Origin', 'https://evil.example.net');
+    expect(otherGet.headers['access-control-allow-origin']).toBeUndefined();
   });
 });
