@@ -79,5 +79,5 @@ export function parseEnv<S extends z.ZodObject>(
 }
 
 function isSecret(variable: string): boolean {
-  return /PASSWORD|SECRET|KEY|URL|TOKEN/.test(variable);
+  return /PASSWORD|SECRET|KEY|URL|TOKEN|CERT|_CA$/.test(variable);
 }

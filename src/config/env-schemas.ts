@@ -55,3 +55,18 @@ export const csv = (message: string) =>
         .map((item) => item.trim())
         .filter(Boolean),
     );
+
+/**
+ * PEM text (certificates or a key), as the variable's value or, through its `_FILE` form, a
+ * file's content: the kind named in its BEGIN line is checked, never echoed.
+ */
+export const pem = (kind: 'CERTIFICATE' | 'PRIVATE KEY') =>
+  z
+    .string()
+    .refine(
+      (value) =>
+        kind === 'CERTIFICATE'
+          ? value.includes('-----BEGIN CERTIFICATE-----')
+          : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value),
+      { message: `expected PEM text with a BEGIN ${kind} line (or the _FILE form: its path)` },
+    );

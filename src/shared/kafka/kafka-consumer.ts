@@ -284,13 +284,16 @@ export class KafkaConsumerRunner<T = unknown> {
     };
 
     try {
-      const parsed = messages.map((message) =>
-        this.parseOne({ ...message, topic: batch.topic, partition: batch.partition }, heartbeat),
-      );
+      const raws: RawMessage[] = messages.map((message) => ({
+        ...message,
+        topic: batch.topic,
+        partition: batch.partition,
+      }));
       if (this.options.handleBatch) {
+        const parsed = raws.map((raw) => this.parseOne(raw, heartbeat));
         await this.runBatchMode(parsed, settle, heartbeat, live);
       } else {
-        await this.runMessageMode(parsed, settle, heartbeat, live);
+        await this.runMessageMode(raws, settle, heartbeat, live);
       }
     } catch (error) {
       if (error instanceof StoppedError) return;
@@ -331,20 +334,24 @@ export class KafkaConsumerRunner<T = unknown> {
     await this.options.onPoison(raw, error);
   }
 
-  /** Per-message handlers; one lane per key (in order), up to `concurrency` lanes at once. */
+  /**
+   * Per-message handlers; one lane per key (in order), up to `concurrency` lanes at once. Each
+   * message is parsed when its lane reaches it, not the whole batch first: parsing thousands of
+   * records up front would hold every lane (nothing in flight) for as long as it takes.
+   */
   private async runMessageMode(
-    parsed: Parsed<T>[],
+    raws: RawMessage[],
     settle: (index: number) => void,
     heartbeat: () => Promise<void>,
     live: () => boolean,
   ): Promise<void> {
     const concurrency = Math.max(1, this.options.concurrency ?? 1);
     const lanes: number[][] = [];
-    if (concurrency === 1) lanes.push(parsed.map((_, index) => index));
+    if (concurrency === 1) lanes.push(raws.map((_, index) => index));
     else {
       const byKey = new Map<string, number[]>();
-      parsed.forEach((item, index) => {
-        const key = item.raw.key?.toString();
+      raws.forEach((raw, index) => {
+        const key = raw.key?.toString();
         if (key === undefined) return lanes.push([index]);
         let lane = byKey.get(key);
         if (!lane) {
@@ -367,7 +374,7 @@ export class KafkaConsumerRunner<T = unknown> {
             return;
           }
           try {
-            await this.handleOne(parsed[index], heartbeat, live);
+            await this.handleOne(this.parseOne(raws[index], heartbeat), heartbeat, live);
             settle(index);
           } catch (error) {
             fatal = error;

@@ -15,10 +15,11 @@ import {
   type Producer,
   type RecordMetadata,
 } from 'kafkajs';
-import { kafkaConfig, type KafkaConfig } from '../../config';
+import { awsConfig, type AwsConfig, kafkaConfig, type KafkaConfig } from '../../config';
 import { commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';
+import { kafkaConnectionOptions } from './kafka-connection';
 import { createTopicsReady } from './kafka-topics';
 
 export interface OutboundMessage {
@@ -59,11 +60,13 @@ export class KafkaService
 
   constructor(
     @Inject(kafkaConfig.KEY) private readonly config: KafkaConfig,
+    @Inject(awsConfig.KEY) aws: AwsConfig,
     private readonly context: TenantContext,
   ) {
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
+      ...kafkaConnectionOptions(config, aws.region),
       connectionTimeout: 3_000,
       requestTimeout: 10_000,
       retry: { retries: 5, initialRetryTime: 200 },
