@@ -1,3 +1,5 @@
+import { PinoLogger } from 'nestjs-pino';
+import pino from 'pino';
 import request from 'supertest';
 import { createTestApp, type TestApp } from '../support/app';
 import {
@@ -8,6 +10,7 @@ import {
   tenantMember,
   uniqueEmail,
 } from '../support/identities';
+import { eventually } from '../support/services';
 
 describe('Auth: register, confirm, login, me, sessions, refresh, logout', () => {
   let t: TestApp;
@@ -129,5 +132,53 @@ describe('Auth: register, confirm, login, me, sessions, refresh, logout', () => 
       .expect(204);
     const again = await login(t, member.email);
     await request(t.url).get('/api/v1/auth/me').set('Authorization', again.bearer).expect(200);
+  });
+  it('writes one line per request with its request id and tenant id, redacted, and none for health probes', async () => {
+    const member = await tenantMember(t, openTenant);
+    const root = PinoLogger.root as unknown as Record<symbol, unknown> & { level: string };
+    const lines: Record<string, unknown>[] = [];
+    const [stream, level] = [root[pino.symbols.streamSym], root.level];
+    root[pino.symbols.streamSym] = {
+      write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    };
+    root.level = 'info';
+    try {
+      await request(t.url)
+        .get('/api/v1/auth/me')
+        .set('Authorization', member.bearer)
+        .set('X-Request-ID', 'log-line-1')
+        .expect(200);
+      await request(t.url).get('/health/live').expect(200);
+      await request(t.url).get('/api/v1/auth/me').set('X-Request-ID', 'log-line-2').expect(401);
+      // The line is written once the answer is sent: maybe after the client read it.
+      await eventually(
+        () => Promise.resolve(lines.length),
+        (n) => n >= 2,
+        5_000,
+        20,
+      );
+    } finally {
+      root.level = level;
+      root[pino.symbols.streamSym] = stream;
+    }
+    console.log(`request log lines: ${lines.map((l) => JSON.stringify(l)).join('\n')}`);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        msg: 'request completed',
+        request_id: 'log-line-1',
+        tenant_id: openTenant,
+        req: expect.objectContaining({
+          method: 'GET',
+          url: '/api/v1/auth/me',
+          headers: expect.objectContaining({ authorization: '[redacted]' }),
+        }) as unknown,
+        res: expect.objectContaining({ statusCode: 200 }) as unknown,
+      }),
+      expect.objectContaining({
+        msg: 'request completed',
+        request_id: 'log-line-2',
+        res: expect.objectContaining({ statusCode: 401 }) as unknown,
+      }),
+    ]);
   });
 });

@@ -1,1 +1,2 @@
 export { LoggingModule } from './logging.module';
+export * from './request-logging';

@@ -1,12 +1,9 @@
-import { Module, RequestMethod } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { Module } from '@nestjs/common';
 import { ClsServiceManager } from 'nestjs-cls';
 import { LoggerModule, type Params } from 'nestjs-pino';
 import { appConfig, type AppConfig } from '../../config';
 import type { TenantContextStore } from '../tenant-context';
 import { serializeError } from './redact-error';
-
-const QUIET_PATHS = /^\/(health|metrics)(\/|$|\?)/;
 
 /** Fields redacted from every log line. */
 export const REDACTED_PATHS = [
@@ -39,16 +36,14 @@ export function contextFields(): Record<string, string> {
 /** nestjs-pino's options: one place for the level, redaction and serializers (tested). */
 export function loggerParams(config: AppConfig): Params {
   return {
-    // path-to-regexp 8 syntax (the default '*' draws a deprecation warning on every start)
-    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
+    // No per-request middleware: pino-http would build a child logger with the request serialized
+    // and redacted on every request, written or not. logRequests() writes the same line, and the
+    // request and tenant ids of every line come from the context (mixin).
+    forRoutes: [],
     pinoHttp: {
       level: config.logLevel,
-      // Fastify chose the id (echoed X-Request-ID or a new uuid); middie copies it to req.id.
-      genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
-      customAttributeKeys: { reqId: 'request_id' },
       mixin: contextFields,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
       serializers: {
         // Failed SQL is logged without its parameters and row values (tenant data).
         err: serializeError,
