@@ -1,15 +1,17 @@
+import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
-import { loadLocalEnv } from '../src/config';
+import { loadLocalEnv, redisConfig } from '../src/config';
 import { freePort, median, waitReady, WorkMeter } from './bench-support';
 
 /**
  * `npm run bench:auth` (builds first; services up): the app in its own process, then at a fixed
  * concurrency a public route (the baseline), the authenticated `GET /api/v1/auth/me` (JWT
- * verification + one Redis round trip for the session and the membership version) and the
+ * verification, then the session from the in-process cache, or one Redis round trip for the
+ * session and the membership version; AUTH_SESSION_CACHE_MS=0 measures the latter) and the
  * authenticated `GET /api/v1/context`. The routes alternate in short rounds (ABCABC…), so machine
  * noise falls on all of them alike; each round's authenticated figure is divided by the same
  * round's public one, and the median of those ratios is reported with its spread (min–max).
@@ -113,6 +115,54 @@ async function memberToken(url: string, adminToken: string): Promise<string> {
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
+/**
+ * The session lookup's two reads (the session hash, the membership version) at the bench's
+ * concurrency, in this process: as an explicit pipeline per lookup on a plain client, and as two
+ * commands on an auto-pipelining client (what the app does). Prints CPU per lookup and lookups/s.
+ */
+async function lookupShapes(out: (line: string) => void): Promise<void> {
+  const { url, keyPrefix } = redisConfig();
+  const [plain, auto] = [new Redis(url), new Redis(url, { enableAutoPipelining: true })];
+  const [session, version] = [`${keyPrefix}bench:session`, `${keyPrefix}bench:mv`];
+  try {
+    await plain.hset(session, { id: 'bench', user_id: 'u', memberships: '[]', role: 'user' });
+    await plain.set(version, '1');
+    const shapes: [string, () => Promise<unknown>][] = [
+      [
+        'explicit pipeline, plain client',
+        () => plain.pipeline().hgetall(session).get(version).exec(),
+      ],
+      [
+        'two commands, auto-pipelined',
+        () => Promise.all([auto.hgetall(session), auto.get(version)]),
+      ],
+    ];
+    const lookups = 20_000;
+    out(
+      `\nRedis session lookup (bench process, concurrency ${CONCURRENCY}, ${lookups} lookups per round, ABAB…):`,
+    );
+    for (let round = 0; round < 3; round++)
+      for (const [label, lookup] of shapes) {
+        let left = lookups;
+        const worker = async () => {
+          while (left-- > 0) await lookup();
+        };
+        const cpu = process.cpuUsage();
+        const began = performance.now();
+        await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+        const used = process.cpuUsage(cpu);
+        const seconds = (performance.now() - began) / 1000;
+        out(
+          `${label.padEnd(34)}${`${((used.user + used.system) / lookups).toFixed(1)} µs CPU/lookup`.padStart(24)}${`${(lookups / seconds).toFixed(0)} lookups/s`.padStart(20)}`,
+        );
+      }
+  } finally {
+    await plain.del(session, version);
+    plain.disconnect();
+    auto.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   loadLocalEnv();
   const port = await freePort();
@@ -200,6 +250,7 @@ async function main(): Promise<void> {
     out(`per-round /auth/me ÷ public: ${meRatios.map((r) => pct(r)).join('  ')}`);
     out('\nthe app process, per route over its rounds:');
     routes.forEach(([label], i) => out(`${label.padEnd(32)}${meters[i].summary('request')}`));
+    await lookupShapes(out);
   } finally {
     app.kill('SIGTERM');
   }

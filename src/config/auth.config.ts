@@ -1,7 +1,7 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { parseEnv } from './config.errors';
-import { positiveInt } from './env-schemas';
+import { nonNegativeInt, positiveInt } from './env-schemas';
 
 const schema = z.object({
   AUTH_SIGNUP_CONFIRMATION: z
@@ -12,6 +12,7 @@ const schema = z.object({
   AUTH_LOGIN_LIMIT_WINDOW_SECONDS: positiveInt(300),
   AUTH_REFRESH_TOKEN_DAYS: positiveInt(30),
   AUTH_LAST_SEEN_INTERVAL_SECONDS: positiveInt(60),
+  AUTH_SESSION_CACHE_MS: nonNegativeInt(1500),
 });
 
 export const authConfig = registerAs('auth', () => {
@@ -26,6 +27,11 @@ export const authConfig = registerAs('auth', () => {
     /** How long the app remembers a refresh token's user (the pool's refresh token validity). */
     refreshTokenDays: env.AUTH_REFRESH_TOKEN_DAYS,
     lastSeenIntervalSeconds: env.AUTH_LAST_SEEN_INTERVAL_SECONDS,
+    /**
+     * How long a session read from Redis is reused in-process (0 = never). Revocations reach
+     * every instance at once through Redis; this bounds staleness when that channel fails.
+     */
+    sessionCacheMs: env.AUTH_SESSION_CACHE_MS,
   };
 });
 export type AuthConfig = ReturnType<typeof authConfig>;

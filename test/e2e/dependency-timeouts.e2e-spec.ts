@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { awsConfig, redisConfig, tenancyConfig } from '../../src/config';
+import { authConfig, awsConfig, redisConfig, tenancyConfig } from '../../src/config';
 import { createTestApp, type TestApp } from '../support/app';
 import {
   createTenant,
@@ -103,7 +103,10 @@ describe('timeouts on Secrets Manager and Redis', () => {
         override: (b) =>
           b
             .overrideProvider(redisConfig.KEY)
-            .useValue({ ...redisConfig(), url: url.toString(), commandTimeoutMs: 500 }),
+            .useValue({ ...redisConfig(), url: url.toString(), commandTimeoutMs: 500 })
+            // Every request reaches Redis: a session kept in-process would be served while it is held.
+            .overrideProvider(authConfig.KEY)
+            .useValue({ ...authConfig(), sessionCacheMs: 0 }),
       });
       tenantId = await insertTenant();
       await insertTenant();

@@ -1,9 +1,13 @@
+import type { Redis } from 'ioredis';
 import request from 'supertest';
 import WebSocket from 'ws';
+import { authConfig } from '../../src/config';
 import { SessionStore } from '../../src/modules/auth';
+import { RedisService } from '../../src/shared/redis';
 import { createTestApp, type TestApp } from '../support/app';
 import { decodePart, motoKey, signRs256 } from '../support/forged-tokens';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+import { eventually } from '../support/services';
 
 type Tenant = { id: string; api_key: string };
 type Closed = { code: number; reason: string };
@@ -11,6 +15,8 @@ type Closed = { code: number; reason: string };
 /**
  * Open sockets close (4401) when their credential ends, on every instance: the socket lives on
  * instance two, the credential ends through instance one. Refusals at the upgrade carry their status.
+ * The same channel drops the sessions instance two keeps in-process: both instances cache sessions
+ * for a minute here, so a refusal on two within seconds can only come from the push.
  */
 describe('WebSocket: credentials that end close their sockets on every instance', () => {
   let one: TestApp;
@@ -40,7 +46,12 @@ describe('WebSocket: credentials that end close their sockets on every instance'
   const bearer = (identity: Identity) => ({ authorization: identity.bearer });
 
   beforeAll(async () => {
-    [one, two] = await Promise.all([createTestApp(), createTestApp()]);
+    const longCache = () =>
+      createTestApp({
+        override: (b) =>
+          b.overrideProvider(authConfig.KEY).useValue({ ...authConfig(), sessionCacheMs: 60_000 }),
+      });
+    [one, two] = await Promise.all([longCache(), longCache()]);
     admin = await platformAdmin(one);
     tenant = await createTenant(one, admin);
     owner = await tenantMember(one, tenant.id, 'tenant_owner');
@@ -156,5 +167,159 @@ describe('WebSocket: credentials that end close their sockets on every instance'
     ).rejects.toThrow('HTTP 403');
     const sameOrigin = await open(one, { 'x-api-key': tenant.api_key, origin: one.url });
     sameOrigin.socket.close();
+  });
+  describe('HTTP: a session the other instance keeps in-process', () => {
+    const me = (t: TestApp, who: Identity) =>
+      request(t.url).get('/api/v1/auth/me').set('Authorization', who.bearer);
+    const held = (t: TestApp, who: Identity) => t.app.get(SessionStore).holds(who.token);
+    /** Polls `t` (bounded) until the session is refused; prints how long that took. */
+    const refusedOn = async (t: TestApp, who: Identity, what: string, boundMs = 5_000) => {
+      const started = Date.now();
+      const res = await eventually(
+        () => me(t, who),
+        (r) => r.status === 401,
+        boundMs,
+        20,
+      );
+      console.log(
+        `${what}: the other instance answered ${res.status} ${res.body.code} after ${Date.now() - started} ms`,
+      );
+      return res;
+    };
+    /** Requests on `t` until it serves the session from its cache (its channel subscribed). */
+    const cachedOn = async (t: TestApp, who: Identity) => {
+      const cached = await eventually(
+        async () => (await me(t, who)).status === 200 && held(t, who),
+        (yes) => yes,
+        10_000,
+        50,
+      );
+      expect(cached).toBe(true);
+    };
+    const cachedOnTwo = (who: Identity) => cachedOn(two, who);
+
+    it('a logout on one instance is refused on the other, which had the session cached', async () => {
+      const member = await tenantMember(one, tenant.id, 'user');
+      const other = await tenantMember(one, tenant.id, 'user');
+      await cachedOnTwo(member);
+      await cachedOnTwo(other);
+      await request(one.url)
+        .post('/api/v1/auth/logout')
+        .set('Authorization', member.bearer)
+        .expect(204);
+      const res = await refusedOn(two, member, 'logout');
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('AUTH.SESSION_ENDED');
+      expect((await me(two, other)).status).toBe(200);
+    });
+
+    it('a session ended by id on one instance is refused on the other', async () => {
+      const member = await tenantMember(one, tenant.id, 'user');
+      await cachedOnTwo(member);
+      await request(one.url)
+        .delete(`/api/v1/auth/sessions/${member.sessionId}`)
+        .set('Authorization', member.bearer)
+        .expect(204);
+      expect((await refusedOn(two, member, 'DELETE /auth/sessions/:id')).status).toBe(401);
+    });
+
+    it('a membership removed or re-roled on one instance is seen on the other at once', async () => {
+      const removed = await tenantMember(one, tenant.id, 'user');
+      const promoted = await tenantMember(one, tenant.id, 'user');
+      await cachedOnTwo(removed);
+      await cachedOnTwo(promoted);
+      await request(one.url)
+        .put(`/api/v1/tenant/users/${promoted.userId}`)
+        .set('Authorization', owner.bearer)
+        .send({ role: 'tenant_owner' })
+        .expect(200);
+      const after = await me(two, promoted);
+      console.log(`role changed: the other instance answered role ${after.body.role}`);
+      expect(after.body.role).toBe('tenant_owner');
+      await request(one.url)
+        .delete(`/api/v1/tenant/users/${removed.userId}`)
+        .set('Authorization', owner.bearer)
+        .expect(204);
+      const res = await me(two, removed);
+      console.log(`membership removed: the other instance answered ${res.status} ${res.body.code}`);
+      expect(res.status).toBe(401);
+    });
+
+    describe('with the revocation subscriber of an instance broken', () => {
+      const TTL_MS = 2_000;
+      let three: TestApp;
+      let subscriber: Redis;
+
+      beforeAll(async () => {
+        const subscribers: Array<[string, Redis]> = [];
+        const real = RedisService.prototype.createSubscriber;
+        const spy = jest
+          .spyOn(RedisService.prototype, 'createSubscriber')
+          .mockImplementation(function (this: RedisService, name: string) {
+            const created = real.call(this, name);
+            subscribers.push([name, created]);
+            return created;
+          });
+        try {
+          three = await createTestApp({
+            override: (b) =>
+              b
+                .overrideProvider(authConfig.KEY)
+                .useValue({ ...authConfig(), sessionCacheMs: TTL_MS }),
+          });
+        } finally {
+          spy.mockRestore();
+        }
+        subscriber = subscribers.find(([name]) => name === 'revocations')![1];
+      });
+      afterAll(() => three?.close());
+
+      it('drops every cached session when its connection drops: a logout meanwhile is refused at once', async () => {
+        const member = await tenantMember(one, tenant.id, 'user');
+        await cachedOn(three, member);
+        const closed = new Promise((resolve) => subscriber.once('close', resolve));
+        subscriber.disconnect(true);
+        await closed;
+        await request(one.url)
+          .post('/api/v1/auth/logout')
+          .set('Authorization', member.bearer)
+          .expect(204);
+        const res = await me(three, member);
+        console.log(
+          `connection dropped, logout elsewhere: answered ${res.status} ${res.body.code}`,
+        );
+        expect(res.status).toBe(401);
+      });
+
+      it('a revocation it never hears is refused within AUTH_SESSION_CACHE_MS', async () => {
+        await eventually(
+          () => Promise.resolve(subscriber.status),
+          (status) => status === 'ready',
+          10_000,
+          50,
+        );
+        const member = await tenantMember(one, tenant.id, 'user');
+        // Reconnected and subscribed again: the cache is trusted once more.
+        await cachedOn(three, member);
+        // Silently deaf: connected, but no longer on the channel.
+        await subscriber.unsubscribe();
+        const started = Date.now();
+        await request(one.url)
+          .post('/api/v1/auth/logout')
+          .set('Authorization', member.bearer)
+          .expect(204);
+        const first = await me(three, member);
+        const res = await eventually(
+          () => me(three, member),
+          (r) => r.status === 401,
+          TTL_MS + 3_000,
+          50,
+        );
+        console.log(
+          `revocation missed (cache ${TTL_MS} ms): first answer ${first.status}, refused after ${Date.now() - started} ms`,
+        );
+        expect(res.status).toBe(401);
+      });
+    });
   });
 });

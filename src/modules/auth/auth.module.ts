@@ -1,6 +1,6 @@
 import { Global, Injectable, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { RequestAuthenticator } from '../../shared/auth';
+import { RequestAuthenticator, RevocationChannel } from '../../shared/auth';
 import { ApiKeysService, TenancyModule, TenantsService } from '../tenancy';
 import { AccessTokenVerifier } from './access-token.verifier';
 import { AuthController } from './auth.controller';
@@ -47,7 +47,8 @@ class TenancyApiKeys extends ApiKeyResolver {
 }
 
 /**
- * Global: its RequestAuthenticator is what the global guard and the WebSocket gateway call.
+ * Global: its RequestAuthenticator is what the global guard and the WebSocket gateway call; its
+ * RevocationChannel is the one every module publishes credential revocations on.
  */
 @Global()
 @Module({
@@ -61,6 +62,7 @@ class TenancyApiKeys extends ApiKeyResolver {
     MembershipsService,
     SessionStore,
     SessionAuthenticator,
+    RevocationChannel,
     TenantUsersService,
     TenantDeletingListener,
     { provide: TenantDirectory, useClass: TenancyDirectory },
@@ -69,6 +71,7 @@ class TenancyApiKeys extends ApiKeyResolver {
   ],
   exports: [
     RequestAuthenticator,
+    RevocationChannel,
     SessionStore,
     MembershipsService,
     CognitoClient,

@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { createHash, randomUUID } from 'node:crypto';
-import { redisConfig, type RedisConfig } from '../../config';
+import { authConfig, type AuthConfig, redisConfig, type RedisConfig } from '../../config';
+import { type Revocation, RevocationChannel } from '../../shared/auth';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { RedisService } from '../../shared/redis';
 import type { TenantRole } from '../../shared/tenant-context';
@@ -13,6 +14,7 @@ import {
   type SessionEndReason,
   SessionRevokedEvent,
 } from './auth.events';
+import { type CachedSession, SessionCache } from './session-cache';
 
 /** What a session remembers: the verified profile, so a request needs one Redis read. */
 export interface SessionProfile {
@@ -51,18 +53,35 @@ export const tokenHash = (token: string) => createHash('sha256').update(token).d
  * Sessions in Redis, keyed by SHA-256 of the access token (TTL = the token's remaining life).
  * Per-user and per-tenant indexes (session id → token hash) list and end sessions without KEYS
  * scans. Every Redis failure becomes a 503: the caller fails closed.
+ *
+ * A session read is reused in-process for AUTH_SESSION_CACHE_MS. Every write that ends or
+ * changes sessions is published on the revocation channel, and every instance drops what it
+ * keeps of them at once; while that channel is down nothing is kept.
  */
 @Injectable()
-export class SessionStore {
+export class SessionStore implements OnApplicationShutdown {
   private readonly logger = new Logger(SessionStore.name);
   private readonly prefix: string;
+  private readonly cache: SessionCache;
+  private readonly unlisten: () => void;
 
   constructor(
     private readonly redis: RedisService,
     @Inject(redisConfig.KEY) config: RedisConfig,
+    @Inject(authConfig.KEY) auth: AuthConfig,
     private readonly events: EventEmitter2,
+    private readonly revocations: RevocationChannel,
   ) {
     this.prefix = `${config.keyPrefix}auth:`;
+    this.cache = new SessionCache(auth.sessionCacheMs);
+    this.unlisten = revocations.listen({
+      revoked: (revocation) => this.forget(revocation),
+      lost: () => this.cache.clear(),
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.unlisten();
   }
 
   /** Opens the session of `token` (valid until `exp`, epoch seconds); returns it. */
@@ -110,17 +129,34 @@ export class SessionStore {
    * The session of `token` (of user `userId`, the token's subject) and the user's current
    * membership version, in one round trip.
    */
-  async findByToken(
-    token: string,
-    userId: string,
-  ): Promise<{ hash: string; session: SessionProfile; membershipVersion: string } | null> {
+  async findByToken(token: string, userId: string): Promise<CachedSession | null> {
     const hash = tokenHash(token);
-    const [fields, version] = (await this.exec(
-      this.redis.client.pipeline().hgetall(this.sessionKey(hash)).get(this.versionKey(userId)),
-    )) as [Record<string, string>, string | null];
-    return fields.id
-      ? { hash, session: deserialize(fields), membershipVersion: version ?? '0' }
-      : null;
+    const trusted = this.cache.enabled && this.cacheTrusted();
+    if (trusted) {
+      const cached = this.cache.get(hash);
+      if (cached) return cached;
+    }
+    const mark = this.cache.mark();
+    // Two plain commands, not a pipeline object: the client pipelines them with every other
+    // request's commands of the same tick (one socket write for all).
+    const [fields, version] = await this.run(() =>
+      Promise.all([
+        this.redis.client.hgetall(this.sessionKey(hash)),
+        this.redis.client.get(this.versionKey(userId)),
+      ]),
+    );
+    if (!fields.id) return null;
+    const found = { hash, session: deserialize(fields), membershipVersion: version ?? '0' };
+    // A session behind the membership version is re-checked and written back first: the next
+    // read keeps the result.
+    if (trusted && found.session.membershipVersion === found.membershipVersion)
+      this.cache.set(found, mark);
+    return found;
+  }
+
+  /** Whether a request with this token would be served from this instance's cache (diagnostics). */
+  holds(token: string): boolean {
+    return this.cacheTrusted() && this.cache.get(tokenHash(token)) !== undefined;
   }
 
   /** The user's membership version: read it before reading the memberships a session gets. */
@@ -139,6 +175,7 @@ export class SessionStore {
         .incr(this.versionKey(userId))
         .expire(this.versionKey(userId), VERSION_TTL_SECONDS),
     );
+    await this.revocations.publish({ kind: 'memberships', userId });
   }
 
   /** After a re-check: the session's role, memberships and version as the database has them. */
@@ -151,6 +188,7 @@ export class SessionStore {
       memberships: JSON.stringify(profile.memberships),
       membership_version: profile.membershipVersion,
     });
+    this.cache.drop(hash);
   }
 
   /**
@@ -166,6 +204,7 @@ export class SessionStore {
         .expire(this.versionKey(userId), VERSION_TTL_SECONDS)
         .set(this.removalKey(tenantId, userId), '1', 'EX', REMOVAL_TTL_SECONDS, 'NX'),
     );
+    await this.revocations.publish({ kind: 'memberships', userId });
     return set !== 'OK';
   }
 
@@ -175,6 +214,7 @@ export class SessionStore {
 
   /** Records activity; callers decide how often (at most once a minute). */
   async touch(hash: string, at: Date): Promise<void> {
+    this.cache.touched(hash, at);
     await this.setIfExists(hash, { last_seen_at: at.toISOString() });
   }
 
@@ -248,6 +288,7 @@ export class SessionStore {
   async updateRole(userId: string, tenantId: string, role: TenantRole): Promise<void> {
     const sessions = (await this.listForUser(userId)).filter((s) => s.tenantId === tenantId);
     for (const session of sessions) await this.setIfExists(session.hash, { role });
+    await this.revocations.publish({ kind: 'memberships', userId });
   }
 
   /** The user's memberships changed: every open session of theirs shows the new list. */
@@ -258,6 +299,7 @@ export class SessionStore {
     const value = JSON.stringify(memberships);
     for (const session of await this.listForUser(userId))
       await this.setIfExists(session.hash, { memberships: value });
+    await this.revocations.publish({ kind: 'memberships', userId });
   }
 
   /** Remembers which user a refresh token belongs to (SECRET_HASH needs the username). */
@@ -301,6 +343,12 @@ export class SessionStore {
       }
     }
     const results = await this.exec(tx);
+    // Every instance drops what it keeps of them, also of those another caller ended first.
+    await Promise.all(
+      sessions.map((s) =>
+        this.revocations.publish({ kind: 'session', sessionId: s.id, userId: s.userId }),
+      ),
+    );
     let ended = 0;
     sessions.forEach((s, i) => {
       if (results[deletes[i]] !== 1) return;
@@ -311,6 +359,28 @@ export class SessionStore {
       );
     });
     return ended;
+  }
+
+  /** What this instance keeps of sessions a revocation names, made here or elsewhere. */
+  private forget(revocation: Revocation): void {
+    switch (revocation.kind) {
+      case 'session':
+        if (revocation.userId) this.cache.dropUser(revocation.userId);
+        else this.cache.dropSession(revocation.sessionId);
+        return;
+      case 'user':
+      case 'memberships':
+        return this.cache.dropUser(revocation.userId);
+      case 'tenant':
+        return this.cache.dropTenant(revocation.tenantId);
+      case 'key':
+        return;
+    }
+  }
+
+  /** Cached sessions are used only while every revocation reaches this instance. */
+  private cacheTrusted(): boolean {
+    return this.revocations.live && this.redis.client.status === 'ready';
   }
 
   private emit(name: string, payload: object): void {

@@ -1,23 +1,16 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import type { Redis } from 'ioredis';
-import { RedisService } from '../../shared/redis';
-import { SESSION_REVOKED, USER_REMOVED } from '../auth';
+import { type Revocation, RevocationChannel } from '../../shared/auth';
+import { USER_REMOVED } from '../auth';
 import { API_KEY_REVOKED, TENANT_DELETED } from '../tenancy';
 import { RealtimeGateway } from './realtime.gateway';
 import type { SocketClient } from './socket-client';
 
-/** What ended, as every instance hears it on Redis. */
-export type Revocation =
-  | { kind: 'session'; sessionId: string }
-  | { kind: 'user'; tenantId: string; userId: string }
-  | { kind: 'key'; keyId: string }
-  | { kind: 'tenant'; tenantId: string };
-
-/** Lifecycle event (the names auth and tenancy export) → the revocation it means. */
+/**
+ * Lifecycle event (the names auth and tenancy export) → the revocation it means. Ended sessions
+ * are published by the session store itself.
+ */
 const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefined> = {
-  [SESSION_REVOKED]: (p) =>
-    str(p.sessionId) ? { kind: 'session', sessionId: str(p.sessionId)! } : undefined,
   [USER_REMOVED]: (p) =>
     str(p.tenantId) && str(p.userId)
       ? { kind: 'user', tenantId: str(p.tenantId)!, userId: str(p.userId)! }
@@ -27,7 +20,7 @@ const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefi
     str(p.tenantId) ? { kind: 'tenant', tenantId: str(p.tenantId)! } : undefined,
 };
 
-const REASONS: Record<Revocation['kind'], string> = {
+const REASONS: Record<Exclude<Revocation['kind'], 'memberships'>, string> = {
   session: 'session ended',
   user: 'membership removed',
   key: 'API key revoked',
@@ -36,32 +29,21 @@ const REASONS: Record<Revocation['kind'], string> = {
 
 /**
  * Closes open sockets (4401) whose credential ended: a session revoked or logged out, a membership
- * removed, an API key revoked, a tenant deleted. The instance that hears the in-process event
- * closes its own sockets at once and publishes on Redis, so every other instance closes its own.
+ * removed, an API key revoked, a tenant deleted. Whatever is published on the revocation channel
+ * (here or on another instance) closes this instance's sockets; the in-process events that the
+ * session store does not publish itself are published here.
  */
 @Injectable()
 export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(SocketRevocations.name);
-  private readonly channel: string;
-  private readonly subscriber: Redis;
   private readonly listeners: Array<[string, (payload: unknown) => void]> = [];
+  private unlisten?: () => void;
 
   constructor(
     private readonly emitter: EventEmitter2,
-    private readonly redis: RedisService,
+    private readonly channel: RevocationChannel,
     private readonly gateway: RealtimeGateway,
-  ) {
-    this.channel = redis.key('ws:revocations');
-    this.subscriber = redis.createSubscriber('ws-revocations');
-    this.subscriber.on('message', (channel: string, raw: string) => {
-      if (channel !== this.channel) return;
-      try {
-        this.apply(JSON.parse(raw) as Revocation);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'Unreadable revocation dropped');
-      }
-    });
-  }
+  ) {}
 
   onModuleInit(): void {
     for (const [name, cause] of Object.entries(CAUSES)) {
@@ -79,32 +61,22 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
       this.emitter.on(name, listener);
       this.listeners.push([name, listener]);
     }
-    // Not awaited: the subscriber queues SUBSCRIBE until Redis answers, and startup must not wait.
-    void this.subscriber
-      .subscribe(this.channel)
-      .catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'Revocation channel not subscribed yet'),
-      );
+    // Sockets were admitted with their credentials checked: a missed revocation is not redone.
+    this.unlisten = this.channel.listen({ revoked: (r) => this.apply(r), lost: () => undefined });
   }
 
   onApplicationShutdown(): void {
     for (const [name, listener] of this.listeners) this.emitter.off(name, listener);
+    this.unlisten?.();
   }
 
   /** Closes matching sockets here, then tells every instance. */
   revoke(revocation: Revocation): void {
-    this.apply(revocation);
-    this.redis.client
-      .publish(this.channel, JSON.stringify(revocation))
-      .catch((error: unknown) =>
-        this.logger.warn(
-          { err: error, revocation },
-          'Revocation not published: other instances keep their sockets',
-        ),
-      );
+    void this.channel.publish(revocation);
   }
 
   private apply(revocation: Revocation): void {
+    if (revocation.kind === 'memberships') return;
     const closed = this.gateway.closeWhere(
       (client) => matches(client, revocation),
       REASONS[revocation.kind],
@@ -114,7 +86,10 @@ export class SocketRevocations implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function matches(client: SocketClient, revocation: Revocation): boolean {
+function matches(
+  client: SocketClient,
+  revocation: Exclude<Revocation, { kind: 'memberships' }>,
+): boolean {
   switch (revocation.kind) {
     case 'session':
       return client.principal.sessionId === revocation.sessionId;

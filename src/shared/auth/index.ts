@@ -10,3 +10,4 @@ export {
 } from './auth.decorators';
 export { AuthGuard } from './auth.guard';
 export { type Credentials, headerValue, RequestAuthenticator } from './request-authenticator';
+export { type Revocation, RevocationChannel, type RevocationListener } from './revocation-channel';
