@@ -13,12 +13,14 @@ import { freePort, median, out, quantile, sleep, waitReady, WorkMeter } from './
  * `npm run bench:events` (services up): two app processes and, in the same run, two bare `ws`
  * broadcast servers fed by Redis pub/sub. Rounds alternate (ABAB…) and ratios are medians with
  * their spread. Prints:
- *  - ingest: POST /api/v1/events with an API key at concurrency 64 — one tenant (every insert
- *    takes the tenant's seq counter row) vs the same load over 8 tenants vs GET /health/live;
+ *  - ingest: POST /api/v1/events with an API key at concurrency 64 — one tenant (its concurrent
+ *    requests share transactions on the tenant's seq counter row) vs the same load over 8
+ *    tenants vs GET /health/live, with main-thread CPU per request and RSS of each variant;
  *  - push latency p50/p99 from POST to receipt with 2,000 sockets over two instances, vs a bare
  *    broadcast server (PUBLISH to receipt) with 2,000 sockets over two processes;
  *  - query p95 on 1,000,000 events of one tenant (made once by INSERT … SELECT generate_series):
- *    a filtered page and the stats, over HTTP vs the same SQL sent directly.
+ *    a filtered page and the stats, over HTTP vs the same SQL sent directly (BENCH_QUERIES=0
+ *    skips them).
  */
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
