@@ -23,6 +23,7 @@ KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
 INIT_SQL="$ROOT/scripts/sql/init.sql"
 ENV_FILE="$ROOT/.env.local"
+TLS_DIR="$CACHE/tls"   # the local CA and the services' certificate (ensure_tls)
 TIMEOUT="${SERVICES_TIMEOUT:-60}"
 
 ALL_SERVICES=(postgres redis rabbitmq kafka moto)
@@ -198,6 +199,34 @@ ensure_moto() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# A local CA and one server certificate (localhost, 127.0.0.1) for every service's TLS listener,
+# made once under .cache/tls/. A second CA that signed nothing lets tests present a wrong one.
+
+ensure_tls() {
+  [[ -s $TLS_DIR/ca.pem && -s $TLS_DIR/server.pem && -s $TLS_DIR/server-key.pem && -s $TLS_DIR/other-ca.pem ]] && return 0
+  have openssl || apt_install openssl
+  mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Tessera local CA" \
+      -keyout ca-key.pem -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr
+    printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
+      'keyUsage=digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Tessera other CA" \
+      -keyout other-ca-key.pem -out other-ca.pem
+    chmod 644 ca.pem server.pem other-ca.pem
+  ) >"$LOGS/tls.log" 2>&1 || {
+    err "making the local CA failed:"
+    tail -n 20 "$LOGS/tls.log" >&2
+    return 1
+  }
+}
+
+# ------------------------------------------------------------------------------------------------
 # PostgreSQL (Debian cluster <version>/main, port 5432, listen_addresses = localhost by default)
 
 postgres_addr() { echo "postgres://127.0.0.1:$PG_PORT  (tessera, tessera_test, tessera_tenants, tessera_tenants_test)"; }
@@ -214,11 +243,33 @@ postgres_launch() {
   pg_ctlcluster --skip-systemctl-redirect "$v" main start >>"$LOGS/postgres-init.log" 2>&1
 }
 postgres_after() {
+  postgres_tls || return 1
   # init.sql is idempotent: applied on every `up`
   (cd / && su postgres -s /bin/sh -c "psql -X -q -v ON_ERROR_STOP=1 -d postgres") \
     <"$INIT_SQL" >"$LOGS/postgres-init.log" 2>&1 || {
     err "scripts/sql/init.sql failed:"
     tail -n 30 "$LOGS/postgres-init.log" >&2
+    return 1
+  }
+}
+# TLS on the same port (a client asks for it or not) with the local CA's certificate: copied
+# where the server may read its key, turned on by a reload (no restart, no dropped connection).
+postgres_tls() {
+  ensure_tls || return 1
+  local dir=/var/lib/postgresql/tessera-tls
+  mkdir -p "$dir"
+  cp "$TLS_DIR/server.pem" "$dir/server.pem"
+  cp "$TLS_DIR/server-key.pem" "$dir/server-key.pem"
+  chown -R postgres:postgres "$dir"
+  chmod 600 "$dir/server-key.pem"
+  (cd / && su postgres -s /bin/sh -c "psql -X -q -v ON_ERROR_STOP=1 -d postgres") >>"$LOGS/postgres-init.log" 2>&1 <<SQL || {
+alter system set ssl = on;
+alter system set ssl_cert_file = '$dir/server.pem';
+alter system set ssl_key_file = '$dir/server-key.pem';
+select pg_reload_conf();
+SQL
+    err "turning on PostgreSQL TLS failed:"
+    tail -n 20 "$LOGS/postgres-init.log" >&2
     return 1
   }
 }

@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { awsConfig, cognitoConfig, databaseConfig, loadLocalEnv } from '../config';
 import { CognitoClient } from '../modules/auth';
 import { AwsClients } from '../shared/aws';
+import { pgSslOptions } from '../shared/database';
 import { AppError } from '../shared/errors';
 
 /**
@@ -13,7 +14,8 @@ import { AppError } from '../shared/errors';
 export async function ensurePlatformAdmin(email: string, password: string): Promise<string> {
   const aws = new AwsClients(awsConfig());
   const cognito = new CognitoClient(aws, cognitoConfig());
-  const db = new Client({ connectionString: databaseConfig().url });
+  const config = databaseConfig();
+  const db = new Client({ connectionString: config.url, ssl: pgSslOptions(config.tls) });
   try {
     let userId: string;
     try {

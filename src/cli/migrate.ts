@@ -5,7 +5,9 @@ import { runMigrations } from '../shared/database';
 /** `npm run migrate`: applies the platform migrations as the owner role. */
 async function main(): Promise<void> {
   loadLocalEnv();
-  const applied = await runMigrations(databaseConfig().migrationUrl, platformMigrations);
+  const applied = await runMigrations(databaseConfig().migrationUrl, platformMigrations, {
+    tls: databaseConfig().tls,
+  });
   process.stdout.write(
     applied.length ? `Applied: ${applied.join(', ')}\n` : 'Platform schema is up to date\n',
   );

@@ -1,7 +1,8 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { parseEnv } from './config.errors';
-import { nonNegativeInt, port, positiveInt } from './env-schemas';
+import { PG_SSL_MODES } from './database.config';
+import { nonNegativeInt, pem, port, positiveInt } from './env-schemas';
 
 const schema = z.object({
   TENANT_SECRET_PREFIX: z
@@ -21,6 +22,11 @@ const schema = z.object({
   // ... and the owner role that applies the tenant migrations there.
   TENANT_DATABASE_OWNER_USER: z.string().min(1).default('tessera_owner'),
   TENANT_DATABASE_OWNER_PASSWORD: z.string().min(1).default('tessera_owner'),
+  // TLS to the default cluster, written into each new tenant's secret (sslmode, sslrootcert).
+  TENANT_DATABASE_SSL_MODE: z
+    .enum(PG_SSL_MODES, { error: `expected ${PG_SSL_MODES.join(', ')}` })
+    .default('disable'),
+  TENANT_DATABASE_SSL_CA: pem('CERTIFICATE').optional(),
   TENANT_POOL_CONNECTIONS: positiveInt(10),
   TENANT_POOL_IDLE_TIMEOUT_MS: positiveInt(30_000),
   TENANT_STATEMENT_TIMEOUT_MS: positiveInt(15_000),
@@ -47,6 +53,7 @@ export const tenancyConfig = registerAs('tenancy', () => {
       password: env.TENANT_DATABASE_PASSWORD,
       ownerUsername: env.TENANT_DATABASE_OWNER_USER,
       ownerPassword: env.TENANT_DATABASE_OWNER_PASSWORD,
+      tls: { mode: env.TENANT_DATABASE_SSL_MODE, ca: env.TENANT_DATABASE_SSL_CA },
     },
     pool: {
       connections: env.TENANT_POOL_CONNECTIONS,

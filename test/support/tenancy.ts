@@ -167,6 +167,8 @@ export interface SecretJson {
   pool?: { max?: number; idle_timeout_ms?: number };
   owner_username?: string;
   owner_password?: string;
+  sslmode?: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+  sslrootcert?: string;
 }
 
 export function secretJson(overrides: Partial<SecretJson> = {}): SecretJson {

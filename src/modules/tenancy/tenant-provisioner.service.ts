@@ -185,6 +185,8 @@ export class TenantProvisionerService {
       username: cluster.username,
       password: cluster.password,
       pool: { max: this.config.pool.connections, idle_timeout_ms: this.config.pool.idleTimeoutMs },
+      ...(cluster.tls.mode !== 'disable' && { sslmode: cluster.tls.mode }),
+      ...(cluster.tls.ca && { sslrootcert: cluster.tls.ca }),
     };
     const name = this.secrets.secretName(tenantId);
     const SecretString = JSON.stringify(value);

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { databaseConfig, type DatabaseConfig } from '../../config';
+import { pgSslOptions } from './pg-tls';
 
 /** The platform database (tenants, users, keys, ledgers), as the runtime role. */
 @Module({
@@ -10,6 +11,7 @@ import { databaseConfig, type DatabaseConfig } from '../../config';
       useFactory: (config: DatabaseConfig) => ({
         type: 'postgres' as const,
         url: config.url,
+        ssl: pgSslOptions(config.tls),
         autoLoadEntities: true,
         synchronize: false,
         migrationsRun: false,

@@ -1,4 +1,5 @@
 import { DataSource, type MigrationInterface } from 'typeorm';
+import { pgSslOptions, type PgTls } from './pg-tls';
 
 type MigrationClass = new () => MigrationInterface;
 
@@ -9,11 +10,12 @@ type MigrationClass = new () => MigrationInterface;
 export async function runMigrations(
   url: string,
   migrations: MigrationClass[],
-  options: { tableName?: string; lockKey?: number } = {},
+  options: { tableName?: string; lockKey?: number; tls?: PgTls } = {},
 ): Promise<string[]> {
   const dataSource = new DataSource({
     type: 'postgres',
     url,
+    ssl: pgSslOptions(options.tls ?? { mode: 'disable' }),
     migrations,
     migrationsTableName: options.tableName ?? 'migrations',
     migrationsTransactionMode: 'each',

@@ -23,6 +23,21 @@ const UNREACHABLE = new Set([
   '57P03',
   '3D000',
 ]);
+/**
+ * Node's codes of a TLS handshake the client refused (a wrong CA, a name not in the certificate,
+ * an expired or self-signed one): the tenant's secret or its cluster is wrong, not the request.
+ */
+const TLS_FAILURES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /**
  * The one way to work on tenant data. `run` resolves the current tenant's secret, leases the pool
@@ -141,6 +156,15 @@ export class TenantDatabase {
   private translate(tenantId: string, error: unknown): unknown {
     if (error instanceof AppError) return error;
     const code = errorCode(error);
+    if (TLS_FAILURES.has(code) || isTlsRefusedByServer(error)) {
+      this.logger.error(
+        `Tenant ${tenantId}: TLS to its database failed (${code || String(error)}); check sslmode and sslrootcert in its secret`,
+      );
+      return tenancyError(
+        'TENANCY.DATABASE_UNAVAILABLE',
+        `The database of tenant ${tenantId} does not answer; retry later`,
+      );
+    }
     if (AUTH_FAILURES.has(code) || UNREACHABLE.has(code) || isPoolTimeout(error)) {
       this.logger.warn(`Tenant ${tenantId}: database unavailable (${code || String(error)})`);
       return tenancyError(
@@ -168,4 +192,9 @@ function isPoolTimeout(error: unknown): boolean {
       error.message,
     )
   );
+}
+
+/** node-postgres's message when the secret asks for TLS and the server has none. */
+function isTlsRefusedByServer(error: unknown): boolean {
+  return error instanceof Error && /server does not support SSL connections/i.test(error.message);
 }

@@ -29,6 +29,7 @@ export class TenantMigratorService {
     const applied = await runMigrations(url, tenantMigrations, {
       tableName: 'tenant_migrations',
       lockKey: TENANT_MIGRATIONS_LOCK,
+      tls: secret.tls,
     });
     if (applied.length)
       this.logger.log(

@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { tenancyConfig, type TenancyConfig } from '../../../config';
+import { pgSslOptions } from '../../../shared/database';
 import { poolEvents } from '../tenancy.metrics';
 import { tenantEntities } from './tenant-entities';
 import type { ConnectionIdentity, TenantSecret } from './tenant-secret';
@@ -152,6 +153,7 @@ export class TenantPoolsService implements OnApplicationShutdown {
       port: secret.identity.port,
       database: secret.identity.database,
       username: secret.identity.username,
+      ssl: pgSslOptions(secret.tls),
       entities: tenantEntities(),
       synchronize: false,
       applicationName: 'tessera-tenant',

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { PG_SSL_MODES } from '../../../config';
+import type { PgTls } from '../../../shared/database';
 
 /** The JSON of `${TENANT_SECRET_PREFIX}/${tenantId}/database`. `dbname` (RDS's name) is accepted for `database`. */
 export const tenantSecretSchema = z
@@ -19,6 +22,14 @@ export const tenantSecretSchema = z
     // Optional owner credentials that apply the tenant migrations to a silo database.
     owner_username: z.string().min(1).optional(),
     owner_password: z.string().min(1).optional(),
+    // TLS to this tenant's database: libpq's sslmode, and a CA bundle as PEM text.
+    sslmode: z.enum(PG_SSL_MODES).default('disable'),
+    sslrootcert: z
+      .string()
+      .refine((value) => value.includes('-----BEGIN CERTIFICATE-----'), {
+        message: 'expected PEM text with a BEGIN CERTIFICATE line',
+      })
+      .optional(),
   })
   .refine((s) => s.database ?? s.dbname, { message: 'database is required', path: ['database'] });
 
@@ -40,6 +51,8 @@ export interface TenantSecret {
   /** `host:port/database/user`: the pool key. */
   identityKey: string;
   password: string;
+  /** TLS to the database (part of the pool key: a pool never serves another TLS setting). */
+  tls: PgTls;
   pool: { max?: number; idleTimeoutMs?: number };
   owner?: { username: string; password: string };
   /** When it was read from Secrets Manager (ms since epoch). */
@@ -50,6 +63,14 @@ export interface TenantSecret {
 
 export function identityKeyOf(identity: ConnectionIdentity): string {
   return `${identity.host}:${identity.port}/${identity.database}/${identity.username}`;
+}
+
+/** What makes two secrets' TLS differ, for the pool key (a CA is told apart by its digest). */
+function tlsKeyOf(mode: PgTls['mode'], ca: string | undefined): string {
+  if (mode === 'disable') return '';
+  return ca
+    ? `?${mode}&ca=${createHash('sha256').update(ca).digest('hex').slice(0, 12)}`
+    : `?${mode}`;
 }
 
 /** Parses a secret's text; throws a message a person can act on (never echoing the password). */
@@ -82,8 +103,9 @@ export function parseTenantSecret(
     tenantId,
     secretId,
     identity,
-    identityKey: identityKeyOf(identity),
+    identityKey: identityKeyOf(identity) + tlsKeyOf(s.sslmode, s.sslrootcert),
     password: s.password,
+    tls: { mode: s.sslmode, ca: s.sslrootcert },
     pool: { max: s.pool?.max, idleTimeoutMs: s.pool?.idle_timeout_ms },
     owner:
       s.owner_username && s.owner_password

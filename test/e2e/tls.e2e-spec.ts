@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import request from 'supertest';
+import { createTestApp, type TestApp } from '../support/app';
+import { createTenant, type Identity, platformAdmin } from '../support/identities';
+import {
+  adminSql,
+  PLATFORM_DB,
+  putSecret,
+  readSecret,
+  secretJson,
+  secretsClient,
+  TENANT_DB,
+  tenantSecretName,
+} from '../support/tenancy';
+
+// The local CA scripts/services.sh makes, and a CA that signed nothing here.
+const TLS_DIR = resolve(__dirname, '../../.cache/tls');
+const CA_FILE = `${TLS_DIR}/ca.pem`;
+const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
+
+/**
+ * The app's database connections over verified TLS, against the local PostgreSQL's TLS listener
+ * (its certificate is signed by the local CA): the platform database by DATABASE_SSL_MODE, each
+ * tenant's by its own secret (`sslmode`, `sslrootcert`), written from TENANT_DATABASE_SSL_*.
+ */
+describe('TLS to PostgreSQL: the platform database and each tenant database, verified', () => {
+  let t: TestApp;
+  let admin: Identity;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    const url = new URL(process.env.DATABASE_URL!);
+    url.hostname = 'localhost'; // the name in the server certificate, checked by verify-full
+    Object.assign(process.env, {
+      DATABASE_URL: url.toString(),
+      DATABASE_SSL_MODE: 'verify-full',
+      DATABASE_SSL_CA_FILE: CA_FILE,
+      TENANT_DATABASE_HOST: 'localhost',
+      TENANT_DATABASE_SSL_MODE: 'verify-full',
+      TENANT_DATABASE_SSL_CA_FILE: CA_FILE,
+    });
+    t = await createTestApp();
+    admin = await platformAdmin(t);
+  });
+  afterAll(async () => {
+    process.env = { ...saved };
+    await t?.close();
+  });
+
+  /** The app's own connections to this worker's databases, and whether each is encrypted. */
+  const appConnections = () =>
+    adminSql<{ application_name: string; datname: string; ssl: boolean }>(
+      `select a.application_name, a.datname, s.ssl
+         from pg_stat_activity a join pg_stat_ssl s on s.pid = a.pid
+        where a.application_name in ('tessera', 'tessera-tenant')
+          and a.datname = any($1::text[])`,
+      [[PLATFORM_DB, TENANT_DB]],
+    );
+
+  it('provisions a tenant and serves it with every connection encrypted', async () => {
+    const tenant = await createTenant(t, admin);
+    const secret = await readSecret(secretsClient(), tenantSecretName(tenant.id));
+    expect(secret).toMatchObject({ sslmode: 'verify-full', host: 'localhost' });
+    expect(String(secret.sslrootcert)).toContain('-----BEGIN CERTIFICATE-----');
+
+    const posted = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-API-Key', tenant.api_key)
+      .send({ event_type: 'tls.checked', source: 'e2e' });
+    expect(posted.status).toBe(201);
+    const stats = await request(t.url).get('/api/v1/tenant/stats').set('X-API-Key', tenant.api_key);
+    expect(stats.status).toBe(200);
+
+    const connections = await appConnections();
+    const names = new Set(connections.map((c) => c.application_name));
+    console.log(
+      `TLS connections: ${connections.filter((c) => c.ssl).length} of ${connections.length} encrypted (${[...names].join(', ')})`,
+    );
+    expect(names).toEqual(new Set(['tessera', 'tessera-tenant']));
+    expect(connections.every((c) => c.ssl)).toBe(true);
+  });
+
+  it("a tenant whose CA is wrong gets its own 503; another tenant's requests go on", async () => {
+    const healthy = await createTenant(t, admin);
+    const broken = await createTenant(t, admin);
+    await putSecret(
+      secretsClient(),
+      tenantSecretName(broken.id),
+      secretJson({ host: 'localhost', sslmode: 'verify-full', sslrootcert: OTHER_CA() }),
+    );
+    await request(t.url).post('/admin/cache/clear').set('Authorization', admin.bearer).expect(204);
+
+    const answers = { healthy: new Map<number, number>(), broken: new Map<number, number>() };
+    for (let i = 0; i < 5; i++) {
+      for (const [name, tenant] of [
+        ['healthy', healthy],
+        ['broken', broken],
+      ] as const) {
+        const res = await request(t.url)
+          .get('/api/v1/tenant/stats')
+          .set('X-API-Key', tenant.api_key);
+        answers[name].set(res.status, (answers[name].get(res.status) ?? 0) + 1);
+        if (name === 'broken')
+          expect([res.status, res.body.code]).toEqual([503, 'TENANCY.DATABASE_UNAVAILABLE']);
+      }
+    }
+    console.log(
+      `wrong CA: healthy tenant ${JSON.stringify(Object.fromEntries(answers.healthy))}, broken tenant ${JSON.stringify(Object.fromEntries(answers.broken))}`,
+    );
+    expect(Object.fromEntries(answers.healthy)).toEqual({ 200: 5 });
+    expect(Object.fromEntries(answers.broken)).toEqual({ 503: 5 });
+  });
+});
