@@ -1,0 +1,468 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Kafka, type KafkaMessage, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Agent, request } from 'undici';
+import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
+import { loadLocalEnv } from '../src/config';
+import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
+import { freePort, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
+
+/**
+ * `npm run bench:delivery` (builds first; services up): how fast the location streamer delivers.
+ * N updates are produced straight to a topic of this run (named after `LOCATION_TOPIC`), in the
+ * record format the persister and the streamer read, before the app starts; then the built app
+ * starts with its consumers on and a local sink (answering at once) as the tenant's target, and
+ * drains them: drain rate (first to last arrival), main-thread CPU per delivery and RSS. Then an
+ * open-loop phase at LAG_RATE updates/s measures the lag from the produce ack to the sink. The
+ * same two phases run against a bare kafkajs consumer in a process of its own (lanes per key,
+ * the same concurrency, undici POST with the same headers and signature) on a second topic, so
+ * the ratio means something on a shared machine.
+ */
+const N = Number(process.env.BENCH_UPDATES ?? 20_000);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 8);
+const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 2000);
+const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.LOCATION_DELIVERY_CONCURRENCY ?? 64);
+const PARTITIONS = Number(process.env.KAFKA_TOPIC_PARTITIONS ?? 3);
+const EMAIL = 'bench-admin@bench.tessera.dev';
+const PASSWORD = 'Bench-Passw0rd!';
+const SECRET = 'whsec_bench';
+
+function kafkaClient(clientId: string): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+/** The baseline: kafkajs eachBatch, lanes per key, CONCURRENCY in flight, undici POST. */
+async function bare(topic: string, target: string): Promise<void> {
+  const kafka = kafkaClient('bench-delivery-bare');
+  const consumer = kafka.consumer({ groupId: `${topic}.bare` });
+  const agent = new Agent({ connections: 128 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const post = async (message: KafkaMessage) => {
+    const record = JSON.parse(message.value!.toString()) as Record<string, unknown>;
+    const body = JSON.stringify({
+      event_id: record.event_id,
+      tenant_id: record.tenant_id,
+      session_id: record.session_id,
+      user_id: record.user_id,
+      latitude: record.latitude,
+      longitude: record.longitude,
+      accuracy: record.accuracy,
+      recorded_at: record.recorded_at,
+    });
+    const t = Math.floor(Date.now() / 1000);
+    const v1 = createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex');
+    const res = await request(target, {
+      method: 'POST',
+      body,
+      dispatcher: agent,
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': String(record.event_id),
+        'x-tessera-signature': `t=${t},v1=${v1}`,
+      },
+    });
+    await res.body.dump();
+  };
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      const lanes = new Map<string, KafkaMessage[]>();
+      for (const message of batch.messages) {
+        const key = message.key?.toString() ?? '';
+        const lane = lanes.get(key);
+        if (lane) lane.push(message);
+        else lanes.set(key, [message]);
+      }
+      const queue = [...lanes.values()];
+      await Promise.all(
+        Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
+          for (let lane = queue.shift(); lane; lane = queue.shift()) {
+            for (const message of lane) await post(message);
+          }
+        }),
+      );
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+    },
+  });
+  process.send?.('ready');
+}
+
+/** Arrivals at the sink, per path: first arrival of each idempotency key. */
+class Sink {
+  readonly arrived = new Map<string, Map<string, number>>();
+  requests = 0;
+  /** Called on the first arrival and each time a path's count reaches `watch`. */
+  onArrival: ((path: string, count: number) => void) | null = null;
+
+  handle(path: string, key: string): void {
+    let seen = this.arrived.get(path);
+    if (!seen) this.arrived.set(path, (seen = new Map()));
+    if (!seen.has(key)) {
+      seen.set(key, performance.now());
+      this.onArrival?.(path, seen.size);
+    }
+  }
+
+  count(path: string): number {
+    return this.arrived.get(path)?.size ?? 0;
+  }
+}
+
+function record(tenantId: string, sessionId: string, now = new Date().toISOString()) {
+  const eventId = randomUUID();
+  return {
+    eventId,
+    message: {
+      key: sessionId,
+      value: JSON.stringify({
+        v: 1,
+        event_id: eventId,
+        tenant_id: tenantId,
+        session_id: sessionId,
+        user_id: `bench-user-${sessionId.slice(0, 8)}`,
+        latitude: 52.52,
+        longitude: 13.4,
+        accuracy: 5,
+        recorded_at: now,
+        received_at: now,
+      }),
+      headers: { 'x-tenant-id': tenantId, 'x-event-id': eventId, 'x-user-id': 'bench-user' },
+    },
+  };
+}
+
+async function produceAll(
+  producer: Producer,
+  topic: string,
+  tenantId: string,
+  sessions: string[],
+): Promise<void> {
+  for (let sent = 0; sent < N; sent += 1_000) {
+    const messages = Array.from({ length: Math.min(1_000, N - sent) }, (_, i) =>
+      record(tenantId, sessions[(sent + i) % sessions.length]),
+    ).map((r) => r.message);
+    await producer.send({ topic, acks: -1, messages });
+  }
+}
+
+/** Open loop at LAG_RATE/s: one produce every 5 ms with what is due; the ack time of each id. */
+async function paced(
+  producer: Producer,
+  topic: string,
+  tenantId: string,
+  sessions: string[],
+): Promise<Map<string, number>> {
+  const ackedAt = new Map<string, number>();
+  const pending: Promise<void>[] = [];
+  const began = performance.now();
+  let sent = 0;
+  while (performance.now() - began < LAG_SECONDS * 1000) {
+    const due = Math.floor(((performance.now() - began) / 1000) * LAG_RATE);
+    const batch: Array<ReturnType<typeof record>> = [];
+    while (sent < due) batch.push(record(tenantId, sessions[sent++ % sessions.length]));
+    if (batch.length > 0) {
+      pending.push(
+        producer.send({ topic, acks: -1, messages: batch.map((r) => r.message) }).then(() => {
+          const now = performance.now();
+          for (const r of batch) ackedAt.set(r.eventId, now);
+        }),
+      );
+    }
+    await sleep(5);
+  }
+  await Promise.all(pending);
+  return ackedAt;
+}
+
+async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await sleep(50);
+  }
+  return condition();
+}
+
+interface Figures {
+  drainRate: number;
+  drained: number;
+  meter: WorkMeter;
+  inside: string;
+  lagP50: number;
+  lagP99: number;
+  lagMax: number;
+  delivered: number;
+  accepted: number;
+}
+
+/** Drain of the N records already on the topic, then the open-loop lag phase. */
+async function measure(
+  sink: Sink,
+  path: string,
+  pid: number,
+  metricsUrl: string | undefined,
+  producer: Producer,
+  topic: string,
+  tenantId: string,
+  sessions: string[],
+): Promise<Figures> {
+  const meter = new WorkMeter({ pid, metricsUrl });
+  let first = 0;
+  let last = 0;
+  sink.onArrival = (p, count) => {
+    if (p !== path) return;
+    if (count === 1) {
+      first = performance.now();
+      meter.start();
+    }
+    if (count === N) last = performance.now();
+  };
+  if (sink.count(path) > 0) throw new Error('the drain began before it was watched');
+  await waitFor(() => sink.count(path) >= N, 180_000);
+  sink.onArrival = null;
+  const drained = sink.count(path);
+  await meter.stop(drained);
+  const drainRate = last > first ? (N - 1) / ((last - first) / 1000) : NaN;
+  let inside = '';
+  if (metricsUrl) {
+    // What the app saw: the outbound call's mean latency and the event loop's delay.
+    const metrics = await (await fetch(metricsUrl)).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    const sum = value(/^tessera_location_delivery_seconds_sum\{outcome="ok"\} (\S+)$/m);
+    const count = value(/^tessera_location_delivery_seconds_count\{outcome="ok"\} (\S+)$/m);
+    const loop = value(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m);
+    inside = `outbound call mean ${((sum / count) * 1000).toFixed(2)} ms, event-loop delay p99 ${(loop * 1000).toFixed(1)} ms`;
+  }
+
+  const before = new Set(sink.arrived.get(path)?.keys() ?? []);
+  const ackedAt = await paced(producer, topic, tenantId, sessions);
+  const seen = () => sink.arrived.get(path)!;
+  await waitFor(() => [...ackedAt.keys()].every((id) => seen().has(id)), 30_000);
+  const lags: number[] = [];
+  for (const [id, at] of ackedAt) {
+    const arrived = seen().get(id);
+    if (arrived !== undefined && !before.has(id)) lags.push(Math.max(0, arrived - at));
+  }
+  lags.sort((a, b) => a - b);
+  return {
+    drainRate,
+    drained,
+    meter,
+    inside,
+    lagP50: quantile(lags, 0.5),
+    lagP99: quantile(lags, 0.99),
+    lagMax: lags.at(-1) ?? 0,
+    delivered: lags.length,
+    accepted: ackedAt.size,
+  };
+}
+
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  token: string,
+  body?: object,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...extra },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function login(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: EMAIL, password: PASSWORD, new_password: PASSWORD }),
+  });
+  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--bare') {
+    await bare(process.argv[3], process.argv[4]);
+    return;
+  }
+  loadLocalEnv();
+  const suffix = randomUUID().slice(0, 8);
+  const base = process.env.LOCATION_TOPIC ?? 'location.updates';
+  const appTopic = `${base}.bench-${suffix}`;
+  const bareTopic = `${base}.bench-${suffix}.bare`;
+  const groupPrefix = `${process.env.LOCATION_GROUP_PREFIX ?? 'tessera-location'}-bench-${suffix}`;
+
+  const sink = new Sink();
+  const server = createHttpServer((req, res) => {
+    const key = String(req.headers['idempotency-key'] ?? '');
+    const path = req.url ?? '/';
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      sink.requests++;
+      if (req.headers['content-type'] === 'application/json' && path === '/batch') {
+        // A batched delivery: one item per update.
+        const items = JSON.parse(Buffer.concat(chunks).toString()) as Array<{ event_id: string }>;
+        for (const item of items) sink.handle('/hook', item.event_id);
+      } else sink.handle(path, key);
+      res.writeHead(200).end();
+    });
+  });
+  const sinkPort = await freePort();
+  await new Promise<void>((r) => server.listen(sinkPort, '127.0.0.1', r));
+  const sinkUrl = `http://127.0.0.1:${sinkPort}`;
+
+  const kafka = kafkaClient('bench-delivery');
+  const admin = kafka.admin();
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await Promise.all([admin.connect(), producer.connect()]);
+  const children: ChildProcess[] = [];
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const startApp = (consumers: boolean) => {
+    // BENCH_APP_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags of the app.
+    const flags = (consumers && process.env.BENCH_APP_NODE_ARGS?.split(' ')) || [];
+    const main = join(__dirname, '..', 'src', 'main.js');
+    const child = spawn(process.execPath, [...flags, main], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'development',
+        LOCATION_TOPIC: appTopic,
+        LOCATION_DLQ_TOPIC: `${appTopic}.dlq`,
+        LOCATION_GROUP_PREFIX: groupPrefix,
+        LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
+        LOCATION_CONSUMERS_ENABLED: String(consumers),
+        LOCATION_WORKERS_ENABLED: String(consumers),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(child);
+    return child;
+  };
+  try {
+    await createTopicsReady(admin, [
+      { topic: appTopic, numPartitions: PARTITIONS, replicationFactor: 1 },
+      { topic: bareTopic, numPartitions: PARTITIONS, replicationFactor: 1 },
+    ]);
+    // Setup (consumers off): the tenant, and the sink as its delivery target (signed).
+    let app = startApp(false);
+    await waitReady(url, '/health/live');
+    await ensurePlatformAdmin(EMAIL, PASSWORD);
+    const token = await login(url);
+    let tenant = await call(url, 'POST', '/api/v1/tenants', token, { name: 'Bench Delivery' });
+    if (tenant.status === 409) {
+      const list = await call(url, 'GET', '/api/v1/tenants?limit=100', token);
+      tenant = {
+        status: 200,
+        body: (list.body.data as { name: string }[]).find((t) => t.name === 'Bench Delivery')!,
+      };
+    }
+    const tenantId = tenant.body.id as string;
+    const target = await call(
+      url,
+      'PUT',
+      '/api/v1/location/delivery',
+      token,
+      { endpoint_url: `${sinkUrl}/hook`, enabled: true },
+      { 'x-tenant-id': tenantId },
+    );
+    if (target.status !== 200) throw new Error(`PUT /location/delivery: ${target.status}`);
+    await stopped(app);
+
+    const sessions = Array.from({ length: SESSIONS }, () => randomUUID());
+    await produceAll(producer, appTopic, tenantId, sessions);
+    await produceAll(producer, bareTopic, tenantId, sessions);
+
+    // The app: persister and streamer on, as in production.
+    app = startApp(true);
+    const appFigures = await measure(
+      sink,
+      '/hook',
+      app.pid!,
+      `${url}/metrics`,
+      producer,
+      appTopic,
+      tenantId,
+      sessions,
+    );
+    await stopped(app);
+
+    const baseline = spawn(process.execPath, [__filename, '--bare', bareTopic, `${sinkUrl}/bare`], {
+      env: process.env,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    children.push(baseline);
+    const bareFigures = await measure(
+      sink,
+      '/bare',
+      baseline.pid!,
+      undefined,
+      producer,
+      bareTopic,
+      tenantId,
+      sessions,
+    );
+
+    out(
+      `\nbench:delivery — ${N} updates over ${SESSIONS} sessions, ${PARTITIONS} partitions, concurrency ${CONCURRENCY}; lag at ${LAG_RATE}/s for ${LAG_SECONDS} s\n`,
+    );
+    const line = (label: string, f: Figures) => {
+      out(
+        `${label.padEnd(34)} drain ${f.drainRate.toFixed(0).padStart(6)}/s (${f.drained}/${N})  lag p50 ${f.lagP50.toFixed(1)} ms, p99 ${f.lagP99.toFixed(1)} ms, max ${f.lagMax.toFixed(1)} ms (${f.delivered}/${f.accepted})`,
+      );
+      out(`${''.padEnd(34)} ${f.meter.summary('delivery')}`);
+      if (f.inside) out(`${''.padEnd(34)} ${f.inside}`);
+    };
+    line('Tessera streamer (+ persister)', appFigures);
+    line('bare kafkajs + undici', bareFigures);
+    out(
+      `\nTessera ÷ bare drain rate: ${((appFigures.drainRate / bareFigures.drainRate) * 100).toFixed(1)} %; sink requests ${sink.requests}`,
+    );
+  } finally {
+    await Promise.all(children.map(stopped));
+    await admin
+      .deleteTopics({ topics: [appTopic, `${appTopic}.dlq`, bareTopic] })
+      .catch(() => undefined);
+    await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
+    server.close();
+  }
+}
+
+main()
+  .then(() => process.argv[2] !== '--bare' && process.exit(0))
+  .catch((error: unknown) => {
+    process.stderr.write(
+      `bench:delivery failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  });
