@@ -102,7 +102,7 @@ async function bare(topic: string, target: string): Promise<void> {
 class Sink {
   readonly arrived = new Map<string, Map<string, number>>();
   requests = 0;
-  /** Called on the first arrival and each time a path's count reaches `watch`. */
+  /** Called on each first arrival of a key, with its path's count so far. */
   onArrival: ((path: string, count: number) => void) | null = null;
 
   handle(path: string, key: string): void {
@@ -319,15 +319,10 @@ async function main(): Promise<void> {
   const server = createHttpServer((req, res) => {
     const key = String(req.headers['idempotency-key'] ?? '');
     const path = req.url ?? '/';
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.resume();
     req.on('end', () => {
       sink.requests++;
-      if (req.headers['content-type'] === 'application/json' && path === '/batch') {
-        // A batched delivery: one item per update.
-        const items = JSON.parse(Buffer.concat(chunks).toString()) as Array<{ event_id: string }>;
-        for (const item of items) sink.handle('/hook', item.event_id);
-      } else sink.handle(path, key);
+      sink.handle(path, key);
       res.writeHead(200).end();
     });
   });
