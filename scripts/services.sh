@@ -9,7 +9,8 @@
 #   down    stop the services. Idempotent.
 #   status  one line per service; exit 0 when all named services answer, 1 otherwise.
 #
-# Made for a fresh Debian 12 machine as root without systemd. Runtime state
+# TLS: a local CA under .cache/tls/ (ca.pem); PostgreSQL takes TLS on 5432, Redis on 6380 (ACL user
+# tessera). Made for a fresh Debian 12 machine as root without systemd. Runtime state
 # lives under .cache/run/ (logs in .cache/run/logs/<service>.log); the Kafka jars under .cache/kafka/.
 # Environment: SERVICES_TIMEOUT (seconds to wait for each service, default 60).
 set -euo pipefail
@@ -30,6 +31,9 @@ ALL_SERVICES=(postgres redis rabbitmq kafka moto)
 
 PG_PORT=5432
 REDIS_PORT=6379
+REDIS_TLS_PORT=6380
+REDIS_TLS_USER=tessera                  # an ACL user for the TLS tests (local only)
+REDIS_TLS_PASSWORD=tessera-redis-local
 RABBIT_PORT=5672
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
@@ -284,7 +288,7 @@ postgres_stop() {
 # ------------------------------------------------------------------------------------------------
 # Redis
 
-redis_addr() { echo "redis://127.0.0.1:$REDIS_PORT"; }
+redis_addr() { echo "redis://127.0.0.1:$REDIS_PORT  (TLS rediss://$REDIS_TLS_USER:…@localhost:$REDIS_TLS_PORT)"; }
 redis_log() { echo "$LOGS/redis.log"; }
 redis_ready() { [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 redis_alive() { pgrep -f "^redis-server 127.0.0.1:$REDIS_PORT" >/dev/null; }
@@ -293,7 +297,21 @@ redis_launch() {
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
     --dir "$RUN/redis" --logfile "$LOGS/redis.log" --pidfile "$RUN/redis.pid" >>"$LOGS/redis.log" 2>&1
 }
-redis_after() { return 0; }
+# TLS beside the plain port, and an ACL user for password logins; applied with CONFIG SET and
+# ACL SETUSER on every `up` (a running server takes them without a restart).
+redis_after() {
+  ensure_tls || return 1
+  {
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG SET tls-cert-file "$TLS_DIR/server.pem" \
+      tls-key-file "$TLS_DIR/server-key.pem" tls-ca-cert-file "$TLS_DIR/ca.pem" tls-auth-clients no &&
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG SET tls-port "$REDIS_TLS_PORT" &&
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER "$REDIS_TLS_USER" reset on \
+        ">$REDIS_TLS_PASSWORD" '~*' '&*' '+@all'
+  } >>"$LOGS/redis.log" 2>&1 || {
+    err "turning on Redis TLS failed (see $LOGS/redis.log)"
+    return 1
+  }
+}
 redis_stop() {
   if redis_ready; then
     timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true

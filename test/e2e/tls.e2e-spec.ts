@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import Redis from 'ioredis';
 import request from 'supertest';
+import WebSocket from 'ws';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
+import { eventually } from '../support/services';
 import {
   adminSql,
   PLATFORM_DB,
@@ -19,12 +22,16 @@ const TLS_DIR = resolve(__dirname, '../../.cache/tls');
 const CA_FILE = `${TLS_DIR}/ca.pem`;
 const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
 
+// scripts/services.sh: Redis's TLS port and its ACL user (local only).
+const REDIS_TLS = 'rediss://tessera:tessera-redis-local@localhost:6380';
+
 /**
- * The app's database connections over verified TLS, against the local PostgreSQL's TLS listener
- * (its certificate is signed by the local CA): the platform database by DATABASE_SSL_MODE, each
- * tenant's by its own secret (`sslmode`, `sslrootcert`), written from TENANT_DATABASE_SSL_*.
+ * The app's connections over verified TLS, against the local services' TLS listeners (their
+ * certificate is signed by the local CA): the platform database by DATABASE_SSL_MODE, each
+ * tenant's by its own secret (`sslmode`, `sslrootcert`), written from TENANT_DATABASE_SSL_*;
+ * Redis by a rediss:// URL with an ACL user and REDIS_TLS_CA.
  */
-describe('TLS to PostgreSQL: the platform database and each tenant database, verified', () => {
+describe('TLS to PostgreSQL and Redis, verified, with credentials', () => {
   let t: TestApp;
   let admin: Identity;
   const saved = { ...process.env };
@@ -39,6 +46,8 @@ describe('TLS to PostgreSQL: the platform database and each tenant database, ver
       TENANT_DATABASE_HOST: 'localhost',
       TENANT_DATABASE_SSL_MODE: 'verify-full',
       TENANT_DATABASE_SSL_CA_FILE: CA_FILE,
+      REDIS_URL: REDIS_TLS,
+      REDIS_TLS_CA_FILE: CA_FILE,
     });
     t = await createTestApp();
     admin = await platformAdmin(t);
@@ -79,6 +88,44 @@ describe('TLS to PostgreSQL: the platform database and each tenant database, ver
     );
     expect(names).toEqual(new Set(['tessera', 'tessera-tenant']));
     expect(connections.every((c) => c.ssl)).toBe(true);
+  });
+
+  it('keeps sessions and pushes the feed through Redis over TLS as its ACL user', async () => {
+    const tenant = await createTenant(t, admin);
+    const socket = new WebSocket(`${t.url.replace('http', 'ws')}/api/v1/ws`, {
+      headers: { 'x-api-key': tenant.api_key },
+    });
+    const frames: Array<{ type: string; data: { event_type?: string } }> = [];
+    socket.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    await eventually(
+      () => Promise.resolve(frames.some((f) => f.type === 'hello')),
+      (hello) => hello,
+    );
+    const posted = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-API-Key', tenant.api_key)
+      .send({ event_type: 'tls.pushed', source: 'e2e' });
+    expect(posted.status).toBe(201);
+    const pushed = await eventually(
+      () => Promise.resolve(frames.filter((f) => f.data?.event_type === 'tls.pushed').length),
+      (n) => n === 1,
+    );
+    socket.close();
+
+    // Every connection of the app's ACL user came in on the TLS port.
+    const probe = new Redis(REDIS_TLS, { tls: { ca: readFileSync(CA_FILE, 'utf8') } });
+    const clients = String(await probe.client('LIST'))
+      .trim()
+      .split('\n')
+      .map((line) => Object.fromEntries(line.split(' ').map((pair) => pair.split('='))))
+      .filter((c) => c.user === 'tessera' && String(c.name).startsWith('tessera-'));
+    await probe.quit();
+    console.log(
+      `Redis over TLS: pushed ${pushed}, app connections ${clients.length} (${clients.map((c) => c.name).join(', ')}) on ${[...new Set(clients.map((c) => c.laddr.split(':')[1]))].join(', ')}`,
+    );
+    expect(clients.length).toBeGreaterThanOrEqual(2);
+    expect(clients.every((c) => c.laddr.endsWith(':6380'))).toBe(true);
   });
 
   it("a tenant whose CA is wrong gets its own 503; another tenant's requests go on", async () => {

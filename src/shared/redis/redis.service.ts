@@ -59,6 +59,9 @@ export class RedisService implements OnApplicationShutdown {
       enableOfflineQueue: false,
       connectTimeout: 2_000,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+      ...(this.config.username && { username: this.config.username }),
+      ...(this.config.password && { password: this.config.password }),
+      ...(this.config.tls && { tls: this.config.tls.ca ? { ca: this.config.tls.ca } : {} }),
       ...overrides,
     });
     let healthy = true;
