@@ -1,28 +1,38 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel, type Message, Partitioners } from 'kafkajs';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
-import { loadLocalEnv } from '../src/config';
-import { freePort, median, out, quantile, waitReady, WorkMeter } from './bench-support';
+import { kafkaConfig, loadLocalEnv } from '../src/config';
+import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
+import { freePort, median, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
 
 /**
- * `npm run bench:location` (builds first; services up). The app runs in its own process with a
- * topic of its own and a local sink as its delivery target; a bare Fastify route that does only
- * the same kafkajs produce (idempotent, acks=all, same topic, one send per request) runs in a
- * second process. At concurrency 64 the two alternate in short rounds (ABAB…); the figure is the
- * median of the per-round ratios Tessera ÷ bare, with its spread. Then: p99 at 70 % of Tessera's
- * peak (open-loop), delivery lag p99 from 202 to the sink at 2,000 updates/s, and the app's RSS.
+ * `npm run bench:location` (builds first; services up). The app runs in its own process
+ * (TESSERA_ROLE=all) with a topic of its own and a local sink as its delivery target; a bare
+ * Fastify route that does only the same kafkajs produce, batched the way the app batches
+ * (LOCATION_BATCH_LINGER_MS, LOCATION_BATCH_MAX, LOCATION_PRODUCE_IN_FLIGHT), to a topic of its
+ * own, runs in a second process. At concurrency 64 the two alternate in short rounds (ABAB…); the
+ * figure is the median of the per-round ratios Tessera ÷ bare, with its spread. Then: p99 at 70 %
+ * of Tessera's peak (open loop), delivery lag p99 from 202 to the sink at LAG_RATE updates/s, and
+ * one process (`all`) against two (`api` + `worker`) in alternating rounds. Every phase starts only
+ * once the sink has received every update accepted before it (or nothing arrived for 5 s), so no
+ * figure is taken over an earlier phase's backlog; how long each drain took is printed.
  */
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 2000);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
+const ROLE_ROUNDS = Number(process.env.BENCH_ROLE_ROUNDS ?? 3);
+const ROLE_SECONDS = Number(process.env.BENCH_ROLE_SECONDS ?? 5);
+/** A drain that delivers nothing for this long is given up (and its shortfall printed). */
+const STALL_MS = 5_000;
 const SESSIONS = 8;
 const EMAIL = 'bench-admin@bench.tessera.dev';
 const PASSWORD = 'Bench-Passw0rd!';
@@ -35,35 +45,78 @@ interface Result {
   errors: number;
 }
 
-/** The baseline process: POST /produce does one kafkajs send (acks=all) and answers 202. */
+/**
+ * The baseline process: POST /produce hands one record to a coalescing batcher that sends like
+ * the app's producer (linger, batch size and produce requests in flight from the same variables),
+ * with an idempotent producer and acks=all, and answers 202 once its record's batch is acked.
+ */
 async function bare(port: number, topic: string): Promise<void> {
   loadLocalEnv();
+  const config = kafkaConfig();
+  const lingerMs = Number(process.env.LOCATION_BATCH_LINGER_MS ?? 2);
+  const batchMax = Number(process.env.LOCATION_BATCH_MAX ?? 500);
+  const inFlightMax = Number(process.env.LOCATION_PRODUCE_IN_FLIGHT ?? 1);
   const kafka = new Kafka({
     clientId: 'bench-bare',
-    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    brokers: config.brokers,
     logLevel: logLevel.NOTHING,
   });
+  const admin = kafka.admin();
+  await admin.connect();
+  await createTopicsReady(admin, [
+    {
+      topic,
+      numPartitions: config.topicPartitions,
+      replicationFactor: config.replicationFactor,
+    },
+  ]);
+  await admin.disconnect();
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 5,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
+
+  type Waiting = { message: Message; resolve: () => void; reject: (error: unknown) => void };
+  const waiting: Waiting[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let inFlight = 0;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    while (waiting.length > 0 && inFlight < inFlightMax) {
+      const batch = waiting.splice(0, batchMax);
+      inFlight++;
+      producer
+        .send({ topic, acks: -1, messages: batch.map((w) => w.message) })
+        .then(
+          () => batch.forEach((w) => w.resolve()),
+          (error: unknown) => batch.forEach((w) => w.reject(error)),
+        )
+        .finally(() => {
+          inFlight--;
+          if (waiting.length > 0) flush();
+        });
+    }
+  };
+  const produce = (message: Message) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ message, resolve, reject });
+      if (inFlight >= inFlightMax) return; // sent as one batch when a request returns
+      if (waiting.length >= batchMax || lingerMs === 0) flush();
+      else timer ??= setTimeout(flush, lingerMs);
+    });
+
   const app = Fastify();
   app.get('/ready', () => ({ ok: true }));
   app.post('/produce', async (req, reply) => {
     const body = req.body as { session_id: string };
     const eventId = randomUUID();
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: [
-        {
-          key: body.session_id,
-          value: JSON.stringify({ ...body, event_id: eventId }),
-          headers: { 'x-event-id': eventId },
-        },
-      ],
+    await produce({
+      key: body.session_id,
+      value: JSON.stringify({ ...body, event_id: eventId }),
+      headers: { 'x-event-id': eventId },
     });
     return reply.status(202).send({ event_id: eventId, status: 'accepted' });
   });
@@ -231,6 +284,39 @@ function rssMb(pid: number): number {
   }
 }
 
+type Role = 'all' | 'api' | 'worker';
+
+/** The built app in a child process with TESSERA_ROLE=`role`, on `topic` (its groups: `group`). */
+function spawnApp(
+  role: Role,
+  port: number,
+  topic: string,
+  group: string,
+  sinkPort: number,
+): ChildProcess {
+  const background = String(role !== 'api');
+  return spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      TESSERA_ROLE: role,
+      // Explicit, so a local .env that sets a flag cannot blur the roles.
+      LOCATION_CONSUMERS_ENABLED: background,
+      LOCATION_WORKERS_ENABLED: background,
+      MESSAGING_WORKERS_ENABLED: background,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'development',
+      AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
+      LOCATION_TOPIC: topic,
+      LOCATION_DLQ_TOPIC: `${topic}.dlq`,
+      LOCATION_GROUP_PREFIX: group,
+      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--bare') {
     await bare(Number(process.argv[3]), process.argv[4]);
@@ -238,9 +324,12 @@ async function main(): Promise<void> {
   }
   loadLocalEnv();
   const suffix = randomUUID().slice(0, 8);
+  // Topics and groups of this run only (deleted at the end): no other process reads them.
   const topic = `bench.location.${suffix}`;
+  const splitTopic = `${topic}.split`;
+  const bareTopic = `${topic}.bare`;
 
-  // The third party: records when each update arrived.
+  // The third party: records when each update arrived (first delivery of each event id).
   const arrivedAt = new Map<string, number>();
   const sink = createHttpServer((req, res) => {
     const key = String(req.headers['idempotency-key'] ?? '');
@@ -255,27 +344,35 @@ async function main(): Promise<void> {
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const app = spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-      AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
-      LOCATION_TOPIC: topic,
-      LOCATION_DLQ_TOPIC: `${topic}.dlq`,
-      LOCATION_GROUP_PREFIX: `bench-location-${suffix}`,
-      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const app = spawnApp('all', port, topic, `bench-location-${suffix}`, sinkPort);
   const barePort = await freePort();
   const bareUrl = `http://127.0.0.1:${barePort}`;
-  const baseline = spawn(process.execPath, [__filename, '--bare', String(barePort), topic], {
+  const baseline = spawn(process.execPath, [__filename, '--bare', String(barePort), bareTopic], {
     env: process.env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const children: ChildProcess[] = [app, baseline];
+  // Updates answered 202 so far (every one must reach the sink).
+  let accepted = 0;
+  const drains: Array<{ phase: string; ms: number; missing: number }> = [];
+  /** Waits until the sink has every accepted update, or nothing arrived for STALL_MS. */
+  const quiet = async (phase: string) => {
+    const began = performance.now();
+    let last = -1;
+    let changedAt = began;
+    while (arrivedAt.size < accepted) {
+      if (arrivedAt.size !== last) [last, changedAt] = [arrivedAt.size, performance.now()];
+      else if (performance.now() - changedAt > STALL_MS) break;
+      await sleep(50);
+    }
+    const drain = {
+      phase,
+      ms: performance.now() - began,
+      missing: Math.max(0, accepted - arrivedAt.size),
+    };
+    drains.push(drain);
+    return drain;
+  };
   try {
     await Promise.all([waitReady(url, '/health/live'), waitReady(bareUrl, '/ready')]);
     await ensurePlatformAdmin(EMAIL, PASSWORD);
@@ -320,27 +417,31 @@ async function main(): Promise<void> {
           accuracy: 5,
         }),
     }));
-    const tessera = async (seconds: number): Promise<Result> => {
-      // CONCURRENCY workers spread over the users.
+    // CONCURRENCY workers spread over the users.
+    const tesseraOn = async (pool: Pool, seconds: number): Promise<Result> => {
       const parts = await Promise.all(
         perUser.map((u) =>
-          loadShare(tesseraPool, '/api/v1/location/update', u.headers, u.body, seconds),
+          loadN(
+            pool,
+            '/api/v1/location/update',
+            u.headers,
+            u.body,
+            seconds,
+            CONCURRENCY / perUser.length,
+          ),
         ),
       );
-      return merge(parts);
+      const result = merge(parts);
+      accepted += result.requests - result.errors;
+      return result;
     };
-    const loadShare = (
-      pool: Pool,
-      path: string,
-      headers: Record<string, string>,
-      body: Body,
-      seconds: number,
-    ) => loadN(pool, path, headers, body, seconds, CONCURRENCY / perUser.length);
+    const tessera = (seconds: number) => tesseraOn(tesseraPool, seconds);
     const bareLoad = (seconds: number) =>
       load(barePool, '/produce', { 'content-type': 'application/json' }, bodyFor, seconds);
 
-    await tessera(2);
-    await bareLoad(2);
+    await tessera(WARMUP_SECONDS);
+    await quiet('warm-up');
+    await bareLoad(WARMUP_SECONDS);
     const rounds: Array<{ t: Result; b: Result }> = [];
     let peakRss = 0;
     const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssMb(app.pid!))), 250);
@@ -351,6 +452,8 @@ async function main(): Promise<void> {
       tesseraMeter.start();
       const t = await tessera(ROUND_SECONDS);
       await tesseraMeter.stop(t.requests - t.errors);
+      // The app's consumers finish this round's deliveries before the bare round (and the next).
+      await quiet(`round ${round + 1}`);
       bareMeter.start();
       const b = await bareLoad(ROUND_SECONDS);
       await bareMeter.stop(b.requests - b.errors);
@@ -359,19 +462,13 @@ async function main(): Promise<void> {
     const peak = median(rounds.map((r) => r.t.rps));
 
     // p99 at 70 % of the peak, open loop, round-robin over the users.
-    const pacedPool = tesseraPool;
-    const at70 = await pacedMulti(pacedPool, perUser, 0.7 * peak, 5);
-    // Delivery lag at LAG_RATE/s (or 90 % of the peak when the peak is below it).
-    const lagRate = Math.min(LAG_RATE, 0.9 * peak);
-    arrivedAt.clear();
-    const lagRun = await pacedMulti(pacedPool, perUser, lagRate, 5);
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      let missing = 0;
-      for (const id of lagRun.acceptedAt.keys()) if (!arrivedAt.has(id)) missing++;
-      if (missing === 0) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const at70 = await pacedMulti(tesseraPool, perUser, 0.7 * peak, 5);
+    accepted += at70.acceptedAt.size;
+    await quiet('p99 at 70 %');
+    // Delivery lag at LAG_RATE/s, whatever the closed-loop peak: the target is at that rate.
+    const lagRun = await pacedMulti(tesseraPool, perUser, LAG_RATE, 5);
+    accepted += lagRun.acceptedAt.size;
+    await quiet('lag');
     clearInterval(rssTimer);
     const lags: number[] = [];
     let undelivered = 0;
@@ -381,8 +478,89 @@ async function main(): Promise<void> {
       else lags.push(Math.max(0, arrived - at));
     }
     lags.sort((a, b) => a - b);
-    await tesseraPool.close();
     await barePool.close();
+    baseline.kill('SIGTERM');
+
+    // One process (all) against two (api + worker), alternating, on topics of their own.
+    const apiPort = await freePort();
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const workerPort = await freePort();
+    const workerUrl = `http://127.0.0.1:${workerPort}`;
+    const splitGroup = `bench-location-${suffix}-split`;
+    const apiApp = spawnApp('api', apiPort, splitTopic, splitGroup, sinkPort);
+    const workerApp = spawnApp('worker', workerPort, splitTopic, splitGroup, sinkPort);
+    children.push(apiApp, workerApp);
+    await Promise.all([waitReady(apiUrl, '/health/ready'), waitReady(workerUrl, '/health/ready')]);
+    // The worker's streamer has joined its group (the api reports it running elsewhere).
+    for (let i = 0; i < 150; i++) {
+      const health = await call(apiUrl, 'GET', '/api/v1/streaming/health', adminToken);
+      if (health.status === 200) break;
+      await sleep(200);
+    }
+    const apiPool = new Pool(apiUrl, { connections: CONCURRENCY });
+    // The api process starts cold while the all process has served every phase so far (V8 takes
+    // tens of seconds of load to reach its steady state on a busy machine): the api process is
+    // loaded as long before the rounds start.
+    const allLoaded = 2 * WARMUP_SECONDS + ROUNDS * ROUND_SECONDS + 10;
+    await tesseraOn(apiPool, allLoaded);
+    await quiet('split warm-up');
+    // CPU from the load's start until the sink has it all: the whole pipeline's cost per update.
+    const allMeter = new WorkMeter({ pid: app.pid!, metricsUrl: `${url}/metrics` });
+    const apiMeter = new WorkMeter({ pid: apiApp.pid!, metricsUrl: `${apiUrl}/metrics` });
+    const workerMeter = new WorkMeter({ pid: workerApp.pid!, metricsUrl: `${workerUrl}/metrics` });
+    // What each process's main thread spends with no load (timers, polls, heartbeats): part of
+    // every per-update figure below, shown so the reader can take it out.
+    const idle = async (pid: number) => {
+      const meter = new WorkMeter({ pid });
+      meter.start();
+      await sleep(3_000);
+      await meter.stop(3);
+      return meter.microsPerUnit / 1000; // ms per second
+    };
+    const [idleAll, idleApi, idleWorker] = await Promise.all([
+      idle(app.pid!),
+      idle(apiApp.pid!),
+      idle(workerApp.pid!),
+    ]);
+    const one: Array<Result & { drainMs: number }> = [];
+    const two: Array<Result & { drainMs: number }> = [];
+    const peaks = { all: 0, api: 0, worker: 0 };
+    const sampler = setInterval(() => {
+      peaks.all = Math.max(peaks.all, rssMb(app.pid!));
+      peaks.api = Math.max(peaks.api, rssMb(apiApp.pid!));
+      peaks.worker = Math.max(peaks.worker, rssMb(workerApp.pid!));
+    }, 250);
+    const runAll = async (round: number) => {
+      allMeter.start();
+      const a = await tessera(ROLE_SECONDS);
+      const drain = await quiet(`all, round ${round + 1}`);
+      await allMeter.stop(a.requests - a.errors);
+      one.push({ ...a, drainMs: drain.ms });
+    };
+    const runSplit = async (round: number) => {
+      apiMeter.start();
+      workerMeter.start();
+      const s = await tesseraOn(apiPool, ROLE_SECONDS);
+      const drain = await quiet(`api + worker, round ${round + 1}`);
+      await Promise.all([
+        apiMeter.stop(s.requests - s.errors),
+        workerMeter.stop(s.requests - s.errors),
+      ]);
+      two.push({ ...s, drainMs: drain.ms });
+    };
+    // ABBA…: neither variant always runs first.
+    for (let round = 0; round < ROLE_ROUNDS; round++) {
+      if (round % 2 === 0) {
+        await runAll(round);
+        await runSplit(round);
+      } else {
+        await runSplit(round);
+        await runAll(round);
+      }
+    }
+    clearInterval(sampler);
+    await tesseraPool.close();
+    await apiPool.close();
 
     const ratios = rounds.map((r) => r.t.rps / r.b.rps);
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -405,7 +583,7 @@ async function main(): Promise<void> {
       );
     };
     row('Tessera POST /api/v1/location/update', (r) => r.t);
-    row('bare Fastify + kafkajs send (acks=all)', (r) => r.b);
+    row('bare Fastify + batched kafkajs (acks=all)', (r) => r.b);
     out(
       `\nTessera ÷ bare: ${pct(median(ratios))} median (rounds ${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))}; target ≥ 80 %)`,
     );
@@ -416,13 +594,69 @@ async function main(): Promise<void> {
       `p99 at 70 % of peak (${(0.7 * peak).toFixed(0)} req/s open loop, 5 s): ${quantile(at70.latencies, 0.99).toFixed(2)} ms, p50 ${quantile(at70.latencies, 0.5).toFixed(2)} ms, errors ${at70.errors} (target p99 ≤ 25 ms)`,
     );
     out(
-      `delivery lag 202 → sink at ${lagRate.toFixed(0)} updates/s (5 s): p50 ${quantile(lags, 0.5).toFixed(1)} ms, p99 ${quantile(lags, 0.99).toFixed(1)} ms, max ${(lags.at(-1) ?? 0).toFixed(1)} ms; delivered ${lags.length}/${lagRun.acceptedAt.size}, undelivered ${undelivered} (target p99 ≤ 300 ms)`,
+      `delivery lag 202 → sink at ${LAG_RATE} updates/s offered (5 s, ${(lagRun.acceptedAt.size / 5).toFixed(0)}/s accepted, errors ${lagRun.errors}): p50 ${quantile(lags, 0.5).toFixed(1)} ms, p99 ${quantile(lags, 0.99).toFixed(1)} ms, max ${(lags.at(-1) ?? 0).toFixed(1)} ms; delivered ${lags.length}/${lagRun.acceptedAt.size}, undelivered ${undelivered} (target p99 ≤ 300 ms)`,
     );
     out(`app RSS under load: peak ${peakRss.toFixed(0)} MB (target ≤ 300 MB)`);
+    out(
+      `sink drained before each next phase: ${drains.map((d) => `${d.phase} ${(d.ms / 1000).toFixed(1)} s${d.missing ? ` (${d.missing} missing)` : ''}`).join('; ')}`,
+    );
+
+    out(
+      `\none process (TESSERA_ROLE=all) vs two (api + worker): ${ROLE_ROUNDS} alternating rounds (ABBA…) of ${ROLE_SECONDS} s at concurrency ${CONCURRENCY}; CPU counted from the load's start until the sink has every update`,
+    );
+    const summary = (runs: Array<Result & { drainMs: number }>) => {
+      const updates = runs.reduce((sum, r) => sum + r.requests - r.errors, 0);
+      const seconds = runs.reduce((sum, r) => sum + ROLE_SECONDS + r.drainMs / 1000, 0);
+      return `${median(runs.map((r) => r.rps)).toFixed(0)} req/s accepted (rounds ${runs.map((r) => r.rps.toFixed(0)).join(', ')}), p50 ${median(runs.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(runs.map((r) => r.p99)).toFixed(1)} ms, delivered end to end ${(updates / seconds).toFixed(0)} updates/s (drain after the load ${runs.map((r) => (r.drainMs / 1000).toFixed(1)).join(', ')} s), errors ${runs.reduce((sum, r) => sum + r.errors, 0)}`;
+    };
+    out(
+      `idle main-thread CPU (no load, 3 s): all ${idleAll.toFixed(0)} ms/s, api ${idleApi.toFixed(0)} ms/s, worker ${idleWorker.toFixed(0)} ms/s`,
+    );
+    out(`all:          ${summary(one)}`);
+    out(`  all process:    ${allMeter.summary('update')}, peak RSS ${peaks.all.toFixed(0)} MB`);
+    out(`api + worker: ${summary(two)}`);
+    out(`  api process:    ${apiMeter.summary('update')}, peak RSS ${peaks.api.toFixed(0)} MB`);
+    out(
+      `  worker process: ${workerMeter.summary('update')}, peak RSS ${peaks.worker.toFixed(0)} MB`,
+    );
+    out(
+      `  api ÷ all throughput: ${pct(median(two.map((r) => r.rps)) / median(one.map((r) => r.rps)))}; main-thread CPU per update api + worker ÷ all: ${pct((apiMeter.microsPerUnit + workerMeter.microsPerUnit) / allMeter.microsPerUnit)}`,
+    );
   } finally {
-    app.kill('SIGTERM');
-    baseline.kill('SIGTERM');
+    for (const child of children) child.kill('SIGTERM');
     sink.close();
+    await Promise.all(children.map((child) => exited(child)));
+    await deleteTopics([topic, `${topic}.dlq`, splitTopic, `${splitTopic}.dlq`, bareTopic]);
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** This run's own topics, so runs leave nothing on the broker. */
+async function deleteTopics(topics: string[]): Promise<void> {
+  const admin = new Kafka({
+    clientId: 'bench-cleanup',
+    brokers: kafkaConfig().brokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const mine = topics.filter((t) => existing.has(t));
+    if (mine.length) await admin.deleteTopics({ topics: mine });
+  } catch {
+    // left behind: harmless, the names are this run's
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }
 
