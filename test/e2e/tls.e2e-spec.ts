@@ -118,7 +118,13 @@ describe('TLS to PostgreSQL and Redis, verified, with credentials', () => {
     const clients = String(await probe.client('LIST'))
       .trim()
       .split('\n')
-      .map((line) => Object.fromEntries(line.split(' ').map((pair) => pair.split('='))))
+      .map(
+        (line) =>
+          Object.fromEntries(line.split(' ').map((pair) => pair.split('='))) as Record<
+            string,
+            string
+          >,
+      )
       .filter((c) => c.user === 'tessera' && String(c.name).startsWith('tessera-'));
     await probe.quit();
     console.log(
