@@ -27,6 +27,8 @@ interface SettingsRow {
 @Injectable()
 export class DeliverySettingsService {
   private readonly cache = new Map<string, { target: DeliveryTarget | null; until: number }>();
+  /** Reads in progress: every delivery of a tenant whose entry expired waits for one read. */
+  private readonly reading = new Map<string, Promise<DeliveryTarget | null>>();
 
   constructor(
     private readonly db: DataSource,
@@ -69,13 +71,35 @@ export class DeliverySettingsService {
       [tenantId, body.endpoint_url, body.enabled ?? null, fresh],
     );
     this.cache.delete(tenantId);
+    this.reading.delete(tenantId);
     return { ...this.toView(row), ...(fresh ? { signing_secret: fresh } : {}) };
   }
 
-  /** The target of a tenant's deliveries, or null when it has none (or turned delivery off). */
-  async target(tenantId: string): Promise<DeliveryTarget | null> {
+  /**
+   * The target of a tenant's deliveries, or null when it has none (or turned delivery off). When
+   * the cached entry expires, the deliveries in flight for the tenant (up to the streamer's
+   * concurrency) share one read instead of each taking a pool connection at once.
+   */
+  target(tenantId: string): Promise<DeliveryTarget | null> {
     const hit = this.cache.get(tenantId);
-    if (hit && hit.until > Date.now()) return hit.target;
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.target);
+    const pending = this.reading.get(tenantId);
+    if (pending) return pending;
+    const read: Promise<DeliveryTarget | null> = this.readTarget(
+      tenantId,
+      () => this.reading.get(tenantId) === read,
+    ).finally(() => {
+      if (this.reading.get(tenantId) === read) this.reading.delete(tenantId);
+    });
+    this.reading.set(tenantId, read);
+    return read;
+  }
+
+  /** `current()` is false once a `put` replaced this read: its answer is not cached then. */
+  private async readTarget(
+    tenantId: string,
+    current: () => boolean,
+  ): Promise<DeliveryTarget | null> {
     const row = await this.row(tenantId);
     let target: DeliveryTarget | null;
     if (row && !row.enabled) target = null;
@@ -88,6 +112,7 @@ export class DeliverySettingsService {
         source: 'operator',
       };
     } else target = null;
+    if (!current()) return target;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(tenantId, { target, until: Date.now() + 5_000 });
     return target;

@@ -1,6 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { locationConfig, type LocationConfig } from '../../../config';
+import {
+  kafkaConfig,
+  type KafkaConfig,
+  locationConfig,
+  type LocationConfig,
+} from '../../../config';
 import { type InboundMessage, KafkaConsumerRunner, KafkaService } from '../../../shared/kafka';
 import { emitLifecycleEvent } from '../../../shared/lifecycle';
 import { DeadLetterProducer } from './dead-letter.producer';
@@ -14,7 +19,9 @@ import {
 
 /**
  * Delivers every update to its tenant's target: up to `LOCATION_DELIVERY_CONCURRENCY`
- * deliveries in flight per partition (one session's updates stay in order), offsets committed
+ * deliveries in flight per partition, every owned partition at once (one session's updates stay
+ * in order: one lane per session, so a session's rate is bound by its target's round trip),
+ * offsets committed
  * only up to the lowest unsettled update. A failed delivery (or an open breaker) is produced
  * to the dead-letter topic before its offset may be committed; if that produce fails, the
  * update is tried again (nothing is committed past it). Unreadable records go to the DLQ at once.
@@ -30,6 +37,7 @@ export class LocationStreamerConsumer implements OnApplicationBootstrap {
     private readonly deadLetters: DeadLetterProducer,
     private readonly events: EventEmitter2,
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
+    @Inject(kafkaConfig.KEY) private readonly kafkaSettings: KafkaConfig,
   ) {}
 
   get groupId(): string {
@@ -46,7 +54,8 @@ export class LocationStreamerConsumer implements OnApplicationBootstrap {
       attempts: 3,
       onExhausted: 'retry',
       concurrency: this.config.deliveryConcurrency,
-      partitionsConsumedConcurrently: 3,
+      // Every partition this instance owns at once (more partitions, more deliveries in flight).
+      partitionsConsumedConcurrently: Math.max(3, this.kafkaSettings.topicPartitions),
       handle: (message) => this.stream(message),
       onPoison: (message, error) => this.deadLetters.poison(message, error),
     });
