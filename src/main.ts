@@ -5,6 +5,7 @@ import { AppModule } from './app.module';
 import {
   appConfig,
   configNamespaces,
+  flagsAgainstRole,
   ConfigValidationError,
   loadLocalEnv,
   validateAll,
@@ -60,6 +61,13 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', (signal) => void shutdown(signal));
   process.once('SIGINT', (signal) => void shutdown(signal));
+
+  const against = flagsAgainstRole();
+  if (against.length)
+    logger.warn(
+      { role: config.role, flags: against },
+      `TESSERA_ROLE=${config.role}, but ${against.join(', ')} set otherwise (the flag wins)`,
+    );
 
   await app.listen({ port: config.port, host: config.host });
   logger.log({ url: await app.getUrl(), role: config.role }, 'Tessera is listening');

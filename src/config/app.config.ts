@@ -68,6 +68,21 @@ export function roleRunsWorkers(env: NodeJS.ProcessEnv = process.env): boolean {
   return !parsed.success || parsed.data !== 'api';
 }
 
+const ROLE_FLAGS = [
+  'LOCATION_CONSUMERS_ENABLED',
+  'LOCATION_WORKERS_ENABLED',
+  'MESSAGING_WORKERS_ENABLED',
+] as const;
+
+/** The background-work flags set against the role's default (`NAME=value`), for a start-up warning. */
+export function flagsAgainstRole(env: NodeJS.ProcessEnv = process.env): string[] {
+  const expected = roleRunsWorkers(env);
+  return ROLE_FLAGS.filter((name) => {
+    const value = env[name];
+    return value !== undefined && (value === 'true' || value === '1') !== expected;
+  }).map((name) => `${name}=${env[name]}`);
+}
+
 export const appConfig = registerAs('app', () => {
   const env = parseEnv('app', schema);
   return {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appConfig } from './app.config';
+import { appConfig, flagsAgainstRole } from './app.config';
 import { ConfigValidationError } from './config.errors';
 import { databaseConfig } from './database.config';
 import { kafkaConfig } from './kafka.config';
@@ -93,9 +93,11 @@ describe('configuration', () => {
     expect(appConfig().servesApi).toBe(true);
     process.env.LOCATION_CONSUMERS_ENABLED = 'true';
     expect(flags()).toMatchObject({ consumers: true, jobs: false, messaging: false });
+    expect(flagsAgainstRole()).toEqual(['LOCATION_CONSUMERS_ENABLED=true']);
     process.env.TESSERA_ROLE = 'worker';
     process.env.MESSAGING_WORKERS_ENABLED = 'false';
     expect(flags()).toEqual({ role: 'worker', consumers: true, jobs: true, messaging: false });
+    expect(flagsAgainstRole()).toEqual(['MESSAGING_WORKERS_ENABLED=false']);
     expect(appConfig().servesApi).toBe(false);
     process.env.TESSERA_ROLE = 'both';
     expect(problemsOf(() => appConfig())).toEqual([
