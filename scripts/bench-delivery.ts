@@ -236,13 +236,12 @@ async function measure(
   const drainRate = last > first ? (N - 1) / ((last - first) / 1000) : NaN;
   let inside = '';
   if (metricsUrl) {
-    // What the app saw: the outbound call's mean latency and the event loop's delay.
+    // What the app saw: the outbound call's mean latency (from the start of the call to the answer).
     const metrics = await (await fetch(metricsUrl)).text();
     const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
     const sum = value(/^tessera_location_delivery_seconds_sum\{outcome="ok"\} (\S+)$/m);
     const count = value(/^tessera_location_delivery_seconds_count\{outcome="ok"\} (\S+)$/m);
-    const loop = value(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m);
-    inside = `outbound call mean ${((sum / count) * 1000).toFixed(2)} ms, event-loop delay p99 ${(loop * 1000).toFixed(1)} ms`;
+    inside = `outbound call mean ${((sum / count) * 1000).toFixed(2)} ms`;
   }
 
   const before = new Set(sink.arrived.get(path)?.keys() ?? []);
