@@ -10,7 +10,7 @@
 #   status  one line per service; exit 0 when all named services answer, 1 otherwise.
 #
 # TLS: a local CA under .cache/tls/ (ca.pem); PostgreSQL takes TLS on 5432, Redis on 6380 (ACL user
-# tessera). Made for a fresh Debian 12 machine as root without systemd. Runtime state
+# tessera), RabbitMQ on 5671. Made for a fresh Debian 12 machine as root without systemd. Runtime state
 # lives under .cache/run/ (logs in .cache/run/logs/<service>.log); the Kafka jars under .cache/kafka/.
 # Environment: SERVICES_TIMEOUT (seconds to wait for each service, default 60).
 set -euo pipefail
@@ -35,6 +35,7 @@ REDIS_TLS_PORT=6380
 REDIS_TLS_USER=tessera                  # an ACL user for the TLS tests (local only)
 REDIS_TLS_PASSWORD=tessera-redis-local
 RABBIT_PORT=5672
+RABBIT_TLS_PORT=5671
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 MOTO_PORT=4566
@@ -322,7 +323,7 @@ redis_stop() {
 # ------------------------------------------------------------------------------------------------
 # RabbitMQ (Debian package; runs as the rabbitmq user, state in /var/lib/rabbitmq)
 
-rabbitmq_addr() { echo "amqp://guest:guest@127.0.0.1:$RABBIT_PORT"; }
+rabbitmq_addr() { echo "amqp://guest:guest@127.0.0.1:$RABBIT_PORT  (TLS amqps://localhost:$RABBIT_TLS_PORT)"; }
 rabbitmq_log() { echo "$LOGS/rabbitmq.log"; }
 rabbitmq_ready() {
   # an AMQP 0-9-1 protocol header must be answered with a Connection.Start method frame
@@ -363,6 +364,32 @@ rabbitmq_after() {
     printf '[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 5000}]}].\n' >"$advanced"
   fi
   rabbitmqctl -q eval 'application:set_env(rabbit, dead_letter_worker_publisher_confirm_timeout, 5000).' >/dev/null
+  rabbitmq_tls
+}
+# An AMQPS listener (5671) beside the plain one, with the local CA's certificate: in
+# rabbitmq.conf for the next start, and opened now on a running node (no restart).
+rabbitmq_tls() {
+  ensure_tls || return 1
+  local dir=/etc/rabbitmq/tls conf=/etc/rabbitmq/rabbitmq.conf
+  mkdir -p "$dir"
+  cp "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server-key.pem" "$dir/"
+  chown -R rabbitmq:rabbitmq "$dir" 2>/dev/null || true
+  chmod 600 "$dir/server-key.pem"
+  if ! grep -q '^listeners.ssl.default' "$conf" 2>/dev/null; then
+    {
+      echo "listeners.ssl.default = 127.0.0.1:$RABBIT_TLS_PORT"
+      echo "ssl_options.cacertfile = $dir/ca.pem"
+      echo "ssl_options.certfile = $dir/server.pem"
+      echo "ssl_options.keyfile = $dir/server-key.pem"
+      echo "ssl_options.verify = verify_none"
+      echo "ssl_options.fail_if_no_peer_cert = false"
+    } >>"$conf"
+  fi
+  port_open "$RABBIT_TLS_PORT" && return 0
+  rabbitmqctl -q eval "rabbit_networking:start_ssl_listener({\"127.0.0.1\", $RABBIT_TLS_PORT}, [{cacertfile, \"$dir/ca.pem\"}, {certfile, \"$dir/server.pem\"}, {keyfile, \"$dir/server-key.pem\"}, {verify, verify_none}, {fail_if_no_peer_cert, false}], 1)." >/dev/null || {
+    err "opening RabbitMQ's TLS listener failed"
+    return 1
+  }
 }
 rabbitmq_stop() {
   if rabbitmq_ready || pgrep -u rabbitmq -f 'beam.*rabbit' >/dev/null 2>&1; then

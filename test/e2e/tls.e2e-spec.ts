@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import Redis from 'ioredis';
 import request from 'supertest';
 import WebSocket from 'ws';
+import { rabbitConnectionName } from '../../src/shared/rabbitmq';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
 import { eventually } from '../support/services';
@@ -22,21 +23,28 @@ const TLS_DIR = resolve(__dirname, '../../.cache/tls');
 const CA_FILE = `${TLS_DIR}/ca.pem`;
 const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
 
-// scripts/services.sh: Redis's TLS port and its ACL user (local only).
+// scripts/services.sh: Redis's TLS port and its ACL user (local only); RabbitMQ's AMQPS on 5671.
 const REDIS_TLS = 'rediss://tessera:tessera-redis-local@localhost:6380';
 
 /**
  * The app's connections over verified TLS, against the local services' TLS listeners (their
  * certificate is signed by the local CA): the platform database by DATABASE_SSL_MODE, each
  * tenant's by its own secret (`sslmode`, `sslrootcert`), written from TENANT_DATABASE_SSL_*;
- * Redis by a rediss:// URL with an ACL user and REDIS_TLS_CA.
+ * Redis by a rediss:// URL with an ACL user and REDIS_TLS_CA; RabbitMQ by an amqps:// URL with
+ * RABBITMQ_TLS_CA and the credentials in their own variables.
  */
-describe('TLS to PostgreSQL and Redis, verified, with credentials', () => {
+describe('TLS to PostgreSQL, Redis and RabbitMQ, verified, with credentials', () => {
   let t: TestApp;
   let admin: Identity;
+  let vhost = '/';
   const saved = { ...process.env };
 
   beforeAll(async () => {
+    // This worker's virtual host on the AMQPS port; the credentials come from their own variables.
+    const amqps = new URL(process.env.RABBITMQ_URL!);
+    Object.assign(amqps, { protocol: 'amqps:', hostname: 'localhost', port: '5671' });
+    Object.assign(amqps, { username: '', password: '' });
+    vhost = decodeURIComponent(amqps.pathname.slice(1)) || '/';
     const url = new URL(process.env.DATABASE_URL!);
     url.hostname = 'localhost'; // the name in the server certificate, checked by verify-full
     Object.assign(process.env, {
@@ -48,6 +56,10 @@ describe('TLS to PostgreSQL and Redis, verified, with credentials', () => {
       TENANT_DATABASE_SSL_CA_FILE: CA_FILE,
       REDIS_URL: REDIS_TLS,
       REDIS_TLS_CA_FILE: CA_FILE,
+      RABBITMQ_URL: amqps.toString(),
+      RABBITMQ_USERNAME: 'guest',
+      RABBITMQ_PASSWORD: 'guest',
+      RABBITMQ_TLS_CA_FILE: CA_FILE,
     });
     t = await createTestApp();
     admin = await platformAdmin(t);
@@ -132,6 +144,43 @@ describe('TLS to PostgreSQL and Redis, verified, with credentials', () => {
     );
     expect(clients.length).toBeGreaterThanOrEqual(2);
     expect(clients.every((c) => c.laddr.endsWith(':6380'))).toBe(true);
+  });
+
+  it('publishes and processes a message over AMQPS', async () => {
+    const tenant = await createTenant(t, admin);
+    const published = await request(t.url)
+      .post('/api/v1/messages')
+      .set('X-API-Key', tenant.api_key)
+      .send({ payload: { over: 'tls' } });
+    expect(published.status).toBe(202);
+    const id = published.body.id as string;
+    const done = await eventually(
+      async () =>
+        (await request(t.url).get(`/api/v1/messages/${id}`).set('X-API-Key', tenant.api_key))
+          .body as { status: string },
+      (m) => m.status === 'processed',
+      20_000,
+    );
+    expect(done.status).toBe('processed');
+
+    // The broker's own view: every connection of this process (the app runs in it) is TLS, on 5671.
+    const answer = await fetch(`http://127.0.0.1:15672/api/connections`, {
+      headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+    });
+    type Connection = {
+      vhost: string;
+      ssl: boolean;
+      port: number;
+      client_properties: { connection_name?: string };
+    };
+    const connections = ((await answer.json()) as Connection[]).filter(
+      (c) => c.client_properties.connection_name === rabbitConnectionName(),
+    );
+    console.log(
+      `AMQPS: message ${done.status}; connections of this process to ${[...new Set(connections.map((c) => c.vhost))].join(', ')}: ${connections.length}, TLS ${connections.filter((c) => c.ssl).length}, ports ${[...new Set(connections.map((c) => c.port))].join(', ')}`,
+    );
+    expect(connections.length).toBeGreaterThanOrEqual(1);
+    expect(connections.every((c) => c.ssl && c.port === 5671 && c.vhost === vhost)).toBe(true);
   });
 
   it("a tenant whose CA is wrong gets its own 503; another tenant's requests go on", async () => {

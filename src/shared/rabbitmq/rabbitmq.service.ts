@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
+import { hostname } from 'node:os';
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import {
@@ -52,6 +53,11 @@ export interface RabbitMqStats {
  * small pool of channels (RABBITMQ_CONSUMER_CHANNELS): a thousand tenant queues do not need a
  * thousand channels.
  */
+/** The name this process's connection has on the broker: host and pid. */
+export function rabbitConnectionName(): string {
+  return `tessera ${hostname()} pid ${process.pid}`;
+}
+
 @Injectable()
 export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RabbitMqService.name);
@@ -64,7 +70,8 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   private adminChannel?: Promise<Channel>;
 
   constructor(
-    @Inject(rabbitmqConfig.KEY) config: Pick<RabbitmqConfig, 'url' | 'heartbeatSeconds'>,
+    @Inject(rabbitmqConfig.KEY)
+    config: Pick<RabbitmqConfig, 'url' | 'heartbeatSeconds'> & Partial<Pick<RabbitmqConfig, 'tls'>>,
     private readonly context: TenantContext,
     @Inject(messagingConfig.KEY)
     private readonly messaging: Pick<MessagingConfig, 'consumerChannels'>,
@@ -74,7 +81,13 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
       reconnectTimeInSeconds: 1,
       // noDelay: amqplib leaves Nagle on, and a publish is several small frames: the last one
       // waited for the broker's delayed ACK (~40 ms) whenever a single publish was in flight.
-      connectionOptions: { timeout: 3_000, noDelay: true },
+      connectionOptions: {
+        timeout: 3_000,
+        noDelay: true,
+        ...(config.tls?.ca && { ca: [config.tls.ca] }),
+        // Shown by the broker (management UI, rabbitmqctl list_connections): which process this is.
+        clientProperties: { connection_name: rabbitConnectionName() },
+      },
     });
     this.connection.on('disconnect', ({ err }: { err?: Error }) =>
       this.logger.warn({ err }, 'RabbitMQ disconnected; reconnecting'),
