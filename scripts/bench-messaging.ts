@@ -4,6 +4,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import amqplib from 'amqplib';
+import { escapeLiteral, Pool } from 'pg';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +22,10 @@ import {
   MessageHandler,
   MessagesService,
 } from '../src/modules/messaging';
+import { OutboxService } from '../src/modules/messaging/outbox.service';
 import { QueueConfigRepository } from '../src/modules/messaging/queue-config.repository';
+import { TenantPoolsService } from '../src/modules/tenancy/database/tenant-pools.service';
+import { TenantSecretsService } from '../src/modules/tenancy/database/tenant-secrets.service';
 import { TenantProvisionerService } from '../src/modules/tenancy/tenant-provisioner.service';
 import { RabbitMqService } from '../src/shared/rabbitmq';
 import { runMigrations } from '../src/shared/database';
@@ -31,10 +35,17 @@ import { TenantContext } from '../src/shared/tenant-context';
  * `npm run bench:messaging` (services up): in one process and one run,
  *  1. publish → processed messages/s through the app (store + outbox + confirmed publish +
  *     worker claim + outcome stored + ack) for 1 and 10 tenants with workers 1, 4 and 8, each
- *     round alternated with the same load on a bare amqplib publisher (confirms) and consumer
- *     (manual ack, prefetch = workers) on the same broker: ABAB, the median ratio and its spread;
+ *     round alternated with the same load on two baselines on the same broker and database:
+ *     - bare amqplib: a confirm publisher and a manual-ack consumer (prefetch = workers);
+ *     - bare durable: the same durable work by hand, `pg` + amqplib, one message at a time:
+ *       the message row and its outbox row in one transaction (one round trip), the publish
+ *       with a confirm, the outbox row deleted; the consumer stores the row processed, then acks;
+ *     ABC rounds, the median ratio app / bare durable (the framework's share; the database's
+ *     cost is in both) and its spread;
  *  2. a handler that waits 10 ms: workers 1 → 8 speed-up;
- *  3. publish latency p50/p99 at half of the measured peak rate;
+ *  3. publish latency p50/p99 at half of the measured peak rate, app and both baselines, with
+ *     the app's time split into store (batcher + statement) and confirm, and the tenant pool's
+ *     waiting callers sampled;
  *  4. 1,000 tenants × a `default` queue on this one instance: channels, connections, RSS.
  * Bench tenants are deleted at the end.
  */
@@ -180,6 +191,110 @@ async function main(): Promise<void> {
     return rate;
   };
 
+  // The bare durable baseline: the tenant's own database with its credentials and the app's
+  // pool size, the same tables and row-level security, no framework.
+  const secrets = app.get(TenantSecretsService);
+  const durablePools = new Map<string, Pool>();
+  const durablePool = async (tenantId: string): Promise<Pool> => {
+    const secret = await secrets.resolve(tenantId);
+    let pool = durablePools.get(secret.identityKey);
+    if (!pool) {
+      pool = new Pool({
+        host: secret.identity.host,
+        port: secret.identity.port,
+        database: secret.identity.database,
+        user: secret.identity.username,
+        password: secret.password,
+        max: secret.pool.max ?? Number(process.env.TENANT_POOL_CONNECTIONS ?? 10),
+      });
+      durablePools.set(secret.identityKey, pool);
+    }
+    return pool;
+  };
+  /** One transaction in one round trip (a simple multi-statement query; bench values only). */
+  const inTenant = (tenantId: string, sql: string) =>
+    `begin; select set_config('app.tenant_id', ${escapeLiteral(tenantId)}, true); ${sql}; commit`;
+
+  /** Bare durable: per tenant a quorum queue, a confirm publisher, a consumer storing outcomes. */
+  const durableRig = async (ids: string[], workers: number) => {
+    const pub = await broker.createConfirmChannel();
+    const sub = await broker.createChannel();
+    const queueOf = new Map(ids.map((id) => [id, `bench.durable.${randomUUID()}`]));
+    const pools = new Map<string, Pool>();
+    for (const id of ids) pools.set(id, await durablePool(id));
+    let got = 0;
+    await sub.prefetch(workers, false);
+    for (const [tenantId, name] of queueOf) {
+      await pub.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      await sub.consume(name, (msg) => {
+        if (!msg) return;
+        void (async () => {
+          const { id } = JSON.parse(msg.content.toString()) as { id: string };
+          await pools.get(tenantId)!.query(
+            inTenant(
+              tenantId,
+              `update messages set status = 'processed', attempts = attempts + 1, processed_at = now(), updated_at = now()
+                where tenant_id = ${escapeLiteral(tenantId)} and id = ${escapeLiteral(id)} and status = 'queued'`,
+            ),
+          );
+          if (handlerDelayMs) await sleep(handlerDelayMs);
+          sub.ack(msg);
+          got++;
+        })();
+      });
+    }
+    return {
+      received: () => got,
+      publish: async (tenantId: string) => {
+        const pool = pools.get(tenantId)!;
+        const id = randomUUID();
+        const t = escapeLiteral(tenantId);
+        const m = escapeLiteral(id);
+        await pool.query(
+          inTenant(
+            tenantId,
+            `insert into messages (id, tenant_id, queue_name, payload) values (${m}, ${t}, 'bench-durable', ${escapeLiteral(JSON.stringify({ at: Date.now() }))});
+             insert into message_outbox (tenant_id, message_id, queue_name) values (${t}, ${m}, 'bench-durable')`,
+          ),
+        );
+        await new Promise<void>((done, fail) =>
+          pub.sendToQueue(
+            queueOf.get(tenantId)!,
+            Buffer.from(JSON.stringify({ id })),
+            { persistent: true, messageId: id },
+            (err) => (err ? fail(err as Error) : done()),
+          ),
+        );
+        // Confirmed: the outbox row goes (not part of the publish's latency, as in the app).
+        void pool
+          .query(
+            inTenant(
+              tenantId,
+              `delete from message_outbox where tenant_id = ${t} and message_id = ${m}`,
+            ),
+          )
+          .catch(() => undefined);
+      },
+      close: async () => {
+        await sub.close();
+        for (const name of queueOf.values()) await pub.deleteQueue(name);
+        await pub.close();
+      },
+    };
+  };
+
+  /** Bare durable: MESSAGES over `ids`, 32 publishers, until all stored processed and acked; msgs/s. */
+  const durableRound = async (ids: string[], workers: number): Promise<number> => {
+    const rig = await durableRig(ids, workers);
+    const started = performance.now();
+    const work = Array.from({ length: MESSAGES }, (_, i) => ids[i % ids.length]);
+    await pool(work, 32, (id) => rig.publish(id));
+    while (rig.received() < MESSAGES) await sleep(5);
+    const rate = MESSAGES / ((performance.now() - started) / 1000);
+    await rig.close();
+    return rate;
+  };
+
   /** Open loop: `fire(i)` started at `rate` per second, MESSAGES times; each one's latency. */
   const paced = async (rate: number, fire: (i: number) => Promise<unknown>) => {
     const latencies: number[] = [];
@@ -198,15 +313,16 @@ async function main(): Promise<void> {
     `p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms`;
 
   console.log(
-    `\nmessaging: ${MESSAGES} messages per round, ${ROUNDS} rounds per case, app and bare amqplib alternated (ABAB)`,
+    `\nmessaging: ${MESSAGES} messages per round, ${ROUNDS} rounds per case; app, bare amqplib and bare durable (pg + amqplib) alternated`,
   );
   console.log(
-    `${'case'.padEnd(24)}${'app msg/s'.padStart(12)}${'bare msg/s'.padStart(12)}${'ratio'.padStart(8)}${'spread'.padStart(16)}`,
+    `${'case'.padEnd(24)}${'app msg/s'.padStart(11)}${'amqp msg/s'.padStart(12)}${'durable msg/s'.padStart(15)}${'app/durable'.padStart(13)}${'spread'.padStart(12)}${'app/amqp'.padStart(10)}`,
   );
   let peak = { rate: 0, count: 1, workers: 1 };
-  // App and bare rounds run in this process: its main thread per message, each over its own rounds.
+  // All rounds run in this process: its main thread per message, each variant over its own rounds.
   const appMeter = new WorkMeter('self');
   const bareMeter = new WorkMeter('self');
+  const durableMeter = new WorkMeter('self');
   const only = process.env.BENCH_ONLY_SCALE === '1';
   for (const count of only ? [] : [1, 10]) {
     for (const workers of [1, 4, 8]) {
@@ -214,6 +330,7 @@ async function main(): Promise<void> {
       await setWorkers(ids, workers);
       const appRates: number[] = [];
       const bareRates: number[] = [];
+      const durableRates: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         appMeter.start();
         appRates.push(await appRound(ids));
@@ -221,18 +338,24 @@ async function main(): Promise<void> {
         bareMeter.start();
         bareRates.push(await bareRound(count, workers));
         await bareMeter.stop(MESSAGES);
+        durableMeter.start();
+        durableRates.push(await durableRound(ids, workers));
+        await durableMeter.stop(MESSAGES);
       }
-      const ratios = appRates.map((a, i) => a / bareRates[i]);
+      const ratios = appRates.map((a, i) => a / durableRates[i]);
+      const amqpRatios = appRates.map((a, i) => a / bareRates[i]);
       if (median(appRates) > peak.rate) peak = { rate: median(appRates), count, workers };
       console.log(
-        `${`${count} tenant(s), workers ${workers}`.padEnd(24)}${median(appRates).toFixed(0).padStart(12)}${median(bareRates).toFixed(0).padStart(12)}${median(ratios).toFixed(2).padStart(8)}${`${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`.padStart(16)}`,
+        `${`${count} tenant(s), workers ${workers}`.padEnd(24)}${median(appRates).toFixed(0).padStart(11)}${median(bareRates).toFixed(0).padStart(12)}${median(durableRates).toFixed(0).padStart(15)}${median(ratios).toFixed(2).padStart(13)}${`${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`.padStart(12)}${median(amqpRatios).toFixed(2).padStart(10)}`,
       );
     }
   }
 
   if (!only) {
-    console.log(`app rounds:  ${appMeter.summary('message')}`);
-    console.log(`bare rounds: ${bareMeter.summary('message')}`);
+    console.log(`(target app/durable ≥ 0.7)`);
+    console.log(`app rounds:          ${appMeter.summary('message')}`);
+    console.log(`bare amqplib rounds: ${bareMeter.summary('message')}`);
+    console.log(`bare durable rounds: ${durableMeter.summary('message')}`);
     await throughputTail();
   }
   async function throughputTail(): Promise<void> {
@@ -251,21 +374,95 @@ async function main(): Promise<void> {
     );
 
     // Publish latency at half of the peak, paced (open loop) in the case that reached the peak;
-    // the bare publisher paced the same way on as many queues, for comparison.
+    // both baselines paced the same way on as many queues (tenants), for comparison. Twice
+    // (LATENCY_RUNS), since one run's p99 is a handful of samples.
     const peakIds = tenants.slice(0, peak.count);
     await setWorkers(peakIds, peak.workers);
-    const rate = Math.max(1, peak.rate / 2);
-    processed = 0;
-    const appLatencies = await paced(rate, (i) => publishOne(peakIds[i % peakIds.length]));
-    while (processed < MESSAGES) await sleep(5);
-    const rig = await bareRig(peak.count, peak.workers);
-    const bareLatencies = await paced(rate, (i) => rig.publish(rig.names[i % rig.names.length]));
-    while (rig.received() < MESSAGES) await sleep(5);
-    await rig.close();
+    const rate = Number(process.env.BENCH_LATENCY_RATE ?? Math.max(1, peak.rate / 2));
+    const runs = Number(process.env.BENCH_LATENCY_RUNS ?? 2);
     console.log(
-      `publish latency at ${rate.toFixed(0)} msg/s (half of the peak, ${peak.count} tenant(s), workers ${peak.workers}): ` +
-        `app ${latencyText(appLatencies)} (target p99 ≤ 20 ms); bare amqplib confirm ${latencyText(bareLatencies)}`,
+      `\npublish latency at ${rate.toFixed(0)} msg/s (half of the peak, ${peak.count} tenant(s), workers ${peak.workers}; target app p99 ≤ 20 ms):`,
     );
+    for (let run = 1; run <= runs; run++) {
+      const phases = instrument();
+      processed = 0;
+      const meter = new WorkMeter('self');
+      meter.start();
+      const appLatencies = await paced(rate, (i) => publishOne(peakIds[i % peakIds.length]));
+      while (processed < MESSAGES) await sleep(5);
+      await meter.stop(MESSAGES);
+      const split = phases.stop();
+      const rig = await bareRig(peak.count, peak.workers);
+      const bareMeterRun = new WorkMeter('self');
+      bareMeterRun.start();
+      const bareLatencies = await paced(rate, (i) => rig.publish(rig.names[i % rig.names.length]));
+      while (rig.received() < MESSAGES) await sleep(5);
+      await bareMeterRun.stop(MESSAGES);
+      await rig.close();
+      const durable = await durableRig(peakIds, peak.workers);
+      const durableMeterRun = new WorkMeter('self');
+      durableMeterRun.start();
+      const durableLatencies = await paced(rate, (i) =>
+        durable.publish(peakIds[i % peakIds.length]),
+      );
+      while (durable.received() < MESSAGES) await sleep(5);
+      await durableMeterRun.stop(MESSAGES);
+      await durable.close();
+      console.log(
+        `  run ${run}: app ${latencyText(appLatencies)} (store ${split.store}, confirm ${split.confirm}; pool waiters max ${split.maxWaiting}), ${meter.summary('publish')}`,
+      );
+      console.log(
+        `         bare durable ${latencyText(durableLatencies)}, ${durableMeterRun.summary('publish')}`,
+      );
+      console.log(
+        `         bare amqplib confirm ${latencyText(bareLatencies)}, ${bareMeterRun.summary('publish')}`,
+      );
+    }
+  }
+
+  /**
+   * Times the app's publish phases (the store: batcher wait + statement; the confirm) by
+   * wrapping the two services' methods, and samples the tenant pools' waiting callers.
+   */
+  function instrument() {
+    const store: number[] = [];
+    const confirm: number[] = [];
+    const target = messages as unknown as { store: (...a: unknown[]) => Promise<unknown> };
+    const outbox: { publish: (...a: unknown[]) => Promise<unknown> } = app.get(OutboxService);
+    const originalStore = target.store;
+    const originalPublish = outbox.publish;
+    const timed =
+      (into: number[], original: (...a: unknown[]) => Promise<unknown>, self: object) =>
+      async (...args: unknown[]) => {
+        const started = performance.now();
+        try {
+          return await original.apply(self, args);
+        } finally {
+          into.push(performance.now() - started);
+        }
+      };
+    target.store = timed(store, originalStore, target);
+    outbox.publish = timed(confirm, originalPublish, outbox);
+    const poolsService: object = app.get(TenantPoolsService);
+    const pools = (poolsService as { pools: Map<string, { dataSource: DataSource }> }).pools;
+    let maxWaiting = 0;
+    const sampler = setInterval(() => {
+      for (const [, entry] of pools.entries()) {
+        const pg = (entry.dataSource.driver as unknown as { master?: { waitingCount: number } })
+          .master;
+        maxWaiting = Math.max(maxWaiting, pg?.waitingCount ?? 0);
+      }
+    }, 5);
+    return {
+      stop: () => {
+        clearInterval(sampler);
+        target.store = originalStore;
+        outbox.publish = originalPublish;
+        const text = (values: number[]) =>
+          `p50 ${quantile(values, 0.5).toFixed(1)}/p99 ${quantile(values, 0.99).toFixed(1)} ms`;
+        return { store: text(store), confirm: text(confirm), maxWaiting };
+      },
+    };
   }
 
   // 1,000 tenants with a default queue each, on this instance.
@@ -291,6 +488,7 @@ async function main(): Promise<void> {
     for (const id of tenants) await provisioner.delete(id).catch(() => undefined);
   }
   await broker.close();
+  for (const durable of durablePools.values()) await durable.end();
   await app.close();
 
   async function startScaleConsumers(): Promise<void> {

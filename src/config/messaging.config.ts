@@ -39,6 +39,7 @@ const schema = z
     MESSAGING_WORKERS_ENABLED: optionalFlag(),
     MESSAGING_WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
     MESSAGING_CLAIM_LEASE_MS: positiveInt(30_000),
+    MESSAGING_WORKER_DB_STATEMENTS: positiveInt(4),
   })
   .refine((env) => env.MESSAGING_CLAIM_LEASE_MS > env.MESSAGING_WEBHOOK_TIMEOUT_MS, {
     // A lease shorter than a handler's run would let a second worker take a message in flight.
@@ -62,6 +63,7 @@ export const messagingConfig = registerAs('messaging', () => {
     workersEnabled: env.MESSAGING_WORKERS_ENABLED ?? roleRunsWorkers(),
     webhookSigningSecret: env.MESSAGING_WEBHOOK_SIGNING_SECRET ?? null,
     claimLeaseMs: env.MESSAGING_CLAIM_LEASE_MS,
+    workerDbStatements: env.MESSAGING_WORKER_DB_STATEMENTS,
   };
 });
 export type MessagingConfig = ReturnType<typeof messagingConfig>;

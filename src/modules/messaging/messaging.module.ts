@@ -13,6 +13,7 @@ import { OutboxRelay } from './outbox-relay.service';
 import { OutboxService } from './outbox.service';
 import { QueueConfigRepository } from './queue-config.repository';
 import { QueueSettingsService } from './queue-settings.service';
+import { WorkerDbSlots } from './worker-db-slots';
 import { TenantQueueWorker } from './tenant-queue.worker';
 
 @Module({
@@ -32,6 +33,7 @@ import { TenantQueueWorker } from './tenant-queue.worker';
     ConsumerStatusService,
     MessagingAccess,
     MessagingLifecycleListener,
+    WorkerDbSlots,
   ],
   exports: [MessagesService, ConsumerRegistry],
 })

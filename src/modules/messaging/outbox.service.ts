@@ -9,6 +9,7 @@ import { ConsumerRegistry } from './consumer-registry.service';
 import { MessagesRepository } from './messages.repository';
 import { notConfirmedError, queueFullError } from './publish-answers';
 import { queueNames } from './queue-topology';
+import { WorkerDbSlots } from './worker-db-slots';
 
 /** Deletes the lock only while it holds this holder's token: once expired it may be another's. */
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -38,6 +39,7 @@ export class OutboxService implements OnApplicationShutdown {
     private readonly redis: RedisService,
     private readonly registry: ConsumerRegistry,
     private readonly repository: MessagesRepository,
+    private readonly slots: WorkerDbSlots,
   ) {
     this.lockKey = redis.key('messaging:relay-lock');
   }
@@ -138,9 +140,10 @@ export class OutboxService implements OnApplicationShutdown {
       const batches = [...this.confirmed.entries()];
       this.confirmed.clear();
       return Promise.all(
+        // Shared slots: a flush of many tenants does not take every connection at once.
         batches.map(([tenantId, ids]) =>
-          this.repository
-            .clearOutbox(tenantId, ids)
+          this.slots
+            .run(() => this.repository.clearOutbox(tenantId, ids))
             .catch((err: unknown) =>
               this.logger.warn({ err }, `Outbox rows of tenant ${tenantId} not cleared`),
             ),

@@ -24,6 +24,7 @@ import {
 } from './messaging.metrics';
 import type { QueueConfig } from './queue-config.repository';
 import { declareDelayQueue, queueNames, retryTarget } from './queue-topology';
+import { WorkerDbSlots } from './worker-db-slots';
 
 /** What travels on the broker: the id only; the row is the truth. */
 export const queueMessageSchema = z.object({ id: z.uuid() });
@@ -51,8 +52,18 @@ export class TenantQueueWorker {
     private readonly rabbit: RabbitMqService,
     private readonly handler: MessageHandler,
     private readonly events: EventEmitter2,
+    private readonly slots: WorkerDbSlots,
   ) {
     this.rabbit.connection.on('connect', () => this.delaysDeclared.clear());
+    this.records = this.claimer(true);
+    this.claims = this.claimer(false);
+    this.completions = new NaturalBatcher<string, void>({
+      run: async (tenantId, ids) => {
+        await this.repository.complete(tenantId, ids);
+        return ids.map(() => undefined);
+      },
+      slots: this.slots,
+    });
   }
 
   private readonly delaysDeclared = new Set<string>();
@@ -77,19 +88,15 @@ export class TenantQueueWorker {
         );
         return claimSlots(inputs, rows);
       },
+      slots: this.slots,
     });
   }
 
-  private readonly records = this.claimer(true);
-  private readonly claims = this.claimer(false);
+  private readonly records: NaturalBatcher<DeliveryKey, ClaimedRow | null>;
+  private readonly claims: NaturalBatcher<DeliveryKey, ClaimedRow | null>;
 
   /** Handled deliveries of one tenant stored as processed together. */
-  private readonly completions = new NaturalBatcher<string, void>({
-    run: async (tenantId, ids) => {
-      await this.repository.complete(tenantId, ids);
-      return ids.map(() => undefined);
-    },
-  });
+  private readonly completions: NaturalBatcher<string, void>;
 
   /** A delay queue is declared before its first use (once per connection). */
   private async declareDelay(tenantId: string, queueName: string, step: number): Promise<void> {

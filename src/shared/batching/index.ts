@@ -1,1 +1,1 @@
-export { BatcherFullError, exponentialDelay, NaturalBatcher } from './natural-batcher';
+export { BatcherFullError, BatchSlots, exponentialDelay, NaturalBatcher } from './natural-batcher';

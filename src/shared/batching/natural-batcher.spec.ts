@@ -1,4 +1,4 @@
-import { BatcherFullError, exponentialDelay, NaturalBatcher } from './natural-batcher';
+import { BatcherFullError, BatchSlots, exponentialDelay, NaturalBatcher } from './natural-batcher';
 
 /** A run function whose batches stay open until released, recording what each one held. */
 function recorder() {
@@ -100,6 +100,63 @@ describe('NaturalBatcher', () => {
     expect(r.batches.map((b) => b.inputs)).toEqual([[1, 2], [3, 4], [5]]);
     r.batches.forEach((b) => b.release());
     await expect(Promise.all(loads)).resolves.toEqual([10, 20, 30, 40, 50]);
+  });
+
+  it('runs at most the shared slots across groups and batchers; a waiting batch keeps taking inputs', async () => {
+    const r = recorder();
+    const slots = new BatchSlots(2);
+    const one = new NaturalBatcher<number, number>({ run: r.run, slots, maxBatchSize: 3 });
+    const two = new NaturalBatcher<number, number>({ run: r.run, slots });
+    const loads = [one.load('a', 1), one.load('b', 2), two.load('c', 3)];
+    await turn();
+    expect(r.batches.map((b) => [b.group, b.inputs])).toEqual([
+      ['a', [1]],
+      ['b', [2]],
+    ]);
+    expect(slots.stats).toEqual({ running: 2, waiting: 1 });
+    // c's batch waits for a slot and takes what arrives meanwhile, up to maxBatchSize of its batcher.
+    loads.push(two.load('c', 4), one.load('a', 5), one.load('a', 6));
+    await turn();
+    expect(r.batches).toHaveLength(2);
+    r.batches[0].release();
+    await turn();
+    expect(r.batches.map((b) => [b.group, b.inputs]).slice(2)).toEqual([['c', [3, 4]]]);
+    r.batches[1].release();
+    await turn();
+    expect(r.batches.map((b) => [b.group, b.inputs]).slice(3)).toEqual([['a', [5, 6]]]);
+    r.batches.slice(2).forEach((b) => b.release());
+    await expect(Promise.all(loads)).resolves.toEqual([10, 20, 30, 40, 50, 60]);
+    expect(r.maxRunning()).toBe(2);
+    expect(slots.stats).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('releases a slot taken by run() whether the work resolves, rejects or throws', async () => {
+    const slots = new BatchSlots(1);
+    await expect(slots.run(() => Promise.resolve(1))).resolves.toBe(1);
+    await expect(slots.run(() => Promise.reject(new Error('no')))).rejects.toThrow('no');
+    await expect(
+      slots.run(() => {
+        throw new Error('sync');
+      }),
+    ).rejects.toThrow('sync');
+    expect(slots.stats).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('keeps a group within maxInFlight while its batches wait for a shared slot', async () => {
+    const r = recorder();
+    const slots = new BatchSlots(1);
+    const batcher = new NaturalBatcher<number, number>({ run: r.run, slots, maxBatchSize: 2 });
+    const loads = [batcher.load('x', 0)];
+    await turn();
+    // Five inputs of one group: batches of two, one group batch at a time, one slot in all.
+    loads.push(...[1, 2, 3, 4, 5].map((n) => batcher.load('a', n)));
+    for (let i = 0; i < 4; i++) {
+      await turn();
+      r.batches.at(-1)!.release();
+    }
+    await expect(Promise.all(loads)).resolves.toEqual([0, 10, 20, 30, 40, 50]);
+    expect(r.batches.map((b) => b.inputs)).toEqual([[0], [1, 2], [3, 4], [5]]);
+    expect(r.maxRunning()).toBe(1);
   });
 
   it("refuses a load beyond a group's bound or the total bound, and takes loads again as batches settle", async () => {

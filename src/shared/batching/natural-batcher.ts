@@ -22,6 +22,58 @@ export interface NaturalBatcherOptions<I, O> {
   maxHeld?: number;
   /** Runs a batch whose `run` threw again, after a wait; the group's slot stays taken meanwhile. */
   retry?: BatchRetry;
+  /**
+   * Batches of every group running at once at most, shared with the other batchers given the
+   * same `BatchSlots` (default: no bound across groups). A batch beyond waits, and keeps taking
+   * inputs, until one ends: many groups on one connection pool take at most this many of its
+   * connections, and what waits for a slot is batched larger instead of queued on the pool.
+   */
+  slots?: BatchSlots;
+}
+
+/**
+ * A bound on the batches running at once across groups and batchers (see
+ * `NaturalBatcherOptions.slots`); waiting batches start in arrival order.
+ */
+export class BatchSlots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly size: number) {
+    if (!(size >= 1)) throw new Error('BatchSlots size must be at least 1');
+  }
+
+  /** Batches running now, and batches waiting for a slot. */
+  get stats(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  /** Runs `start` now if a slot is free, else when one frees; `release` must follow once it ends. */
+  take(start: () => void): void {
+    if (this.running < this.size) {
+      this.running++;
+      start();
+    } else this.waiting.push(start);
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+
+  /** `work` in a slot (waiting for one first). */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.take(() => {
+        // An async step: a synchronous throw of `work` rejects too, and the slot is released.
+        void Promise.resolve()
+          .then(work)
+          .then(resolve, reject)
+          .finally(() => this.release());
+      }),
+    );
+  }
 }
 
 export interface BatchRetry {
@@ -164,6 +216,7 @@ export class NaturalBatcher<I, O> {
       held: 0,
       loader: undefined!,
     };
+    const slots = this.options.slots;
     group.loader = new DataLoader<I, O>(
       async (inputs) => {
         group.running++;
@@ -171,6 +224,7 @@ export class NaturalBatcher<I, O> {
           return await this.runWithRetry(name, inputs);
         } finally {
           group.running--;
+          slots?.release();
           this.settled(group, inputs.length);
           group.waiting.shift()?.();
         }
@@ -180,13 +234,24 @@ export class NaturalBatcher<I, O> {
         maxBatchSize: this.options.maxBatchSize ?? 100,
         // Called when a batch is created, before its first input joins: it starts on a later turn.
         batchScheduleFn: (dispatch) => {
-          if (group.running + group.starting < this.maxInFlight) {
-            group.starting++;
-            setImmediate(() => {
+          // The group's own bound first, then a shared slot: the batch collects inputs until
+          // both let it start, and counts as starting for its group meanwhile.
+          const begin = () => {
+            const go = () => {
               group.starting--;
               dispatch();
+            };
+            if (slots) slots.take(go);
+            else go();
+          };
+          if (group.running + group.starting < this.maxInFlight) {
+            group.starting++;
+            setImmediate(begin);
+          } else
+            group.waiting.push(() => {
+              group.starting++;
+              begin();
             });
-          } else group.waiting.push(dispatch);
         },
       },
     );
