@@ -9,6 +9,7 @@ import { configureCors } from './cors';
 import { enforceInputRules } from './json-input';
 import { restrictToRole } from './process-role';
 import { answerMethodNotAllowed } from './method-not-allowed';
+import { openRequestContext } from './request-context';
 import { createOpenApiDocument } from './openapi';
 import { registerSecurityHeaders } from './security-headers';
 
@@ -24,6 +25,7 @@ export function configureApp(app: NestFastifyApplication): void {
   app.useWebSocketAdapter(new WsAdapter(app));
 
   const fastify = app.getHttpAdapter().getInstance();
+  openRequestContext(fastify);
   registerSecurityHeaders(fastify);
   logRequests(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
