@@ -244,6 +244,18 @@ async function measure(
     inside = `outbound call mean ${((sum / count) * 1000).toFixed(2)} ms`;
   }
 
+  let persistedAfter = '';
+  if (metricsUrl) {
+    // The lag phase starts once the persister (same process) has written the drained updates
+    // too: its backlog would otherwise share the thread with the phase.
+    const began = performance.now();
+    const persisted = async () => {
+      const metrics = await (await fetch(metricsUrl)).text();
+      return Number(/^tessera_location_persisted_total (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    };
+    for (let i = 0; i < 600 && (await persisted()) < N; i++) await sleep(100);
+    persistedAfter = `; persister done ${((performance.now() - began) / 1000).toFixed(1)} s after the last delivery`;
+  }
   const before = new Set(sink.arrived.get(path)?.keys() ?? []);
   const ackedAt = await paced(producer, topic, tenantId, sessions);
   const seen = () => sink.arrived.get(path)!;
@@ -258,7 +270,7 @@ async function measure(
     drainRate,
     drained,
     meter,
-    inside,
+    inside: inside + persistedAfter,
     lagP50: quantile(lags, 0.5),
     lagP99: quantile(lags, 0.99),
     lagMax: lags.at(-1) ?? 0,
