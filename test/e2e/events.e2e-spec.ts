@@ -262,7 +262,7 @@ describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () =>
           const eventIdOf = (key: number) => `${marker}-${key}`;
           const body = ({ key }: Item) => ({
             event_type: 'prop',
-            metadata: { marker },
+            metadata: { marker } as Record<string, unknown>,
             ...(key === null ? {} : { event_id: eventIdOf(key) }),
           });
           // A reader polls while the writers run: every snapshot holds seq 1..max, no hole.
