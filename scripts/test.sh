@@ -14,6 +14,8 @@ step "format";     prettier --check . --log-level warn
 step "lint";       eslint . --max-warnings 0
 step "type check"; tsc --noEmit -p tsconfig.json && tsc --noEmit -p tsconfig.dashboard.json
 
+step "deploy kit (helm lint, kubeconform)"; bash scripts/check-deploy.sh
+
 results="$(mktemp -d)"
 status=0
 step "unit tests"
