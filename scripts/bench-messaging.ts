@@ -376,6 +376,8 @@ async function main(): Promise<void> {
     // Publish latency at half of the peak, paced (open loop) in the case that reached the peak;
     // both baselines paced the same way on as many queues (tenants), for comparison. Twice
     // (LATENCY_RUNS), since one run's p99 is a handful of samples.
+    // BENCH_LATENCY_TENANTS / BENCH_LATENCY_RATE: another case or pace than the peak's.
+    peak.count = Number(process.env.BENCH_LATENCY_TENANTS ?? peak.count);
     const peakIds = tenants.slice(0, peak.count);
     await setWorkers(peakIds, peak.workers);
     const rate = Number(process.env.BENCH_LATENCY_RATE ?? Math.max(1, peak.rate / 2));
