@@ -10,7 +10,7 @@
 #   status  one line per service; exit 0 when all named services answer, 1 otherwise.
 #
 # TLS: a local CA under .cache/tls/ (ca.pem); PostgreSQL takes TLS on 5432, Redis on 6380 (ACL user
-# tessera), RabbitMQ on 5671. Made for a fresh Debian 12 machine as root without systemd. Runtime state
+# tessera), RabbitMQ on 5671, Kafka SASL_SSL on 9094 (SCRAM/PLAIN user tessera). Made for a fresh Debian 12 machine as root without systemd. Runtime state
 # lives under .cache/run/ (logs in .cache/run/logs/<service>.log); the Kafka jars under .cache/kafka/.
 # Environment: SERVICES_TIMEOUT (seconds to wait for each service, default 60).
 set -euo pipefail
@@ -38,6 +38,8 @@ RABBIT_PORT=5672
 RABBIT_TLS_PORT=5671
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
+KAFKA_TLS_PORT=9094                     # SASL_SSL (SCRAM-SHA-512/256, PLAIN), user tessera
+KAFKA_SASL_PASSWORD=tessera-kafka-local
 MOTO_PORT=4566
 AWS_REGION_DEFAULT=us-east-1
 
@@ -401,7 +403,7 @@ rabbitmq_stop() {
 # ------------------------------------------------------------------------------------------------
 # Kafka 3.9, KRaft single node: broker 127.0.0.1:9092, controller 127.0.0.1:9093
 
-kafka_addr() { echo "127.0.0.1:$KAFKA_PORT  (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"; }
+kafka_addr() { echo "127.0.0.1:$KAFKA_PORT  (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT; SASL_SSL localhost:$KAFKA_TLS_PORT)"; }
 kafka_log() { echo "$LOGS/kafka.log"; }
 kafka_java() {
   java -Xmx256m -Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" -cp "$KAFKA_LIBS/*" "$@"
@@ -438,7 +440,11 @@ kafka_alive() { pid_alive "$RUN/kafka.pid" kafka.Kafka; }
 kafka_launch() {
   local data="$RUN/kafka/data" props="$RUN/kafka/server.properties" log="$LOGS/kafka.log" uuid
   mkdir -p "$data"
-  sed "s#@LOG_DIR@#$data#" "$ROOT/scripts/kafka/server.properties.template" >"$props"
+  ensure_tls || return 1
+  cat "$TLS_DIR/server-key.pem" "$TLS_DIR/server.pem" >"$TLS_DIR/kafka-keystore.pem"
+  chmod 600 "$TLS_DIR/kafka-keystore.pem"
+  sed -e "s#@LOG_DIR@#$data#" -e "s#@TLS_DIR@#$TLS_DIR#" -e "s#@SASL_PASSWORD@#$KAFKA_SASL_PASSWORD#" \
+    "$ROOT/scripts/kafka/server.properties.template" >"$props"
   : >"$log"
   if [[ ! -f $data/meta.properties ]]; then
     uuid=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$log" | grep -E '^[A-Za-z0-9_-]{22}$' | tail -n 1)
@@ -451,7 +457,21 @@ kafka_launch() {
     -Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" -Dkafka.logs.dir="$LOGS" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$props"
 }
-kafka_after() { return 0; }
+# SCRAM credentials live in the cluster metadata: written once per data directory, through the
+# plaintext listener (each JVM start of ConfigCommand costs seconds, so a marker remembers it).
+kafka_after() {
+  local marker="$RUN/kafka/data/tessera-scram.done" m
+  [[ -f $marker ]] && return 0
+  for m in SCRAM-SHA-512 SCRAM-SHA-256; do
+    kafka_java kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter \
+      --add-config "$m=[password=$KAFKA_SASL_PASSWORD]" --entity-type users --entity-name tessera \
+      >>"$LOGS/kafka-scram.log" 2>&1 || {
+      err "kafka: creating the SCRAM user failed (see $LOGS/kafka-scram.log)"
+      return 1
+    }
+  done
+  touch "$marker"
+}
 kafka_stop() { stop_pidfile "$RUN/kafka.pid" kafka.Kafka 60; }
 
 # ------------------------------------------------------------------------------------------------

@@ -5,6 +5,13 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { rabbitConnectionName } from '../../src/shared/rabbitmq';
 import { createTestApp, type TestApp } from '../support/app';
+import {
+  HttpSink,
+  isolateLocationTopics,
+  locationTenant,
+  setDelivery,
+  startSession,
+} from '../support/http-sink';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
 import { eventually } from '../support/services';
 import {
@@ -23,7 +30,8 @@ const TLS_DIR = resolve(__dirname, '../../.cache/tls');
 const CA_FILE = `${TLS_DIR}/ca.pem`;
 const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
 
-// scripts/services.sh: Redis's TLS port and its ACL user (local only); RabbitMQ's AMQPS on 5671.
+// scripts/services.sh: Redis's TLS port and its ACL user (local only); RabbitMQ's AMQPS on 5671;
+// Kafka's SASL_SSL listener on 9094 with the SCRAM user tessera.
 const REDIS_TLS = 'rediss://tessera:tessera-redis-local@localhost:6380';
 
 /**
@@ -31,15 +39,18 @@ const REDIS_TLS = 'rediss://tessera:tessera-redis-local@localhost:6380';
  * certificate is signed by the local CA): the platform database by DATABASE_SSL_MODE, each
  * tenant's by its own secret (`sslmode`, `sslrootcert`), written from TENANT_DATABASE_SSL_*;
  * Redis by a rediss:// URL with an ACL user and REDIS_TLS_CA; RabbitMQ by an amqps:// URL with
- * RABBITMQ_TLS_CA and the credentials in their own variables.
+ * RABBITMQ_TLS_CA and the credentials in their own variables; Kafka on its SASL_SSL listener with
+ * a SCRAM-SHA-512 user.
  */
-describe('TLS to PostgreSQL, Redis and RabbitMQ, verified, with credentials', () => {
+describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ, Kafka', () => {
   let t: TestApp;
   let admin: Identity;
   let vhost = '/';
+  let sink: HttpSink;
   const saved = { ...process.env };
 
   beforeAll(async () => {
+    sink = await new HttpSink().start();
     // This worker's virtual host on the AMQPS port; the credentials come from their own variables.
     const amqps = new URL(process.env.RABBITMQ_URL!);
     Object.assign(amqps, { protocol: 'amqps:', hostname: 'localhost', port: '5671' });
@@ -60,13 +71,22 @@ describe('TLS to PostgreSQL, Redis and RabbitMQ, verified, with credentials', ()
       RABBITMQ_USERNAME: 'guest',
       RABBITMQ_PASSWORD: 'guest',
       RABBITMQ_TLS_CA_FILE: CA_FILE,
+      KAFKA_BROKERS: 'localhost:9094',
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_FILE: CA_FILE,
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'tessera',
+      KAFKA_SASL_PASSWORD: 'tessera-kafka-local',
+      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
     });
+    isolateLocationTopics('tls');
     t = await createTestApp();
     admin = await platformAdmin(t);
   });
   afterAll(async () => {
     process.env = { ...saved };
     await t?.close();
+    await sink?.close();
   });
 
   /** The app's own connections to this worker's databases, and whether each is encrypted. */
@@ -163,24 +183,61 @@ describe('TLS to PostgreSQL, Redis and RabbitMQ, verified, with credentials', ()
     );
     expect(done.status).toBe('processed');
 
-    // The broker's own view: every connection of this process (the app runs in it) is TLS, on 5671.
-    const answer = await fetch(`http://127.0.0.1:15672/api/connections`, {
-      headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
-    });
+    // The broker's own view: every connection of this process (the app runs in it) is TLS, on
+    // 5671 (the management API lists a new connection within its stats interval: polled).
     type Connection = {
       vhost: string;
       ssl: boolean;
       port: number;
       client_properties: { connection_name?: string };
     };
-    const connections = ((await answer.json()) as Connection[]).filter(
-      (c) => c.client_properties.connection_name === rabbitConnectionName(),
+    const connections = await eventually(
+      async () => {
+        const answer = await fetch(`http://127.0.0.1:15672/api/connections`, {
+          headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+        });
+        return ((await answer.json()) as Connection[]).filter(
+          (c) => c.client_properties.connection_name === rabbitConnectionName(),
+        );
+      },
+      (found) => found.length > 0,
+      15_000,
     );
     console.log(
       `AMQPS: message ${done.status}; connections of this process to ${[...new Set(connections.map((c) => c.vhost))].join(', ')}: ${connections.length}, TLS ${connections.filter((c) => c.ssl).length}, ports ${[...new Set(connections.map((c) => c.port))].join(', ')}`,
     );
     expect(connections.length).toBeGreaterThanOrEqual(1);
     expect(connections.every((c) => c.ssl && c.port === 5671 && c.vhost === vhost)).toBe(true);
+  });
+
+  it('persists and delivers location updates through Kafka over SASL_SSL (SCRAM-SHA-512)', async () => {
+    const tenant = await locationTenant(t, admin, 1);
+    await setDelivery(t, tenant.owner, sink.url);
+    const [user] = tenant.users;
+    const session = await startSession(t, user);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await request(t.url)
+        .post('/api/v1/location/update')
+        .set('Authorization', user.bearer)
+        .send({ session_id: session, latitude: 52.5 + i / 100, longitude: 13.4, accuracy: 3 });
+      expect(res.status).toBe(202);
+      ids.push(res.body.event_id as string);
+    }
+    const delivered = await eventually(
+      () => Promise.resolve(ids.filter((id) => sink.accepted.has(id)).length),
+      (n) => n === ids.length,
+      30_000,
+    );
+    const [{ n: persisted }] = await adminSql<{ n: number }>(
+      `select count(*)::int as n from locations where event_id = any($1::uuid[])`,
+      [ids],
+      TENANT_DB,
+    );
+    console.log(
+      `Kafka SASL_SSL: accepted ${ids.length}, persisted ${persisted}, delivered ${delivered}`,
+    );
+    expect([persisted, delivered]).toEqual([ids.length, ids.length]);
   });
 
   it("a tenant whose CA is wrong gets its own 503; another tenant's requests go on", async () => {
