@@ -9,7 +9,7 @@
 #   down    stop the services. Idempotent.
 #   status  one line per service; exit 0 when all named services answer, 1 otherwise.
 #
-# TLS: a local CA under .cache/tls/ (ca.pem); PostgreSQL takes TLS on 5432, Redis on 6380 (ACL user
+# TLS: a local CA in ~/.cache/tessera/tls/ (ca.pem; TESSERA_TLS_DIR); PostgreSQL takes TLS on 5432, Redis on 6380 (ACL user
 # tessera), RabbitMQ on 5671, Kafka SASL_SSL on 9094 (SCRAM/PLAIN user tessera). Made for a fresh Debian 12 machine as root without systemd. Runtime state
 # lives under .cache/run/ (logs in .cache/run/logs/<service>.log); the Kafka jars under .cache/kafka/.
 # Environment: SERVICES_TIMEOUT (seconds to wait for each service, default 60).
@@ -24,7 +24,9 @@ KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
 INIT_SQL="$ROOT/scripts/sql/init.sql"
 ENV_FILE="$ROOT/.env.local"
-TLS_DIR="$CACHE/tls"   # the local CA and the services' certificate (ensure_tls)
+# The local CA and the services' certificate (ensure_tls): one per machine, like the services
+# themselves, so every checkout's tests trust the certificate the running services present.
+TLS_DIR="${TESSERA_TLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tessera/tls}"
 TIMEOUT="${SERVICES_TIMEOUT:-60}"
 
 ALL_SERVICES=(postgres redis rabbitmq kafka moto)
@@ -207,7 +209,7 @@ ensure_moto() {
 
 # ------------------------------------------------------------------------------------------------
 # A local CA and one server certificate (localhost, 127.0.0.1) for every service's TLS listener,
-# made once under .cache/tls/. A second CA that signed nothing lets tests present a wrong one.
+# made once per machine in $TLS_DIR. A second CA that signed nothing lets tests present a wrong one.
 
 ensure_tls() {
   [[ -s $TLS_DIR/ca.pem && -s $TLS_DIR/server.pem && -s $TLS_DIR/server-key.pem && -s $TLS_DIR/other-ca.pem ]] && return 0

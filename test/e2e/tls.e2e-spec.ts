@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import request from 'supertest';
 import WebSocket from 'ws';
@@ -25,8 +26,10 @@ import {
   tenantSecretName,
 } from '../support/tenancy';
 
-// The local CA scripts/services.sh makes, and a CA that signed nothing here.
-const TLS_DIR = resolve(__dirname, '../../.cache/tls');
+// The machine's local CA scripts/services.sh makes, and a CA that signed nothing here.
+const TLS_DIR =
+  process.env.TESSERA_TLS_DIR ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tessera', 'tls');
 const CA_FILE = `${TLS_DIR}/ca.pem`;
 const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
 
