@@ -459,8 +459,9 @@ kafka_launch() {
     -Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" -Dkafka.logs.dir="$LOGS" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$props"
 }
-# SCRAM credentials live in the cluster metadata: written once per data directory, through the
-# plaintext listener (each JVM start of ConfigCommand costs seconds, so a marker remembers it).
+# SCRAM credentials live in the cluster metadata: written through the plaintext listener once
+# per data directory of this checkout (each JVM start of ConfigCommand costs seconds, so a marker
+# remembers it; writing them again, for a broker another checkout started, changes nothing).
 kafka_after() {
   local marker="$RUN/kafka/data/tessera-scram.done" m
   [[ -f $marker ]] && return 0
@@ -472,7 +473,7 @@ kafka_after() {
       return 1
     }
   done
-  touch "$marker"
+  mkdir -p "${marker%/*}" && touch "$marker"
 }
 kafka_stop() { stop_pidfile "$RUN/kafka.pid" kafka.Kafka 60; }
 
