@@ -35,20 +35,22 @@ describe('health', () => {
     expect(res.body).toEqual({ status: 'ok' });
   });
 
-  it('readiness lists the five components as up, each with a latency; /health is its alias', async () => {
+  it("readiness lists the five dependencies as up, each with a latency, and the process's role; /health is its alias", async () => {
     const ready = await readiness();
     expect(ready.status).toBe(200);
-    expect(Object.keys(ready.body.info ?? {}).sort()).toEqual([
+    const { process: role, ...dependencies } = ready.body.info ?? {};
+    expect(Object.keys(dependencies).sort()).toEqual([
       'database',
       'kafka',
       'rabbitmq',
       'redis',
       'secrets_manager',
     ]);
-    for (const component of Object.values(ready.body.info ?? {})) {
+    for (const component of Object.values(dependencies)) {
       expect(component.status).toBe('up');
       expect(typeof component.latency_ms).toBe('number');
     }
+    expect(role).toMatchObject({ status: 'up', role: 'all' });
     const alias = await request(t.url).get('/health');
     expect(alias.status).toBe(200);
     expect(alias.body.status).toBe('ok');
