@@ -1,11 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
  * What every benchmark script shares: statistics, output, waiting for a process to serve, and
  * what the work cost the process serving it (main-thread CPU per unit, RSS, heap used).
  */
+
+// A clone where only the services were started (`npm run services up`, not `npm run up`) has no
+// .env: the benchmarks, and the apps they start, then take .env.example's values (the local
+// services' addresses), as `npm run up` would copy them; .env.local's Cognito ids come first.
+if (!existsSync('.env') && existsSync('.env.example')) {
+  if (existsSync('.env.local')) process.loadEnvFile('.env.local');
+  process.loadEnvFile('.env.example');
+}
 
 /** The median, interpolated between the two middle values of an even count. */
 export function median(values: number[]): number {
