@@ -5,7 +5,15 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv, redisConfig } from '../src/config';
-import { freePort, median, waitReady, WorkMeter } from './bench-support';
+import {
+  apiCall,
+  BENCH_PASSWORD,
+  benchLogin,
+  freePort,
+  median,
+  waitReady,
+  WorkMeter,
+} from './bench-support';
 
 /**
  * `npm run bench:auth` (builds first; services up): the app in its own process, then at a fixed
@@ -21,7 +29,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 3);
 const WARMUP_SECONDS = 2;
 const EMAIL = 'bench-admin@bench.tessera.dev';
-const PASSWORD = 'Bench-Passw0rd!';
 
 interface Result {
   rps: number;
@@ -68,26 +75,11 @@ async function load(
   };
 }
 
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: object,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 /** A member of the tenant "Bench" (created on first run), logged in to it: the usual caller. */
 async function memberToken(url: string, adminToken: string): Promise<string> {
-  let tenant = await call(url, 'POST', '/api/v1/tenants', adminToken, { name: 'Bench' });
+  let tenant = await apiCall(url, 'POST', '/api/v1/tenants', adminToken, { name: 'Bench' });
   if (tenant.status === 409) {
-    const list = await call(url, 'GET', '/api/v1/tenants?limit=100', adminToken);
+    const list = await apiCall(url, 'GET', '/api/v1/tenants?limit=100', adminToken);
     tenant = {
       status: 200,
       body: (list.body.data as { name: string }[]).find((t) => t.name === 'Bench')!,
@@ -95,24 +87,12 @@ async function memberToken(url: string, adminToken: string): Promise<string> {
   }
   const tenantId = tenant.body.id as string;
   const email = 'bench-user@bench.tessera.dev';
-  await call(url, 'POST', `/api/v1/tenants/${tenantId}/users`, adminToken, {
+  await apiCall(url, 'POST', `/api/v1/tenants/${tenantId}/users`, adminToken, {
     email,
     role: 'user',
-    temporary_password: PASSWORD,
+    temporary_password: BENCH_PASSWORD,
   });
-  const res = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email,
-      password: PASSWORD,
-      new_password: PASSWORD,
-      tenant_id: tenantId,
-    }),
-  });
-  if (res.status !== 200)
-    throw new Error(`member login answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
+  return benchLogin(url, email, tenantId);
 }
 
 /**
@@ -181,11 +161,11 @@ async function main(): Promise<void> {
   });
   try {
     await waitReady(url, '/health/live', 100);
-    await ensurePlatformAdmin(EMAIL, PASSWORD);
+    await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);
     const login = await fetch(`${url}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+      body: JSON.stringify({ email: EMAIL, password: BENCH_PASSWORD }),
     });
     if (login.status !== 200)
       throw new Error(`login answered ${login.status}: ${await login.text()}`);

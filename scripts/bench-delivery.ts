@@ -8,7 +8,17 @@ import { Agent, request } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv } from '../src/config';
 import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
-import { freePort, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
+import {
+  freePort,
+  out,
+  quantile,
+  sleep,
+  waitReady,
+  WorkMeter,
+  apiCall,
+  benchLogin,
+  BENCH_PASSWORD,
+} from './bench-support';
 
 /**
  * `npm run bench:delivery` (builds first; services up): how fast the location streamer delivers.
@@ -28,7 +38,6 @@ const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.LOCATION_DELIVERY_CONCURRENCY ?? 64);
 const PARTITIONS = Number(process.env.KAFKA_TOPIC_PARTITIONS ?? 3);
 const EMAIL = 'bench-admin@bench.tessera.dev';
-const PASSWORD = 'Bench-Passw0rd!';
 const SECRET = 'whsec_bench';
 
 function kafkaClient(clientId: string): Kafka {
@@ -279,33 +288,6 @@ async function measure(
   };
 }
 
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: object,
-  extra: Record<string, string> = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...extra },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-async function login(url: string): Promise<string> {
-  const res = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: EMAIL, password: PASSWORD, new_password: PASSWORD }),
-  });
-  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
 function stopped(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -383,18 +365,18 @@ async function main(): Promise<void> {
     // Setup (consumers off): the tenant, and the sink as its delivery target (signed).
     let app = startApp(false);
     await waitReady(url, '/health/live');
-    await ensurePlatformAdmin(EMAIL, PASSWORD);
-    const token = await login(url);
-    let tenant = await call(url, 'POST', '/api/v1/tenants', token, { name: 'Bench Delivery' });
+    await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);
+    const token = await benchLogin(url, EMAIL);
+    let tenant = await apiCall(url, 'POST', '/api/v1/tenants', token, { name: 'Bench Delivery' });
     if (tenant.status === 409) {
-      const list = await call(url, 'GET', '/api/v1/tenants?limit=100', token);
+      const list = await apiCall(url, 'GET', '/api/v1/tenants?limit=100', token);
       tenant = {
         status: 200,
         body: (list.body.data as { name: string }[]).find((t) => t.name === 'Bench Delivery')!,
       };
     }
     const tenantId = tenant.body.id as string;
-    const target = await call(
+    const target = await apiCall(
       url,
       'PUT',
       '/api/v1/location/delivery',

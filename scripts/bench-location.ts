@@ -10,7 +10,18 @@ import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { kafkaConfig, loadLocalEnv } from '../src/config';
 import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
-import { freePort, median, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
+import {
+  freePort,
+  median,
+  out,
+  quantile,
+  sleep,
+  waitReady,
+  WorkMeter,
+  apiCall,
+  benchLogin,
+  BENCH_PASSWORD,
+} from './bench-support';
 
 /**
  * `npm run bench:location` (builds first; services up). The app runs in its own process
@@ -35,7 +46,6 @@ const ROLE_SECONDS = Number(process.env.BENCH_ROLE_SECONDS ?? 5);
 const STALL_MS = 5_000;
 const SESSIONS = 8;
 const EMAIL = 'bench-admin@bench.tessera.dev';
-const PASSWORD = 'Bench-Passw0rd!';
 
 interface Result {
   rps: number;
@@ -204,51 +214,17 @@ async function paced(
   return { latencies, errors, acceptedAt };
 }
 
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: object,
-  extra: Record<string, string> = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Bearer ${token}`,
-      ...extra,
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-async function login(url: string, email: string, tenantId?: string): Promise<string> {
-  const res = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email,
-      password: PASSWORD,
-      new_password: PASSWORD,
-      ...(tenantId ? { tenant_id: tenantId } : {}),
-    }),
-  });
-  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
 /** SESSIONS new users (of this run) of the tenant "Bench Location", each with an active session. */
 async function sessions(
   url: string,
   adminToken: string,
   run: string,
 ): Promise<{ tenantId: string; callers: Array<{ token: string; sessionId: string }> }> {
-  let tenant = await call(url, 'POST', '/api/v1/tenants', adminToken, { name: 'Bench Location' });
+  let tenant = await apiCall(url, 'POST', '/api/v1/tenants', adminToken, {
+    name: 'Bench Location',
+  });
   if (tenant.status === 409) {
-    const list = await call(url, 'GET', '/api/v1/tenants?limit=100', adminToken);
+    const list = await apiCall(url, 'GET', '/api/v1/tenants?limit=100', adminToken);
     tenant = {
       status: 200,
       body: (list.body.data as { name: string }[]).find((t) => t.name === 'Bench Location')!,
@@ -258,13 +234,13 @@ async function sessions(
   const callers: Array<{ token: string; sessionId: string }> = [];
   for (let i = 0; i < SESSIONS; i++) {
     const email = `bench-location-${run}-${i}@bench.tessera.dev`;
-    await call(url, 'POST', `/api/v1/tenants/${tenantId}/users`, adminToken, {
+    await apiCall(url, 'POST', `/api/v1/tenants/${tenantId}/users`, adminToken, {
       email,
       role: 'user',
-      temporary_password: PASSWORD,
+      temporary_password: BENCH_PASSWORD,
     });
-    const token = await login(url, email, tenantId);
-    const started = await call(url, 'POST', '/api/v1/location/session/start', token, {
+    const token = await benchLogin(url, email, tenantId);
+    const started = await apiCall(url, 'POST', '/api/v1/location/session/start', token, {
       duration_seconds: 3600,
     });
     if (started.status !== 201)
@@ -375,10 +351,10 @@ async function main(): Promise<void> {
   };
   try {
     await Promise.all([waitReady(url, '/health/live'), waitReady(bareUrl, '/ready')]);
-    await ensurePlatformAdmin(EMAIL, PASSWORD);
-    const adminToken = await login(url, EMAIL);
+    await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);
+    const adminToken = await benchLogin(url, EMAIL);
     const { tenantId, callers } = await sessions(url, adminToken, suffix);
-    const delivery = await call(
+    const delivery = await apiCall(
       url,
       'PUT',
       '/api/v1/location/delivery',
@@ -493,7 +469,7 @@ async function main(): Promise<void> {
     await Promise.all([waitReady(apiUrl, '/health/ready'), waitReady(workerUrl, '/health/ready')]);
     // The worker's streamer has joined its group (the api reports it running elsewhere).
     for (let i = 0; i < 150; i++) {
-      const health = await call(apiUrl, 'GET', '/api/v1/streaming/health', adminToken);
+      const health = await apiCall(apiUrl, 'GET', '/api/v1/streaming/health', adminToken);
       if (health.status === 200) break;
       await sleep(200);
     }

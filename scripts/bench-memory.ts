@@ -13,6 +13,9 @@ import {
   out,
   sleep,
   waitReady,
+  apiCall,
+  benchLogin,
+  BENCH_PASSWORD,
 } from './bench-support';
 
 /**
@@ -34,7 +37,6 @@ const SNAPSHOT_DIR = process.env.BENCH_SNAPSHOT_DIR;
 const USERS = 8;
 // Its own admin: another benchmark re-creating the shared bench admin would not log this one out.
 const EMAIL = 'bench-memory-admin@bench.tessera.dev';
-const PASSWORD = 'Bench-Passw0rd!';
 
 interface Figures {
   idleRss: number;
@@ -49,54 +51,23 @@ interface Figures {
   cpuMicrosPerRequest: number;
 }
 
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  token: string,
-  body?: object,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-async function login(url: string, email: string, tenantId?: string): Promise<string> {
-  const res = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email,
-      password: PASSWORD,
-      new_password: PASSWORD,
-      ...(tenantId ? { tenant_id: tenantId } : {}),
-    }),
-  });
-  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
 /** A tenant of this run with USERS users, each with an active location session. */
 async function setUp(url: string, run: string) {
-  await ensurePlatformAdmin(EMAIL, PASSWORD);
-  const admin = await login(url, EMAIL);
-  const tenant = await call(url, 'POST', '/api/v1/tenants', admin, { name: `bench-mem-${run}` });
+  await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);
+  const admin = await benchLogin(url, EMAIL);
+  const tenant = await apiCall(url, 'POST', '/api/v1/tenants', admin, { name: `bench-mem-${run}` });
   if (tenant.status !== 201) throw new Error(`POST /tenants answered ${tenant.status}`);
   const tenantId = tenant.body.id as string;
   const users: Array<{ token: string; sessionId: string }> = [];
   for (let i = 0; i < USERS; i++) {
     const email = `bench-mem-${run}-${i}@bench.tessera.dev`;
-    await call(url, 'POST', `/api/v1/tenants/${tenantId}/users`, admin, {
+    await apiCall(url, 'POST', `/api/v1/tenants/${tenantId}/users`, admin, {
       email,
       role: 'user',
-      temporary_password: PASSWORD,
+      temporary_password: BENCH_PASSWORD,
     });
-    const token = await login(url, email, tenantId);
-    const started = await call(url, 'POST', '/api/v1/location/session/start', token, {
+    const token = await benchLogin(url, email, tenantId);
+    const started = await apiCall(url, 'POST', '/api/v1/location/session/start', token, {
       duration_seconds: 3600,
     });
     if (started.status !== 201) throw new Error(`session/start answered ${started.status}`);

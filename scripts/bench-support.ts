@@ -145,3 +145,43 @@ export class WorkMeter {
     return `main-thread CPU ${this.microsPerUnit.toFixed(0)} µs/${unit} (${(this.cpuMicros / 1000).toFixed(0)} ms over ${this.units}), RSS ${mb(this.memory.map((m) => m.rssBytes))}, heap used ${mb(this.memory.map((m) => m.heapUsedBytes))}`;
   }
 }
+
+/** The password of every account the benchmarks make (local services only). */
+export const BENCH_PASSWORD = 'Bench-Passw0rd!';
+
+/** One JSON call with a bearer token; an empty answer reads as {}. */
+export async function apiCall(
+  url: string,
+  method: string,
+  path: string,
+  token: string,
+  body?: object,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...extra },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/**
+ * Logs in (answering a first-login password challenge with the same password); the access token.
+ * Throws unless 200.
+ */
+export async function benchLogin(url: string, email: string, tenantId?: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email,
+      password: BENCH_PASSWORD,
+      new_password: BENCH_PASSWORD,
+      ...(tenantId ? { tenant_id: tenantId } : {}),
+    }),
+  });
+  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
