@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { messagingConfig, type MessagingConfig } from '../../config';
+import { AppError } from '../../shared/errors';
 import { RabbitMqService } from '../../shared/rabbitmq';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { MessagesRepository } from './messages.repository';
@@ -16,6 +17,7 @@ import { queueNames } from './queue-topology';
 
 const TENANTS_PER_TICK = 100;
 const ROWS_PER_TENANT = 200;
+const TENANT_FAULT_LOG_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Publishes what was committed but never confirmed (the process died between commit and
@@ -32,6 +34,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private running?: Promise<void>;
   private runningPending?: Promise<void>;
   private cursor = 0;
+  /** Per tenant: until when a known fault of that tenant is not logged again. */
+  private readonly quietUntil = new Map<string, number>();
 
   constructor(
     @Inject(messagingConfig.KEY) private readonly config: MessagingConfig,
@@ -68,7 +72,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     let published = 0;
     for (const tenantId of this.outbox.pendingTenants()) {
       const result = await this.relayTenant(tenantId).catch((err: unknown) => {
-        this.logger.warn({ err }, `Outbox relay of tenant ${tenantId} failed`);
+        this.relayFailed(tenantId, err);
         return -1;
       });
       if (result >= 0) {
@@ -77,6 +81,25 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
     }
     return published;
+  }
+
+  /**
+   * A tenant whose relay failed. A known condition of the tenant itself (its registry entry or
+   * database secret gone: an AppError below 500) is logged once per tenant in ten minutes and
+   * without a stack, so a sweep every few seconds does not bury the log; anything else each time.
+   */
+  private relayFailed(tenantId: string, err: unknown): void {
+    if (!(err instanceof AppError) || err.status >= 500) {
+      this.logger.warn({ err }, `Outbox relay of tenant ${tenantId} failed`);
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.quietUntil.get(tenantId) ?? 0) < 0) return;
+    this.quietUntil.set(tenantId, now + TENANT_FAULT_LOG_INTERVAL_MS);
+    this.logger.warn(
+      { code: err.code, tenant_id: tenantId },
+      `Outbox relay of tenant ${tenantId} skipped: ${err.message} (logged again in 10 min at most)`,
+    );
   }
 
   /** One step of the sweep of every tenant (one instance at a time); returns how many it published. */
@@ -96,7 +119,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       published += await this.sweep(tenantId)
         .then(() => this.relayTenant(tenantId))
         .catch((err: unknown) => {
-          this.logger.warn({ err }, `Outbox relay of tenant ${tenantId} failed`);
+          this.relayFailed(tenantId, err);
           return 0;
         });
     }
