@@ -451,7 +451,10 @@ kafka_launch() {
   if [[ ! -f $data/meta.properties ]]; then
     uuid=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$log" | grep -E '^[A-Za-z0-9_-]{22}$' | tail -n 1)
     [[ -n $uuid ]] || { err "kafka: StorageTool random-uuid failed"; return 1; }
-    kafka_java kafka.tools.StorageTool format -t "$uuid" -c "$props" --ignore-formatted >>"$log" 2>&1 || return 1
+    kafka_java kafka.tools.StorageTool format -t "$uuid" -c "$props" --ignore-formatted \
+      --add-scram "SCRAM-SHA-512=[name=tessera,password=$KAFKA_SASL_PASSWORD]" \
+      --add-scram "SCRAM-SHA-256=[name=tessera,password=$KAFKA_SASL_PASSWORD]" >>"$log" 2>&1 || return 1
+    touch "$data/tessera-scram.done"
   fi
   run_detached "$RUN/kafka.pid" "$log" \
     java -Xmx512m -Xms512m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -459,12 +462,13 @@ kafka_launch() {
     -Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" -Dkafka.logs.dir="$LOGS" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$props"
 }
-# SCRAM credentials live in the cluster metadata: written through the plaintext listener once
-# per data directory of this checkout (each JVM start of ConfigCommand costs seconds, so a marker
-# remembers it; writing them again, for a broker another checkout started, changes nothing).
+# SCRAM credentials live in the cluster metadata: a data directory formatted here has them from
+# the start (--add-scram). For one formatted before, or a broker another checkout started (its
+# data directory is not ours), they are written through the plaintext listener; each JVM start
+# of ConfigCommand costs seconds, so our own directory remembers it with a marker.
 kafka_after() {
   local marker="$RUN/kafka/data/tessera-scram.done" m
-  [[ -f $marker ]] && return 0
+  if kafka_alive && [[ -f $marker ]]; then return 0; fi
   for m in SCRAM-SHA-512 SCRAM-SHA-256; do
     kafka_java kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter \
       --add-config "$m=[password=$KAFKA_SASL_PASSWORD]" --entity-type users --entity-name tessera \
@@ -473,7 +477,7 @@ kafka_after() {
       return 1
     }
   done
-  mkdir -p "${marker%/*}" && touch "$marker"
+  if kafka_alive; then touch "$marker"; fi
 }
 kafka_stop() { stop_pidfile "$RUN/kafka.pid" kafka.Kafka 60; }
 
