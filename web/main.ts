@@ -77,7 +77,13 @@ function showSignIn(message = ''): void {
   byId<HTMLInputElement>('api-key').focus();
 }
 
+// While the person signs out, a poll or socket that meets the ended session (a 401 while the
+// logout is under way) must not answer in its own words: the sign-out says what happened.
+let signingOut = false;
+
 api.onUnauthorized = (message) => {
+  // Also a late answer to a call made before the sign-out: nobody is signed in any more.
+  if (signingOut || !api.credential) return;
   saveCredential(null);
   api.credential = null;
   showSignIn(message);
@@ -220,18 +226,24 @@ signOutButton.addEventListener('click', () => void signOut());
 
 async function signOut(): Promise<void> {
   const credential = api.credential;
-  if (credential?.kind === 'bearer') {
-    try {
-      await api.request('POST', '/api/v1/auth/logout', undefined, { signOutOn401: false });
-    } catch (error) {
-      if (!(error instanceof ApiError && error.status === 401))
-        notice(`Sign-out: ${describe(error)}`, 'error');
+  signingOut = true;
+  stopBoard();
+  try {
+    if (credential?.kind === 'bearer') {
+      try {
+        await api.request('POST', '/api/v1/auth/logout', undefined, { signOutOn401: false });
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 401))
+          notice(`Sign-out: ${describe(error)}`, 'error');
+      }
     }
+    saveCredential(null);
+    api.credential = null;
+    memberships = [];
+    showSignIn('Signed out.');
+  } finally {
+    signingOut = false;
   }
-  saveCredential(null);
-  api.credential = null;
-  memberships = [];
-  showSignIn('Signed out.');
 }
 
 // --- the board -------------------------------------------------------------------------------
