@@ -29,7 +29,10 @@ import {
  */
 const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const VARIANTS = (process.env.BENCH_MEMORY_VARIANTS ?? '-;--max-semi-space-size=16')
+// Default: no flags, then the Dockerfile's NODE_OPTIONS (the bounds production runs with).
+const VARIANTS = (
+  process.env.BENCH_MEMORY_VARIANTS ?? '-;--max-semi-space-size=16 --max-old-space-size=256'
+)
   .split(';')
   .map((v) => v.trim())
   .filter(Boolean);
