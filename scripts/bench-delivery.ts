@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -7,7 +7,12 @@ import { Kafka, type KafkaMessage, logLevel, Partitioners, type Producer } from 
 import { Agent, request } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv } from '../src/config';
+import {
+  deliveryBody,
+  type LocationUpdateMessage,
+} from '../src/modules/location/updates/location-update.message';
 import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
+import { signBody } from '../src/shared/outbound';
 import {
   freePort,
   out,
@@ -56,19 +61,11 @@ async function bare(topic: string, target: string): Promise<void> {
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const post = async (message: KafkaMessage) => {
-    const record = JSON.parse(message.value!.toString()) as Record<string, unknown>;
-    const body = JSON.stringify({
-      event_id: record.event_id,
-      tenant_id: record.tenant_id,
-      session_id: record.session_id,
-      user_id: record.user_id,
-      latitude: record.latitude,
-      longitude: record.longitude,
-      accuracy: record.accuracy,
-      recorded_at: record.recorded_at,
-    });
+    // The same body and signature as the app's (its own functions), without its framework.
+    const record = JSON.parse(message.value!.toString()) as LocationUpdateMessage;
+    const body = deliveryBody(record);
     const t = Math.floor(Date.now() / 1000);
-    const v1 = createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex');
+    const v1 = signBody(SECRET, t, body);
     const res = await request(target, {
       method: 'POST',
       body,

@@ -95,7 +95,6 @@ describe('OutboundHttp.deliver', () => {
       operatorTarget: true,
     });
     const elapsed = performance.now() - began;
-    console.log(`silent target: gave up after ${elapsed.toFixed(0)} ms (deadline 300 ms)`);
     expect(result).toMatchObject({ ok: false, retryable: true });
     expect(result.error).toMatch(/^timeout: /);
     expect(elapsed).toBeLessThan(10_000);

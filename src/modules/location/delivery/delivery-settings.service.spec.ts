@@ -36,7 +36,6 @@ describe('DeliverySettingsService.target', () => {
     const waiting = Array.from({ length: 64 }, () => settings.target(tenantId));
     answer([{ endpoint_url: 'https://hooks.example.com/a', enabled: true, signing_secret: 's' }]);
     const targets = await Promise.all(waiting);
-    console.log(`64 deliveries of one tenant at once: ${reads()} settings read(s)`);
     expect(reads()).toBe(1);
     expect(new Set(targets.map((target) => target?.url))).toEqual(
       new Set(['https://hooks.example.com/a']),
