@@ -51,6 +51,7 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   let vhost = '/';
   let sink: HttpSink;
   const saved = { ...process.env };
+  let bootedAt: Date;
 
   beforeAll(async () => {
     sink = await new HttpSink().start();
@@ -83,6 +84,9 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
       LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
     });
     isolateLocationTopics('tls');
+    // The database's clock when this app starts: a connection an earlier suite of this worker
+    // left closing (a pool, a child process) began before it and is not this app's.
+    [{ since: bootedAt }] = await adminSql<{ since: Date }>('select now() as since');
     t = await createTestApp();
     admin = await platformAdmin(t);
   });
@@ -92,14 +96,14 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
     await sink?.close();
   });
 
-  /** The app's own connections to this worker's databases, and whether each is encrypted. */
+  /** This app's connections to this worker's databases, and whether each is encrypted. */
   const appConnections = () =>
     adminSql<{ application_name: string; datname: string; ssl: boolean }>(
       `select a.application_name, a.datname, s.ssl
          from pg_stat_activity a join pg_stat_ssl s on s.pid = a.pid
         where a.application_name in ('tessera', 'tessera-tenant')
-          and a.datname = any($1::text[])`,
-      [[PLATFORM_DB, TENANT_DB]],
+          and a.datname = any($1::text[]) and a.backend_start >= $2`,
+      [[PLATFORM_DB, TENANT_DB], bootedAt],
     );
 
   it('provisions a tenant and serves it with every connection encrypted', async () => {
