@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { tenancyConfig, type TenancyConfig } from '../../src/config';
 import { TenantMigrationsRunner } from '../../src/modules/tenancy';
 import { createTestApp, type TestApp } from '../support/app';
 import {
@@ -82,7 +83,12 @@ describe('npm run migrate:tenants (TenantMigrationsRunner)', () => {
       expect(siloEntry?.tenants).toBe(1);
       expect(siloEntry?.error).toBeUndefined();
       expect(siloEntry?.applied.length).toBeGreaterThan(0);
-      const pooled = report.databases.find((entry) => entry.database.endsWith(`/${TENANT_DB}`));
+      // The default cluster by its exact key: another suite's tenant may name the same database
+      // under another host name (the TLS suite's `localhost`), which is a database of its own here.
+      const { host, port } = t.app.get<TenancyConfig>(tenancyConfig.KEY).defaultCluster;
+      const pooled = report.databases.find(
+        (entry) => entry.database === `${host}:${port}/${TENANT_DB}`,
+      );
       expect(pooled?.applied).toEqual([]);
       expect(pooled?.error).toBeUndefined();
       expect(pooled?.tenants).toBeGreaterThanOrEqual(2);

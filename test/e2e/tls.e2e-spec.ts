@@ -52,6 +52,14 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   let sink: HttpSink;
   const saved = { ...process.env };
   let bootedAt: Date;
+  /** Tenants this suite made: deleted after it, so no later suite of this worker meets their
+   * `localhost` secrets (a database of its own to the tenant migrations runner). */
+  const made: string[] = [];
+  const newTenant = async () => {
+    const tenant = await createTenant(t, admin);
+    made.push(tenant.id);
+    return tenant;
+  };
 
   beforeAll(async () => {
     sink = await new HttpSink().start();
@@ -92,6 +100,12 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   });
   afterAll(async () => {
     process.env = { ...saved };
+    for (const id of made) {
+      const res = await request(t.url)
+        .delete(`/api/v1/tenants/${id}`)
+        .set('Authorization', admin.bearer);
+      expect(res.status).toBe(204);
+    }
     await t?.close();
     await sink?.close();
   });
@@ -107,7 +121,7 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
     );
 
   it('provisions a tenant and serves it with every connection encrypted', async () => {
-    const tenant = await createTenant(t, admin);
+    const tenant = await newTenant();
     const secret = await readSecret(secretsClient(), tenantSecretName(tenant.id));
     expect(secret).toMatchObject({ sslmode: 'verify-full', host: 'localhost' });
     expect(String(secret.sslrootcert)).toContain('-----BEGIN CERTIFICATE-----');
@@ -130,7 +144,7 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   });
 
   it('keeps sessions and pushes the feed through Redis over TLS as its ACL user', async () => {
-    const tenant = await createTenant(t, admin);
+    const tenant = await newTenant();
     const socket = new WebSocket(`${t.url.replace('http', 'ws')}/api/v1/ws`, {
       headers: { 'x-api-key': tenant.api_key },
     });
@@ -174,7 +188,7 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   });
 
   it('publishes and processes a message over AMQPS', async () => {
-    const tenant = await createTenant(t, admin);
+    const tenant = await newTenant();
     const published = await request(t.url)
       .post('/api/v1/messages')
       .set('X-API-Key', tenant.api_key)
@@ -248,8 +262,8 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
   });
 
   it("a tenant whose CA is wrong gets its own 503; another tenant's requests go on", async () => {
-    const healthy = await createTenant(t, admin);
-    const broken = await createTenant(t, admin);
+    const healthy = await newTenant();
+    const broken = await newTenant();
     await putSecret(
       secretsClient(),
       tenantSecretName(broken.id),
