@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer as createNetServer } from 'node:net';
-import { resolve } from 'node:path';
 import request from 'supertest';
 import WebSocket from 'ws';
 import type { TestApp } from '../support/app';
+import { type AppProcess, appReady, spawnApp, stopApp } from '../support/app-process';
 import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import {
   HttpSink,
@@ -18,59 +16,6 @@ import { eventually } from '../support/services';
 import { adminSql } from '../support/tenancy';
 
 process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createNetServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-interface Child {
-  process: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-  /** The end of its stderr, shown when it fails to start. */
-  stderr: () => string;
-}
-
-/** `src/main.ts` in a child process with TESSERA_ROLE=`role`, on a free port. */
-async function spawnRole(role: 'api' | 'worker'): Promise<Child> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
-    cwd: resolve(__dirname, '../..'),
-    env: {
-      ...process.env,
-      TESSERA_ROLE: role,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'test',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let tail = '';
-  child.stderr?.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000)));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  return { process: child, url: `http://127.0.0.1:${port}`, exited, stderr: () => tail };
-}
-
-async function ready(child: Child): Promise<void> {
-  const status = await eventually(
-    () =>
-      request(child.url)
-        .get('/health/ready')
-        .then(
-          (r) => r.status,
-          () => 0,
-        ),
-    (s) => s === 200,
-    90_000,
-    500,
-  );
-  if (status !== 200) throw new Error(`${child.url} not ready (${status}):\n${child.stderr()}`);
-}
 
 /** The HTTP status a WebSocket upgrade gets (101 when it is accepted). */
 function upgradeStatus(url: string, bearer: string): Promise<number> {
@@ -90,18 +35,10 @@ function upgradeStatus(url: string, bearer: string): Promise<number> {
   });
 }
 
-async function stop(child: Child | undefined): Promise<void> {
-  if (!child || child.process.exitCode !== null || child.process.signalCode !== null) return;
-  child.process.kill('SIGTERM');
-  const timer = setTimeout(() => child.process.kill('SIGKILL'), 15_000);
-  await child.exited;
-  clearTimeout(timer);
-}
-
 describe('process roles: an api process and a worker process against the same services', () => {
   let sink: HttpSink;
-  let api: Child | undefined;
-  let worker: Child | undefined;
+  let api: AppProcess | undefined;
+  let worker: AppProcess | undefined;
   let admin: Identity;
   let tenant: LocationTenant;
   // The identity helpers only use the app's URL.
@@ -111,8 +48,11 @@ describe('process roles: an api process and a worker process against the same se
     sink = await new HttpSink().start();
     isolateLocationTopics('roles');
     process.env.LOCATION_DELIVERY_ALLOWED_HOSTS = `127.0.0.1:${sink.port}`;
-    [api, worker] = await Promise.all([spawnRole('api'), spawnRole('worker')]);
-    await Promise.all([ready(api), ready(worker)]);
+    [api, worker] = await Promise.all([
+      spawnApp({ TESSERA_ROLE: 'api' }),
+      spawnApp({ TESSERA_ROLE: 'worker' }),
+    ]);
+    await Promise.all([appReady(api), appReady(worker)]);
     admin = await platformAdmin(apiApp());
     tenant = await locationTenant(apiApp(), admin, 1);
   }, 180_000);
@@ -123,7 +63,7 @@ describe('process roles: an api process and a worker process against the same se
         .delete(`/api/v1/tenants/${tenant.id}`)
         .set('Authorization', admin.bearer)
         .catch(() => undefined);
-    await Promise.all([stop(api), stop(worker)]);
+    await Promise.all([stopApp(api), stopApp(worker)]);
     await sink?.close();
   }, 60_000);
 
