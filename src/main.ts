@@ -1,4 +1,6 @@
+import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { inspect } from 'node:util';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
@@ -13,6 +15,7 @@ import {
 import { configureApp } from './http/configure-app';
 import { createFastifyAdapter } from './http/fastify';
 import { gracefulShutdown } from './http/shutdown';
+import { StartupError } from './shared/errors';
 
 function validateConfigOrExit(): void {
   try {
@@ -34,9 +37,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
     createFastifyAdapter(config),
-    {
-      bufferLogs: true,
-    },
+    // Errors reach startupFailed, which decides what is printed (a StartupError: one line).
+    { bufferLogs: true, autoFlushLogs: false, abortOnError: false },
   );
   configureApp(app);
   const logger = app.get(Logger);
@@ -73,4 +75,15 @@ async function bootstrap(): Promise<void> {
   logger.log({ url: await app.getUrl(), role: config.role }, 'Tessera is listening');
 }
 
-void bootstrap();
+/** A failed start exits 1: a StartupError as one line saying what to fix, anything else in full. */
+function startupFailed(error: unknown): void {
+  if (error instanceof StartupError) {
+    process.stderr.write(`Start-up failed: ${error.message}\n`);
+  } else {
+    NestLogger.flush();
+    process.stderr.write(`Start-up failed: ${inspect(error)}\n`);
+  }
+  process.exit(1);
+}
+
+bootstrap().catch(startupFailed);

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { databaseConfig, type DatabaseConfig } from '../../config';
+import { certificateStartupError, StartupError } from '../errors';
 import { pgSslOptions } from './pg-tls';
 
 /** The platform database (tenants, users, keys, ledgers), as the runtime role. */
@@ -21,7 +23,18 @@ import { pgSslOptions } from './pg-tls';
           statement_timeout: config.statementTimeoutMs,
           connectionTimeoutMillis: 3_000,
         },
+        // A certificate the CA cannot verify stays so: one clear line at once, not nine retries.
+        toRetry: (error: unknown) => !(error instanceof StartupError),
       }),
+      dataSourceFactory: async (options?: DataSourceOptions) => {
+        const dataSource = new DataSource(options!);
+        try {
+          return await dataSource.initialize();
+        } catch (error) {
+          const url = new URL((options as { url: string }).url);
+          throw certificateStartupError('PostgreSQL', url.host, 'DATABASE_SSL_CA', error) ?? error;
+        }
+      },
     }),
   ],
 })

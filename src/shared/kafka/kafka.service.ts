@@ -16,7 +16,7 @@ import {
   type RecordMetadata,
 } from 'kafkajs';
 import { awsConfig, type AwsConfig, kafkaConfig, type KafkaConfig } from '../../config';
-import { commonError } from '../errors';
+import { certificateStartupError, commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';
 import { kafkaConnectionOptions } from './kafka-connection';
@@ -86,8 +86,14 @@ export class KafkaService
     this.admin = this.kafka.admin();
   }
 
+  /** Connects the producer and admin; a certificate the CA cannot verify is one clear line. */
   async onModuleInit(): Promise<void> {
-    await Promise.all([this.producer.connect(), this.admin.connect()]);
+    try {
+      await Promise.all([this.producer.connect(), this.admin.connect()]);
+    } catch (error) {
+      const brokers = this.config.brokers.join(',');
+      throw certificateStartupError('Kafka', brokers, 'KAFKA_SSL_CA', error) ?? error;
+    }
   }
 
   /**

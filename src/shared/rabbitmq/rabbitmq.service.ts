@@ -14,7 +14,7 @@ import {
   rabbitmqConfig,
   type RabbitmqConfig,
 } from '../../config';
-import { commonError } from '../errors';
+import { certificateStartupError, commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { AmqpConsumer, type AmqpConsumerOptions } from './amqp-consumer';
 import { ConsumerChannel } from './consumer-channel';
@@ -68,6 +68,10 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
   private readonly returned = new Set<string>();
   private readonly problems = new Map<string, string>();
   private adminChannel?: Promise<Channel>;
+  /** The broker's host and port (never the URL: it may hold credentials), for errors. */
+  private readonly host: string;
+  /** The last failed connection attempt's error, until a connection succeeds. */
+  private connectFailure?: Error;
 
   constructor(
     @Inject(rabbitmqConfig.KEY)
@@ -92,7 +96,16 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
     this.connection.on('disconnect', ({ err }: { err?: Error }) =>
       this.logger.warn({ err }, 'RabbitMQ disconnected; reconnecting'),
     );
-    this.connection.on('connect', () => this.logger.log('RabbitMQ connected'));
+    this.connection.on('connect', () => {
+      this.connectFailure = undefined;
+      this.logger.log('RabbitMQ connected');
+    });
+    this.connection.on('connectFailed', ({ err }: { err: Error }) => {
+      if (!this.connectFailure)
+        this.logger.warn({ err }, 'RabbitMQ connection failed; retrying every second');
+      this.connectFailure = err;
+    });
+    this.host = new URL(config.url).host;
     this.publisher = this.connection.createChannel({
       name: 'publisher',
       confirm: true,
@@ -108,8 +121,30 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
+  /**
+   * Waits for the broker. A server certificate the CA cannot verify stops the start with one
+   * clear line (reconnecting cannot fix it); while the broker is merely down, the wait goes on.
+   */
   async onModuleInit(): Promise<void> {
-    await this.publisher.waitForConnect();
+    const certificate = (error?: Error) =>
+      error && certificateStartupError('RabbitMQ', this.host, 'RABBITMQ_TLS_CA', error);
+    let refuse: (error: Error) => void = () => undefined;
+    const refused = new Promise<never>((_, reject) => (refuse = reject));
+    const onFailed = ({ err }: { err: Error }) => {
+      const startup = certificate(err);
+      if (startup) refuse(startup);
+    };
+    this.connection.on('connectFailed', onFailed);
+    try {
+      const already = certificate(this.connectFailure);
+      if (already) throw already;
+      await Promise.race([this.publisher.waitForConnect(), refused]);
+    } catch (error) {
+      await this.connection.close().catch(() => undefined);
+      throw error;
+    } finally {
+      this.connection.removeListener('connectFailed', onFailed);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,6 +1,13 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../../config';
+import { certificateStartupError } from '../errors';
 
 /**
  * The shared Redis connection. Commands fail fast while Redis is unreachable (no offline
@@ -13,7 +20,7 @@ import { redisConfig, type RedisConfig } from '../../config';
  * transactions and explicit pipelines are sent as they are.
  */
 @Injectable()
-export class RedisService implements OnApplicationShutdown {
+export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   readonly client: Redis;
   private readonly subscribers: Redis[] = [];
@@ -23,6 +30,31 @@ export class RedisService implements OnApplicationShutdown {
       commandTimeout: config.commandTimeoutMs,
       enableAutoPipelining: true,
     });
+  }
+
+  /**
+   * Waits for the first connection attempt's outcome (bounded by its connect timeout): a server
+   * certificate the CA cannot verify stops the start with one clear line, since reconnecting
+   * cannot fix it; any other failure (Redis down) is left to the reconnects, and readiness
+   * answers 503 meanwhile.
+   */
+  async onModuleInit(): Promise<void> {
+    if (this.client.status === 'ready') return;
+    const failure = await new Promise<Error | null>((done) => {
+      const ready = () => finish(null);
+      const failed = (error: Error) => finish(error);
+      const finish = (outcome: Error | null) => {
+        this.client.off('ready', ready).off('error', failed);
+        done(outcome);
+      };
+      this.client.once('ready', ready).once('error', failed);
+    });
+    const host = new URL(this.config.url).host;
+    const startup = failure && certificateStartupError('Redis', host, 'REDIS_TLS_CA', failure);
+    if (startup) {
+      this.client.disconnect();
+      throw startup;
+    }
   }
 
   /** A dedicated connection for SUBSCRIBE (a subscribed connection can run nothing else). */
