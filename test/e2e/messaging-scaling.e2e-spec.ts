@@ -3,11 +3,23 @@ import type { TestingModuleBuilder } from '@nestjs/testing';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { ConsumerRegistry, MessageHandler, type HandledMessage } from '../../src/modules/messaging';
+import { WorkerDbSlots } from '../../src/modules/messaging/worker-db-slots';
 import { TENANT_HEADER } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
 import { eventually } from '../support/services';
 import { unitOfWork } from '../support/tenancy';
+
+// Two statement slots per instance: one tenant's claims and completions can take both, so the
+// fairness case below floods them.
+process.env.MESSAGING_WORKER_DB_STATEMENTS = '2';
+
+/** The 50th and 99th percentiles (nearest rank) of some figures. */
+function percentiles(values: number[]): { p50: number; p99: number } {
+  const sorted = [...values].sort((x, y) => x - y);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { p50: at(0.5), p99: at(0.99) };
+}
 
 /** Counts how many handlers run at once on its instance (each app has its own). */
 @Injectable()
@@ -23,6 +35,8 @@ class ConcurrencyHandler extends MessageHandler {
     ConcurrencyHandler.all.push(this);
   }
   async handle(message: HandledMessage): Promise<void> {
+    // A flooding tenant's queue: a slow effect (a webhook's round trip) on many workers.
+    if (message.queueName === 'flood') return new Promise((r) => setTimeout(r, 25));
     if (message.queueName !== 'scale') return;
     this.running++;
     this.peak = Math.max(this.peak, this.running);
@@ -78,18 +92,25 @@ describe('messaging: live scaling and deletion on two instances', () => {
       instances: Array<{ instance_id: string; workers: number; active_workers: number }>;
     };
 
+  const floodStatus = async () =>
+    (
+      await request(one.url)
+        .get(`/api/v1/tenants/${tenant.id}/consumers/flood/status`)
+        .set('Authorization', owner.bearer)
+    ).body as { instances: Array<{ instance_id: string; active_workers: number }> };
+
   /** Rows stored as queued, then their ids published straight to the work queue. */
-  const load = async (count: number): Promise<void> => {
+  const load = async (count: number, queue = 'scale'): Promise<void> => {
     const rows = await unitOfWork(one, tenant.id, (m) =>
       m.query(
-        `insert into messages (queue_name, payload) select 'scale', jsonb_build_object('n', g)
+        `insert into messages (queue_name, payload) select $2, jsonb_build_object('n', g)
            from generate_series(1, $1::int) g returning id`,
-        [count],
+        [count, queue],
       ),
     );
     for (const row of rows as Array<{ id: string }>) {
       channel.sendToQueue(
-        `tenant.${tenant.id}.scale`,
+        `tenant.${tenant.id}.${queue}`,
         Buffer.from(JSON.stringify({ id: row.id })),
         {
           persistent: true,
@@ -181,6 +202,112 @@ describe('messaging: live scaling and deletion on two instances', () => {
     expect([8, 9]).toContain(stored.workers);
     expect(settled.workers).toBe(stored.workers);
   });
+
+  it("a tenant flooding the workers' shared statement slots does not hold back another tenant's trickle", async () => {
+    const FLOOD = 6_000;
+    const TRICKLE = 20;
+    // Tenant A: many workers on each instance for a queue whose effect is slow.
+    const put = await request(one.url)
+      .put(`/api/v1/tenants/${tenant.id}/consumers/flood/config`)
+      .set('Authorization', owner.bearer)
+      .send({ workers: 50 });
+    expect(put.status).toBe(200);
+    const ids = [one, two].map((t) => t.app.get(ConsumerRegistry).instanceId);
+    await eventually(
+      () => floodStatus(),
+      (s) =>
+        ids.every((id) => s.instances.find((i) => i.instance_id === id)?.active_workers === 50),
+      5_000,
+      50,
+    );
+    // Tenant B publishes through the API; a first message sets up its queue on both instances.
+    const quiet = await createTenant(one, admin);
+    const quietOwner = await tenantMember(one, quiet.id, 'tenant_owner');
+    const publishB = async (n: number) => {
+      const started = performance.now();
+      const res = await request(one.url)
+        .post('/api/v1/messages')
+        .set('Authorization', quietOwner.bearer)
+        .send({ payload: { n } });
+      expect(res.status).toBe(202);
+      return { id: res.body.id as string, ms: performance.now() - started };
+    };
+    type Timing = { status: string; waited_ms: number | null; processed_at: Date | null };
+    const timings = (tenantId: string, where: string, params: unknown[]) =>
+      unitOfWork<Timing[]>(one, tenantId, (m) =>
+        m.query(
+          `select status, processed_at,
+                  extract(epoch from processed_at - created_at) * 1000 as waited_ms
+             from messages where ${where}`,
+          params,
+        ),
+      );
+    const warmUp = await publishB(0);
+    await eventually(
+      () => timings(quiet.id, 'id = $1', [warmUp.id]),
+      ([row]) => row?.status === 'processed',
+      20_000,
+    );
+
+    // The shared statement slots of both instances, sampled while B publishes and is processed.
+    const slots = [one, two].map((t) => t.app.get(WorkerDbSlots));
+    const seen = { samples: 0, full: 0, peakWaiting: 0 };
+    const sampler = setInterval(() => {
+      for (const { stats, size } of slots) {
+        seen.samples++;
+        if (stats.running === size) seen.full++;
+        seen.peakWaiting = Math.max(seen.peakWaiting, stats.waiting);
+      }
+    }, 5);
+    // A's backlog stands in its queue; B publishes one message after another meanwhile.
+    await load(FLOOD, 'flood');
+    const published: Array<{ id: string; ms: number }> = [];
+    for (let n = 1; n <= TRICKLE; n++) published.push(await publishB(n));
+    const bIds = published.map((p) => p.id);
+    const bRows = await eventually(
+      () => timings(quiet.id, 'id = any($1::uuid[])', [bIds]),
+      (rows) => rows.filter((r) => r.status === 'processed').length === TRICKLE,
+      60_000,
+    );
+    clearInterval(sampler);
+    const bDone = new Date(Math.max(...bRows.map((r) => r.processed_at!.getTime())));
+    // Ordering, from the database's own clock: what of A was still pending when B's last ended.
+    const [{ pending }] = await unitOfWork<Array<{ pending: number }>>(one, tenant.id, (m) =>
+      m.query(
+        `select count(*)::int as pending from messages
+          where queue_name = 'flood' and (processed_at is null or processed_at > $1)`,
+        [bDone],
+      ),
+    );
+
+    const aRows = await eventually(
+      () => timings(tenant.id, `queue_name = 'flood'`, []),
+      (rows) => rows.filter((r) => r.status === 'processed').length === FLOOD,
+      120_000,
+      500,
+    );
+    const aEnds = aRows.map((r) => r.processed_at!.getTime());
+    const aDrainMs = Math.max(...aEnds) - Math.min(...aEnds);
+    const ms = (values: number[]) => {
+      const p = percentiles(values);
+      return `p50 ${p.p50.toFixed(0)} ms / p99 ${p.p99.toFixed(0)} ms`;
+    };
+    console.log(
+      `fairness: B ${bRows.filter((r) => r.status === 'processed').length}/${TRICKLE} processed; ` +
+        `B publish ${ms(published.map((p) => p.ms))}; B publish-to-processed ${ms(bRows.map((r) => Number(r.waited_ms)))}; ` +
+        `A still pending when B finished: ${pending} of ${FLOOD}; ` +
+        `slots (${slots[0].size} per instance) all taken in ${Math.round((100 * seen.full) / Math.max(seen.samples, 1))}% of samples, peak waiting batches ${seen.peakWaiting}; ` +
+        `A drained in ${aDrainMs} ms (${Math.round((FLOOD * 1000) / Math.max(aDrainMs, 1))}/s), A publish-to-processed ${ms(aRows.map((r) => Number(r.waited_ms)))}`,
+    );
+    expect(bRows.filter((r) => r.status === 'processed')).toHaveLength(TRICKLE);
+    // B was not queued behind A's backlog: a fifth of it was still waiting when B's last ended.
+    expect(pending).toBeGreaterThan(FLOOD / 5);
+
+    const deleted = await request(one.url)
+      .delete(`/api/v1/tenants/${quiet.id}`)
+      .set('Authorization', admin.bearer);
+    expect(deleted.status).toBe(204);
+  }, 180_000);
 
   it('deleting the tenant drains its consumers on both instances, then deletes its queues', async () => {
     await load(20);

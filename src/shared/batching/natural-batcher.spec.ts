@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { BatcherFullError, BatchSlots, exponentialDelay, NaturalBatcher } from './natural-batcher';
 
 /** A run function whose batches stay open until released, recording what each one held. */
@@ -228,6 +229,54 @@ describe('NaturalBatcher', () => {
     expect(runs).toBe(2);
     await down.idle();
     expect(down.held()).toBe(0);
+  });
+
+  it("a group's backlog never queues ahead of another group: its batch waits for one batch to end at most", async () => {
+    // One group floods every batcher sharing the slots (as many batchers as slots, so it can take
+    // them all); a lone input of another group arrives. Its batch starts when the first running
+    // batch ends, while the flooding group still holds most of its backlog.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 3, max: 10 }),
+        async (batchers, maxBatchSize, batchesEach) => {
+          const r = recorder();
+          const slots = new BatchSlots(batchers);
+          const all = Array.from(
+            { length: batchers },
+            () => new NaturalBatcher<number, number>({ run: r.run, slots, maxBatchSize }),
+          );
+          const loads: Array<Promise<number>> = [];
+          for (const batcher of all)
+            for (let n = 0; n < maxBatchSize * batchesEach; n++)
+              loads.push(batcher.load('flood', n));
+          await turn();
+          loads.push(all[0].load('quiet', 7));
+          await turn();
+          const released = new Set<number>();
+          const release = (at: number) => (released.add(at), r.batches[at].release());
+          // The oldest running batch ends: the quiet group's batch starts next, right after the
+          // batches that held the slots when it arrived.
+          release(0);
+          await turn();
+          await turn();
+          expect(r.batches.findIndex((b) => b.group === 'quiet')).toBe(batchers);
+          // Most of the flood still waits: all but two batches of each batcher at least.
+          const floodHeld = all.reduce((sum, batcher) => sum + batcher.held('flood'), 0);
+          expect(floodHeld).toBeGreaterThanOrEqual(batchers * maxBatchSize * (batchesEach - 2));
+          // Everything still settles.
+          for (let guard = 0; guard < 1_000 && released.size < r.batches.length; guard++) {
+            release(r.batches.findIndex((_, at) => !released.has(at)));
+            await turn();
+            await turn();
+          }
+          await Promise.all(loads);
+          expect(slots.stats).toEqual({ running: 0, waiting: 0 });
+        },
+      ),
+      { seed: 20261205, numRuns: 40 },
+    );
   });
 
   it('backs off exponentially up to a ceiling', () => {
