@@ -62,6 +62,25 @@ describe('configuration', () => {
     expect(problemsOf(() => kafkaConfig())).toEqual([expect.stringContaining('KAFKA_BROKERS')]);
   });
 
+  it('gives consumer groups a session a dead member is evicted within 10 s of, and bounds the heartbeat by it', () => {
+    for (const name of ['SESSION_TIMEOUT', 'HEARTBEAT_INTERVAL', 'REBALANCE_TIMEOUT'])
+      delete process.env[`KAFKA_CONSUMER_${name}_MS`];
+    expect(kafkaConfig().consumer).toEqual({
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 3_000,
+      rebalanceTimeoutMs: 10_000,
+    });
+    process.env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS = '6000';
+    process.env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS = '2500';
+    expect(problemsOf(() => kafkaConfig())).toEqual([
+      'KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: at most a third of KAFKA_CONSUMER_SESSION_TIMEOUT_MS',
+    ]);
+    process.env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS = 'often';
+    expect(problemsOf(() => kafkaConfig())).toEqual([
+      expect.stringMatching(/^KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: expected a whole number/),
+    ]);
+  });
+
   it('trusts no proxy by default, and takes hop counts or proxy addresses when told', () => {
     delete process.env.TRUST_PROXY;
     expect(appConfig().trustProxy).toBe(false);

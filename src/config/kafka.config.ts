@@ -30,6 +30,11 @@ const schema = z.object({
     .default('none'),
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  // A member that stops heartbeating (a crashed process) is evicted after the session timeout;
+  // until then its group cannot rebalance. The broker accepts 6 s to 30 min by default.
+  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: positiveInt(10_000),
+  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: positiveInt(3_000),
+  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: positiveInt(10_000),
 });
 
 type Env = z.output<typeof schema>;
@@ -47,6 +52,10 @@ function crossChecks(env: Env): string[] {
   if (needsPassword && !(env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD))
     problems.push(
       `KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=${env.KAFKA_SASL_MECHANISM}`,
+    );
+  if (env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS * 3 > env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS)
+    problems.push(
+      'KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: at most a third of KAFKA_CONSUMER_SESSION_TIMEOUT_MS',
     );
   if (env.KAFKA_SASL_MECHANISM === 'aws-msk-iam' && !env.KAFKA_SSL)
     problems.push('KAFKA_SSL: AWS MSK IAM authentication needs TLS (KAFKA_SSL=true)');
@@ -70,6 +79,12 @@ export const kafkaConfig = registerAs('kafka', () => {
       mechanism: env.KAFKA_SASL_MECHANISM,
       username: env.KAFKA_SASL_USERNAME,
       password: env.KAFKA_SASL_PASSWORD,
+    },
+    /** Every consumer group's timings (kafkajs `sessionTimeout`, `heartbeatInterval`, `rebalanceTimeout`). */
+    consumer: {
+      sessionTimeoutMs: env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeoutMs: env.KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS,
     },
   };
 });

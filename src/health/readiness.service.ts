@@ -5,7 +5,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { appConfig, type AppConfig } from '../config';
 import { AwsClients } from '../shared/aws';
-import { KafkaService } from '../shared/kafka';
+import { type ConsumerState, KafkaService } from '../shared/kafka';
 import { RabbitMqService } from '../shared/rabbitmq';
 import { RedisService } from '../shared/redis';
 import { DependencyHealth } from './dependency.health';
@@ -71,6 +71,7 @@ export class ReadinessService {
       result = error.getResponse() as HealthCheckResult;
     }
     this.addBrokerTopology(result);
+    this.addConsumerGroups(result);
     this.addRole(result);
     const readiness = { ok, result, checkedAt: Date.now() };
     this.last = { ...readiness, at: performance.now() };
@@ -100,6 +101,27 @@ export class ReadinessService {
   }
 
   /**
+   * The Kafka consumer groups this process runs, each `joined` or `joining` (`stopped` while
+   * shutting down), without making the instance unready: they join in the background after a
+   * start, and what waits meanwhile waits in Kafka (an update is accepted once Kafka has it).
+   * Omitted when the process runs no consumer (TESSERA_ROLE=api).
+   */
+  private addConsumerGroups(result: HealthCheckResult): void {
+    const groups = this.kafka.consumerGroups();
+    if (groups.length === 0) return;
+    const states = Object.fromEntries(groups.map((g) => [g.groupId, groupState(g.status)]));
+    const joining = Object.values(states).filter((state) => state === 'joining').length;
+    const component = {
+      status: 'up' as const,
+      joined: Object.values(states).filter((state) => state === 'joined').length,
+      joining,
+      groups: states,
+    };
+    result.details = { ...result.details, kafka_consumers: component };
+    if (result.info) result.info.kafka_consumers = component;
+  }
+
+  /**
    * The process's role (TESSERA_ROLE): readiness covers the dependencies this process uses, never
    * consumers it does not run (an `api` process is ready while a `worker` consumes elsewhere).
    */
@@ -116,6 +138,11 @@ export class ReadinessService {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
   }
+}
+
+function groupState(status: ConsumerState['status']): 'joined' | 'joining' | 'stopped' {
+  if (status === 'running') return 'joined';
+  return status === 'stopped' ? 'stopped' : 'joining';
 }
 
 /** The result without the components' error text (what anonymous callers see). */

@@ -35,10 +35,10 @@ describe('health', () => {
     expect(res.body).toEqual({ status: 'ok' });
   });
 
-  it("readiness lists the five dependencies as up, each with a latency, and the process's role; /health is its alias", async () => {
+  it("readiness lists the five dependencies as up, each with a latency, the process's role and its consumer groups; /health is its alias", async () => {
     const ready = await readiness();
     expect(ready.status).toBe(200);
-    const { process: role, ...dependencies } = ready.body.info ?? {};
+    const { process: role, kafka_consumers: consumers, ...dependencies } = ready.body.info ?? {};
     expect(Object.keys(dependencies).sort()).toEqual([
       'database',
       'kafka',
@@ -51,6 +51,15 @@ describe('health', () => {
       expect(typeof component.latency_ms).toBe('number');
     }
     expect(role).toMatchObject({ status: 'up', role: 'all' });
+    // The test app starts once its consumers joined: the location groups, each joined.
+    expect(consumers).toMatchObject({ status: 'up', joining: 0 });
+    const groups = (consumers as unknown as { groups: Record<string, string> }).groups;
+    expect(Object.keys(groups).sort()).toEqual(
+      ['dlq', 'persister', 'persister.parked', 'streamer'].map(
+        (name) => `${process.env.LOCATION_GROUP_PREFIX ?? 'tessera-location'}-${name}`,
+      ),
+    );
+    expect(new Set(Object.values(groups))).toEqual(new Set(['joined']));
     const alias = await request(t.url).get('/health');
     expect(alias.status).toBe(200);
     expect(alias.body.status).toBe('ok');

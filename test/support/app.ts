@@ -4,6 +4,7 @@ import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
 import { appConfig } from '../../src/config';
 import { configureApp } from '../../src/http/configure-app';
+import { KafkaService } from '../../src/shared/kafka';
 import { createFastifyAdapter } from '../../src/http/fastify';
 
 export interface TestApp {
@@ -46,6 +47,9 @@ export async function createTestApp(
     await app.close().catch(() => undefined);
     throw error;
   }
+  // The app listens before its Kafka consumers have joined their groups (they join in the
+  // background); a test starts from a joined app, as a rebalance would only slow its first records.
+  await app.get(KafkaService).consumersJoined(60_000);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };

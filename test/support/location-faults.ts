@@ -27,6 +27,8 @@ export function freePort(): Promise<number> {
 
 export interface StreamResult {
   accepted: string[];
+  /** For each accepted update (same order): when its request was sent and answered (epoch ms). */
+  acceptedAt: Array<{ sent: number; answered: number }>;
   statuses: Map<number, number>;
   /** Statuses seen while `window` was open (e.g. while the broker was down). */
   during: Map<number, number>;
@@ -42,13 +44,19 @@ export function streamUpdates(
   sessionId: string,
   options: { concurrency: number; pauseMs: number },
 ) {
-  const result: StreamResult = { accepted: [], statuses: new Map(), during: new Map() };
+  const result: StreamResult = {
+    accepted: [],
+    acceptedAt: [],
+    statuses: new Map(),
+    during: new Map(),
+  };
   let running = true;
   let window = false;
   let n = 0;
   const worker = async () => {
     while (running) {
       const latitude = (n++ % 1800) / 20 - 45;
+      const sent = Date.now();
       const status = await request(baseUrl())
         .post('/api/v1/location/update')
         .set('Authorization', user.bearer)
@@ -56,7 +64,10 @@ export function streamUpdates(
         .send({ session_id: sessionId, latitude, longitude: 7.5 })
         .then(
           (res) => {
-            if (res.status === 202) result.accepted.push(res.body.event_id as string);
+            if (res.status === 202) {
+              result.accepted.push(res.body.event_id as string);
+              result.acceptedAt.push({ sent, answered: Date.now() });
+            }
             return res.status;
           },
           () => 0, // connection refused / reset (the app is down)

@@ -1,4 +1,5 @@
 export {
+  type ConsumerState,
   handleByTenant,
   type InboundMessage,
   isClientAppError,

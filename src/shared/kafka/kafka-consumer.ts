@@ -77,15 +77,22 @@ export interface ConsumerOptions<T> {
    */
   concurrency?: number;
   partitionsConsumedConcurrently?: number;
+  /** kafkajs's group timings; `KafkaService` passes the `KAFKA_CONSUMER_*` settings. */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
 }
 
 export interface ConsumerState {
   groupId: string;
   topics: string[];
-  /** starting | running | stopped | crashed */
+  /**
+   * starting: connecting or joining the group (again, after a crash); running: a member of the
+   * group; crashed: kafkajs gave up, a new start follows after a backoff; stopped.
+   */
   status: 'starting' | 'running' | 'stopped' | 'crashed';
+  /** When it last joined its group. */
+  joinedAt: Date | null;
   lastBatchAt: Date | null;
   lastError: string | null;
   /** `park` mode: tenants parked now, and records parked since start. */
@@ -120,6 +127,8 @@ type Failed<T> = Good<T> & { error: Error };
 
 const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index;
 
+/** How long `stop()` waits for a start in progress to end. */
+const STOP_WAIT_MS = 3_000;
 /** How long a resuming tenant's next records wait for its last parked ones to be handled. */
 const DRAIN_WAIT_MS = 1_000;
 const TENANT_PARKED = new Error('tenant parked: following its parked records');
@@ -146,6 +155,11 @@ export class KafkaConsumerRunner<T = unknown> {
   private readonly logger: Logger;
   private readonly consumer: Consumer;
   private stopped = false;
+  /** The background start (connect, subscribe, join) while one runs. */
+  private starting: Promise<void> | null = null;
+  /** Aborts a start's backoff wait at stop. */
+  private readonly stopping = new AbortController();
+  private readonly firstJoin: { promise: Promise<void>; resolve: () => void };
   private readonly stateValue: ConsumerState;
   private readonly parking: KafkaParking | null = null;
   /** `park` mode: the consumer of the park topic. */
@@ -178,25 +192,37 @@ export class KafkaConsumerRunner<T = unknown> {
       });
     }
     this.logger = new Logger(`KafkaConsumer:${options.groupId}`);
+    let resolve = () => {};
+    const promise = new Promise<void>((done) => (resolve = done));
+    this.firstJoin = { promise, resolve };
     this.consumer = kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-      retry: { retries: 8, initialRetryTime: 300 },
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 10_000,
+      // kafkajs restarts a crashed consumer by itself, never once it is stopping.
+      retry: { retries: 8, initialRetryTime: 300, restartOnFailure: () => this.restartable() },
     });
     this.stateValue = {
       groupId: options.groupId,
       topics: options.topics,
       status: 'starting',
+      joinedAt: null,
       lastBatchAt: null,
       lastError: null,
     };
     this.consumer.on(this.consumer.events.CRASH, (event) => {
+      if (this.stopped) return;
       this.stateValue.lastError = String(event.payload.error?.message ?? event.payload.error);
-      if (!event.payload.restart) this.stateValue.status = 'crashed';
+      this.stateValue.status = event.payload.restart ? 'starting' : 'crashed';
+      // kafkajs gave up (an error it deems permanent): start again after a backoff.
+      if (!event.payload.restart) this.launch(true);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      if (!this.stopped) this.stateValue.status = 'running';
+      if (this.stopped) return;
+      this.stateValue.status = 'running';
+      this.stateValue.joinedAt = new Date();
+      this.firstJoin.resolve();
     });
   }
 
@@ -213,16 +239,84 @@ export class KafkaConsumerRunner<T = unknown> {
     return this.options.groupId;
   }
 
-  async start(): Promise<void> {
-    const options = this.options;
-    // The park producer is ready before the first batch; the resume group joins meanwhile.
-    await this.parking?.start(options.topics[0]);
-    await Promise.all([this.resumer?.start(), this.startOwn()]);
+  /** This consumer's group and, in `park` mode, its resume group, each with its state. */
+  get groups(): ConsumerState[] {
+    return [this.state, ...(this.resumer?.groups ?? [])];
+  }
+
+  /**
+   * Starts in the background and returns at once: connects, subscribes and joins the group
+   * (and the resume group), retrying with capped backoff until it joins or `stop()` is called;
+   * never rejects. Joining waits for the broker to rebalance (after a crash, until the dead
+   * member's session expires): nothing else needs to wait for it.
+   */
+  start(): void {
+    this.launch(false);
+  }
+
+  /** Resolves once this consumer (and its resume group) joined for the first time. */
+  async joined(): Promise<void> {
+    await Promise.all([this.firstJoin.promise, this.resumer?.joined()]);
+  }
+
+  private launch(afterCrash: boolean): void {
+    if (this.stopped || this.starting) return;
+    this.starting = this.startUntilJoined(afterCrash).finally(() => (this.starting = null));
+  }
+
+  private async startUntilJoined(afterCrash: boolean): Promise<void> {
+    // Failures so far: each waits longer before the next attempt (a crash counts as one).
+    let failures = afterCrash ? 1 : 0;
+    let lastKind = '';
+    const failed = (error: Error) => {
+      failures++;
+      this.stateValue.lastError = error.message;
+      // One line per kind of failure (a group name and a broker error: no tenant in either).
+      const kind = `${error.name}: ${error.message}`;
+      if (kind !== lastKind) {
+        this.logger.warn(
+          { err: error, attempt: failures, retryInMs: backoffMs(failures) },
+          'Consumer could not join its group; retrying',
+        );
+      }
+      lastKind = kind;
+    };
+    for (;;) {
+      if (failures > 0) await this.backoff(failures);
+      if (this.stopped) return;
+      this.stateValue.status = 'starting';
+      try {
+        // The park producer is ready before the first batch; the resume group starts once its
+        // topic exists, and joins meanwhile.
+        await this.parking?.start(this.options.topics[0]);
+        if (this.stopped) return await this.parking?.stop();
+        this.resumer?.start();
+        await this.startOwn();
+        // kafkajs reports a join it gave up on as a crash, not as a rejection.
+        if (this.state.status !== 'crashed') return;
+        failed(new Error(this.stateValue.lastError ?? 'crashed while joining'));
+      } catch (caught) {
+        if (this.stopped) return;
+        failed(asError(caught));
+        await this.consumer.disconnect().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Waits `backoffMs(failures)`, or less when the consumer stops meanwhile. */
+  private async backoff(failures: number): Promise<void> {
+    await sleep(backoffMs(failures), this.stopping.signal);
+  }
+
+  private restartable(): Promise<boolean> {
+    return Promise.resolve(!this.stopped);
   }
 
   private async startOwn(): Promise<void> {
     const options = this.options;
     await this.consumer.connect();
+    // Stopped while connecting: `stop()` may have stopped waiting for this start.
+    if (this.stopped) return this.consumer.disconnect();
     await this.consumer.subscribe({
       topics: options.topics,
       fromBeginning: options.fromBeginning ?? false,
@@ -240,11 +334,18 @@ export class KafkaConsumerRunner<T = unknown> {
     });
   }
 
+  /** Leaves the group (kafkajs's disconnect sends LeaveGroup), so a restart need not wait. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.stateValue.status = 'stopped';
+    this.stopping.abort();
     await Promise.allSettled([this.consumer.disconnect(), this.resumer?.stop()]);
+    // A start still joining ends once its connection is closed; one still connecting (kafkajs
+    // retries a connection for minutes) stops at its next step.
+    const waited = new AbortController();
+    await Promise.race([this.starting, sleep(STOP_WAIT_MS, waited.signal)]);
+    waited.abort();
     await this.parking?.stop();
   }
 
@@ -624,6 +725,21 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A start's wait after its n-th failure: 0.5 s doubling up to 30 s. */
+function backoffMs(failures: number): number {
+  return Math.min(500 * 2 ** (failures - 1), 30_000);
 }

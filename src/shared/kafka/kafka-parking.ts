@@ -63,10 +63,13 @@ export class KafkaParking {
     this.logger = new Logger(`KafkaParking:${groupId}`);
   }
 
-  /** Connects, and creates the park topic with as many partitions as the source topic. */
+  /**
+   * Connects, and creates the park topic with as many partitions as the source topic. Safe to
+   * call again after a failure (the consumer's start retries it).
+   */
   async start(sourceTopic: string): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    this.admin = this.kafka.admin();
+    this.producer ??= this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.admin ??= this.kafka.admin();
     await Promise.all([this.producer.connect(), this.admin.connect()]);
     const partitionsOf = async (topic: string) => {
       const metadata = await this.admin!.fetchTopicMetadata({ topics: [topic] });
@@ -82,7 +85,7 @@ export class KafkaParking {
     ]);
     this.partitions = Math.max(1, await partitionsOf(this.topic));
     // Also when no new record arrives: the state (and the resumed tenants) stays current.
-    this.timer = setInterval(() => void this.refresh(), CHECK_INTERVAL_MS);
+    this.timer ??= setInterval(() => void this.refresh(), CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 

@@ -17,8 +17,9 @@ import {
 } from 'kafkajs';
 import { awsConfig, type AwsConfig, kafkaConfig, type KafkaConfig } from '../../config';
 import { certificateStartupError, commonError } from '../errors';
+import { gauge } from '../metrics';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
-import { KafkaConsumerRunner, type ConsumerOptions } from './kafka-consumer';
+import { KafkaConsumerRunner, type ConsumerOptions, type ConsumerState } from './kafka-consumer';
 import { kafkaConnectionOptions } from './kafka-connection';
 import { createTopicsReady } from './kafka-topics';
 
@@ -29,6 +30,21 @@ export interface OutboundMessage {
 }
 
 const PREPARED = Symbol('prepared');
+
+/** The running services (one per app; a test process may hold several), read at each scrape. */
+const services = new Set<KafkaService>();
+gauge({
+  name: 'tessera_kafka_consumer_group_joined',
+  help: 'Consumer groups this instance runs: 1 joined, 0 joining (after a start or a crash)',
+  labelNames: ['group'] as const,
+  collect() {
+    this.reset();
+    for (const service of services)
+      for (const group of service.consumerGroups())
+        if (group.status !== 'stopped')
+          this.set({ group: group.groupId }, group.status === 'running' ? 1 : 0);
+  },
+});
 
 /** A message stamped by `KafkaService.prepare` in its producer's tenant context. */
 export interface PreparedMessage {
@@ -56,7 +72,7 @@ export class KafkaService
   readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly admin: Admin;
-  private readonly consumers = new Set<{ stop(): Promise<void> }>();
+  private readonly consumers = new Set<KafkaConsumerRunner<unknown>>();
 
   constructor(
     @Inject(kafkaConfig.KEY) private readonly config: KafkaConfig,
@@ -84,6 +100,7 @@ export class KafkaService
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.admin = this.kafka.admin();
+    services.add(this);
   }
 
   /** Connects the producer and admin; a certificate the CA cannot verify is one clear line. */
@@ -108,6 +125,7 @@ export class KafkaService
 
   /** The producer and admin close last (consumers stopped already; a no-op if they did). */
   async onApplicationShutdown(): Promise<void> {
+    services.delete(this);
     await this.stopConsumers();
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
@@ -182,15 +200,38 @@ export class KafkaService
     return { brokers: cluster.brokers.length, controller: cluster.controller };
   }
 
-  /** Starts a consumer group; stopped at shutdown after its in-flight message. */
-  async startConsumer<T>(options: ConsumerOptions<T>): Promise<KafkaConsumerRunner<T>> {
+  /**
+   * Starts a consumer group and returns at once: it joins in the background (retrying until it
+   * does), so start-up never waits for a rebalance. Stopped at shutdown after its in-flight
+   * message, leaving its group.
+   */
+  startConsumer<T>(options: ConsumerOptions<T>): Promise<KafkaConsumerRunner<T>> {
     const park =
       options.onExhausted === 'park'
         ? { replicationFactor: this.config.replicationFactor, ...options.park }
         : options.park;
-    const runner = new KafkaConsumerRunner(this.kafka, this.context, { ...options, park });
-    this.consumers.add(runner);
-    await runner.start();
-    return runner;
+    const runner = new KafkaConsumerRunner(this.kafka, this.context, {
+      ...this.config.consumer,
+      ...options,
+      park,
+    });
+    this.consumers.add(runner as KafkaConsumerRunner<unknown>);
+    runner.start();
+    return Promise.resolve(runner);
+  }
+
+  /** Every consumer group of this instance (resume groups included), each with its state. */
+  consumerGroups(): ConsumerState[] {
+    return [...this.consumers].flatMap((runner) => runner.groups);
+  }
+
+  /** Resolves once every consumer started so far has joined its group (or after `timeoutMs`). */
+  async consumersJoined(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((done) => (timer = setTimeout(() => done(false), timeoutMs)));
+    const joined = Promise.all([...this.consumers].map((runner) => runner.joined())).then(
+      () => true as const,
+    );
+    return Promise.race([joined, late]).finally(() => clearTimeout(timer));
   }
 }
