@@ -1,6 +1,7 @@
 // Bundles the dashboard (web/) with esbuild into dist/dashboard: content-hashed JS and CSS under
 // assets/, and index.html naming them. `npm run build` runs it after `nest build` (which empties
-// dist/). `--outdir <dir>` builds elsewhere (the browser tests build into their own folder).
+// dist/). `@tessera/client` (packages/client) is bundled from its sources. `--outdir <dir>`
+// builds elsewhere (the browser tests build into their own folder).
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -26,6 +27,8 @@ export async function buildDashboard(target = outdir) {
     assetNames: '[name]-[hash]',
     metafile: true,
     legalComments: 'none',
+    // The client package from its sources (built with the page, no separate build step).
+    alias: { '@tessera/client': join(root, 'packages', 'client', 'src', 'index.ts') },
     logLevel: 'warning',
   });
   const outputs = Object.entries(result.metafile.outputs);

@@ -1,4 +1,10 @@
-/** The API as the page calls it: credentials on every request, errors in words. */
+/**
+ * The API as the page calls it: the typed client of `@tessera/client` with the signed-in
+ * credential, a 401 that signs the page out, and errors in words.
+ */
+import { createTesseraClient, type TesseraClient, TesseraError } from '@tessera/client';
+
+export { TesseraError };
 
 export type Credential =
   | { kind: 'key'; apiKey: string }
@@ -11,13 +17,10 @@ export type Credential =
       isAdmin: boolean;
     };
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
+/** No answer at all (the network or the server is down); the page tries again later. */
+export class Unreachable extends Error {
+  constructor() {
+    super('The server cannot be reached; retrying');
   }
 }
 
@@ -38,81 +41,77 @@ export function saveCredential(credential: Credential | null): void {
   else sessionStorage.removeItem(STORAGE_KEY);
 }
 
+/** What a client call resolves with (openapi-fetch's result). */
+interface CallResult {
+  data?: unknown;
+  error?: unknown;
+  response: Response;
+}
+
 export class Api {
-  credential: Credential | null = loadCredential();
+  /**
+   * Same origin; no automatic retries: the panels wait out a 429 themselves (saying so), and a
+   * sign-in answers at once.
+   */
+  readonly client: TesseraClient = createTesseraClient({ baseUrl: location.origin, retry: false });
   /** Called on any 401 with a credential: the page goes back to sign-in. */
   onUnauthorized: (message: string) => void = () => undefined;
+  private current: Credential | null = null;
 
-  headers(): Record<string, string> {
-    const c = this.credential;
-    if (!c) return {};
-    if (c.kind === 'key') return { 'x-api-key': c.apiKey };
-    return {
-      authorization: `Bearer ${c.token}`,
-      ...(c.tenantId ? { 'x-tenant-id': c.tenantId } : {}),
-    };
+  constructor() {
+    this.credential = loadCredential();
   }
 
-  async request<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    options: { signOutOn401?: boolean; tenantId?: string } = {},
-  ): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(path, {
-        method,
-        headers: {
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...this.headers(),
-          ...(options.tenantId ? { 'x-tenant-id': options.tenantId } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new ApiError(0, 'The server cannot be reached; retrying');
-    }
-    if (response.status === 204) return undefined as T;
-    const text = await response.text();
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (response.ok) return parsed as T;
+  get credential(): Credential | null {
+    return this.current;
+  }
 
-    const message =
-      parsed &&
-      typeof parsed === 'object' &&
-      typeof (parsed as { message?: unknown }).message === 'string'
-        ? (parsed as { message: string }).message
-        : response.statusText || `HTTP ${response.status}`;
-    const retryAfter = Number(response.headers.get('retry-after'));
-    const error = new ApiError(
-      response.status,
-      message,
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+  set credential(credential: Credential | null) {
+    this.current = credential;
+    this.client.setAuth(
+      !credential
+        ? undefined
+        : credential.kind === 'key'
+          ? { apiKey: credential.apiKey }
+          : { accessToken: credential.token },
     );
-    if (response.status === 401 && options.signOutOn401 !== false) {
-      this.onUnauthorized(`Signed out: ${message}`);
-    }
-    return Promise.reject(error);
+    this.client.setTenant(
+      credential?.kind === 'bearer' ? (credential.tenantId ?? undefined) : undefined,
+    );
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.request<T>('GET', path);
+  /**
+   * The data of a call made with `this.client`; a failed one throws `TesseraError` (a 401 signs
+   * the page out unless `signOutOn401` is false) or `Unreachable`.
+   */
+  async call<R extends CallResult>(
+    call: Promise<R>,
+    options: { signOutOn401?: boolean } = {},
+  ): Promise<Exclude<R['data'], undefined>> {
+    let result: R;
+    try {
+      result = await call;
+    } catch {
+      throw new Unreachable();
+    }
+    if (result.response.ok) return result.data as Exclude<R['data'], undefined>;
+    const error = new TesseraError(result.response, result.error);
+    if (error.status === 401 && options.signOutOn401 !== false)
+      this.onUnauthorized(`Signed out: ${error.message}`);
+    throw error;
   }
+}
+
+/** The HTTP status of a failed call (0: no answer). */
+export function statusOf(error: unknown): number {
+  return error instanceof TesseraError ? error.status : 0;
 }
 
 /** What a person reads for a failed call. */
 export function describe(error: unknown): string {
-  if (!(error instanceof ApiError)) return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof TesseraError))
+    return error instanceof Error ? error.message : String(error);
   switch (error.status) {
-    case 0:
-      return error.message;
     case 401:
       return 'not signed in';
     case 403:

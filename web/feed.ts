@@ -1,7 +1,10 @@
 import { byId, formatTime, h } from './dom';
-import type { FeedEvent } from './socket';
+import type { FeedEvent as AnyFeedEvent } from '@tessera/client';
 
 const MAX_ROWS = 500;
+
+/** A stored event (live-only facts have no seq and are not listed). */
+export type FeedEvent = AnyFeedEvent & { seq: number };
 
 /** The live feed: newest first, filters by type and source, pause with a backlog, auto-scroll. */
 export class FeedView {
@@ -94,7 +97,7 @@ export class FeedView {
         'data-seq': event.seq,
         'data-type': event.event_type,
         'data-source': event.source,
-        'data-id': event.id,
+        'data-id': event.id ?? undefined,
       },
       h('time', { datetime: event.timestamp }, formatTime(event.timestamp)),
       h('span', { class: 'source' }, event.source),

@@ -1,21 +1,18 @@
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
-import { Api, ApiError, type Credential, describe, saveCredential } from './api';
+import { type FeedEvent as AnyFeedEvent, FeedClient } from '@tessera/client';
+import { Api, type Credential, describe, saveCredential, statusOf, TesseraError } from './api';
 import { byId, h } from './dom';
-import { FeedView } from './feed';
+import { type FeedEvent, FeedView } from './feed';
 import { LocationPanel, MessagingPanel, TenancyPanel, type Viewer } from './panels';
-import { type ConnectionState, type FeedEvent, FeedSocket } from './socket';
 import { StatsView } from './stats';
 
-interface LoginAnswer {
-  access_token: string;
-  user: {
-    email: string;
-    tenant_id: string | null;
-    role: 'tenant_owner' | 'user' | null;
-    is_admin: boolean;
-  };
-}
+type ConnectionState =
+  | { state: 'connecting' }
+  | { state: 'connected' }
+  | { state: 'reconnecting'; inSeconds: number }
+  | { state: 'closed' };
+
 interface Me {
   email: string;
   tenant_id: string | null;
@@ -34,7 +31,10 @@ const stats = new StatsView(api);
 let viewer: Viewer | null = null;
 const locationPanel = new LocationPanel(api);
 const panels = [locationPanel, new MessagingPanel(api, () => viewer), new TenancyPanel(api)];
-let socket: FeedSocket | null = null;
+let socket: FeedClient | null = null;
+/** Seqs the list shows (history and live), so a reload after a gap adds only what is new. */
+const shown = new Set<number>();
+let countdown: number | undefined;
 let memberships: Me['memberships'] = [];
 
 const signInSection = byId('sign-in');
@@ -50,6 +50,7 @@ function notice(text: string, kind: 'info' | 'error' = 'info'): void {
 }
 
 function showConnection(state: ConnectionState): void {
+  if (state.state !== 'reconnecting') window.clearInterval(countdown);
   connection.dataset.state = state.state;
   connection.textContent =
     state.state === 'connected'
@@ -102,13 +103,13 @@ byId<HTMLFormElement>('key-form').addEventListener('submit', (event) => {
   signInMessage.textContent = '';
   api.credential = { kind: 'key', apiKey };
   api
-    .request<TenantInfo>('GET', '/api/v1/tenant/info', undefined, { signOutOn401: false })
+    .call(api.client.GET('/api/v1/tenant/info'), { signOutOn401: false })
     .then(
-      (info) => enter({ kind: 'key', apiKey }, info),
+      (info: TenantInfo) => enter({ kind: 'key', apiKey }, info),
       (error: unknown) => {
         api.credential = null;
         signInMessage.textContent =
-          error instanceof ApiError && error.status === 401
+          statusOf(error) === 401
             ? 'That API key was not accepted.'
             : `Could not sign in: ${describe(error)}`;
       },
@@ -125,12 +126,9 @@ byId<HTMLFormElement>('password-form').addEventListener('submit', (event) => {
   signInMessage.textContent = '';
   api.credential = null;
   api
-    .request<LoginAnswer>(
-      'POST',
-      '/api/v1/auth/login',
-      { email, password },
-      { signOutOn401: false },
-    )
+    .call(api.client.POST('/api/v1/auth/login', { body: { email, password } }), {
+      signOutOn401: false,
+    })
     .then(async (login) => {
       byId<HTMLInputElement>('password').value = '';
       const credential: Credential = {
@@ -142,15 +140,15 @@ byId<HTMLFormElement>('password-form').addEventListener('submit', (event) => {
         isAdmin: login.user.is_admin,
       };
       api.credential = credential;
-      const me = await api.get<Me>('/api/v1/auth/me');
+      const me: Me = await api.call(api.client.GET('/api/v1/auth/me'));
       memberships = me.memberships;
       await chooseTenant(credential, me);
     })
     .catch((error: unknown) => {
       signInMessage.textContent =
-        error instanceof ApiError && error.status === 401
+        statusOf(error) === 401
           ? 'Wrong email or password.'
-          : error instanceof ApiError && error.status === 429
+          : error instanceof TesseraError && error.status === 429
             ? `Too many attempts: rate limited, try again in ${error.retryAfterSeconds ?? 60} s.`
             : `Could not sign in: ${describe(error)}`;
     })
@@ -160,10 +158,13 @@ byId<HTMLFormElement>('password-form').addEventListener('submit', (event) => {
 async function tenantName(id: string): Promise<string> {
   try {
     // Asked as a member of that tenant (X-Tenant-ID), not of the session's default one.
-    const tenant = await api.request<{ name: string }>('GET', `/api/v1/tenants/${id}`, undefined, {
-      signOutOn401: false,
-      tenantId: id,
-    });
+    const tenant = await api.call(
+      api.client.GET('/api/v1/tenants/{id}', {
+        params: { path: { id } },
+        headers: { 'x-tenant-id': id },
+      }),
+      { signOutOn401: false },
+    );
     return tenant.name;
   } catch {
     return id;
@@ -179,8 +180,8 @@ async function chooseTenant(
     role: m.role,
   }));
   if (options.length === 0 && me.is_admin) {
-    const page = await api.get<{ data: { id: string; name: string }[] }>(
-      '/api/v1/tenants?limit=100',
+    const page = await api.call(
+      api.client.GET('/api/v1/tenants', { params: { query: { limit: 100 } } }),
     );
     options = page.data.map((t) => ({ id: t.id, role: null }));
   }
@@ -214,10 +215,10 @@ async function pick(
   const chosen: Credential = { ...credential, tenantId, role };
   api.credential = chosen;
   try {
-    const info = await api.get<TenantInfo>('/api/v1/tenant/info');
+    const info: TenantInfo = await api.call(api.client.GET('/api/v1/tenant/info'));
     enter(chosen, info);
   } catch (error) {
-    if (!(error instanceof ApiError && error.status === 401))
+    if (statusOf(error) !== 401)
       signInMessage.textContent = `Could not open the tenant: ${describe(error)}`;
   }
 }
@@ -231,10 +232,9 @@ async function signOut(): Promise<void> {
   try {
     if (credential?.kind === 'bearer') {
       try {
-        await api.request('POST', '/api/v1/auth/logout', undefined, { signOutOn401: false });
+        await api.call(api.client.POST('/api/v1/auth/logout'), { signOutOn401: false });
       } catch (error) {
-        if (!(error instanceof ApiError && error.status === 401))
-          notice(`Sign-out: ${describe(error)}`, 'error');
+        if (statusOf(error) !== 401) notice(`Sign-out: ${describe(error)}`, 'error');
       }
     }
     saveCredential(null);
@@ -303,50 +303,90 @@ function renderTenantSwitch(credential: Credential, current: string): void {
 function startBoard(credential: Credential): void {
   stopBoard();
   feed.reset();
+  shown.clear();
   stats.start();
   for (const panel of panels) panel.start();
-  const current = new FeedSocket(credential, {
-    onEvent: (event, live) => receive(event, live),
-    onGap: () => {
-      feed.showNotice(
-        'Some events were missed while disconnected (more than the server replays); reloading the newest.',
-      );
-      void loadHistory(current);
-    },
-    onState: showConnection,
-    onHello: () => undefined,
-    onRepeatedFailure: () => {
-      // A browser does not see the upgrade's status: ask the API whether the credential still works.
-      api.get('/api/v1/tenant/info').catch((error: unknown) => {
-        if (error instanceof ApiError && error.status === 429)
-          notice(`Live feed ${describe(error)}`, 'error');
-      });
-    },
+  // Same origin, credentials as subprotocols (a browser cannot set headers on a WebSocket).
+  const current = new FeedClient({
+    credential:
+      credential.kind === 'key'
+        ? { apiKey: credential.apiKey }
+        : { token: credential.token, tenantId: credential.tenantId ?? undefined },
+    backoff: { initialMs: 500, maxMs: 15_000 },
+  });
+  const live = () => socket === current;
+  current.on('open', () => live() && showConnection({ state: 'connected' }));
+  current.on('event', (event) => live() && receive(event, true));
+  current.on('gap', () => {
+    if (!live()) return;
+    feed.showNotice(
+      'Some events were missed while disconnected (more than the server replays); reloading the newest.',
+    );
+    void loadHistory(current);
+  });
+  current.on('disconnect', ({ opened, attempt, retryInMs }) => {
+    if (!live()) return;
+    showReconnecting(retryInMs);
+    // The upgrade failed twice in a row: a browser does not see its status, the API says why.
+    if (!opened && attempt >= 2) checkCredential();
+  });
+  current.on('close', (reason) => {
+    if (!live()) return;
+    showConnection({ state: 'closed' });
+    // The server ended or refused the credential (4401, 401/403): the API says so in words.
+    if (reason.kind !== 'closed') checkCredential();
   });
   socket = current;
   window.tesseraDashboard = { socket: current };
+  showConnection({ state: 'connecting' });
   void loadHistory(current).finally(() => {
-    if (socket === current) current.start();
+    if (live()) current.start();
   });
 }
 
-function receive(event: FeedEvent, live: boolean): void {
-  feed.add(event);
-  if (!live) return;
-  stats.count(event);
-  locationPanel.count(event);
+/** "reconnecting in N s", counting down until the feed tries again. */
+function showReconnecting(retryInMs: number): void {
+  const until = Date.now() + retryInMs;
+  const left = () => Math.max(0, Math.ceil((until - Date.now()) / 1000));
+  showConnection({ state: 'reconnecting', inSeconds: left() });
+  countdown = window.setInterval(() => {
+    const seconds = left();
+    if (seconds > 0) showConnection({ state: 'reconnecting', inSeconds: seconds });
+    else showConnection({ state: 'connecting' });
+  }, 1000);
 }
 
-async function loadHistory(current: FeedSocket): Promise<void> {
+/** Asks the API whether the credential still works: a 401 signs out; a 429 is said. */
+function checkCredential(): void {
+  api.call(api.client.GET('/api/v1/tenant/info')).catch((error: unknown) => {
+    if (statusOf(error) === 429) notice(`Live feed ${describe(error)}`, 'error');
+  });
+}
+
+function receive(event: AnyFeedEvent, live: boolean): void {
+  if (live) {
+    stats.count(event);
+    locationPanel.count(event);
+  }
+  // Live-only facts (no seq) are counted above, never listed.
+  if (event.seq === null || shown.has(event.seq)) return;
+  shown.add(event.seq);
+  feed.add(event as FeedEvent);
+}
+
+async function loadHistory(current: FeedClient): Promise<void> {
   try {
-    const page = await api.get<{ data: FeedEvent[] }>('/api/v1/events?limit=100');
-    const fresh = page.data.filter((event) => !current.hasSeen(event.seq));
-    current.markSeen(fresh);
+    const page: { data: FeedEvent[] } = await api.call(
+      api.client.GET('/api/v1/events', { params: { query: { limit: 100 } } }),
+    );
+    const fresh = page.data.filter((event) => !shown.has(event.seq));
+    // The feed resumes after the newest event listed here, and drops what it has shown.
+    for (const event of fresh) current.advanceTo(event.seq);
     for (const event of fresh.reverse()) receive(event, false);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return;
+    if (statusOf(error) === 401) return;
     feed.showNotice(
-      error instanceof ApiError && error.status === 404
+      statusOf(error) === 404
         ? 'Event history is not available on this server; showing live events only.'
         : `Event history: ${describe(error)}`,
     );
@@ -354,8 +394,9 @@ async function loadHistory(current: FeedSocket): Promise<void> {
 }
 
 function stopBoard(): void {
-  socket?.stop();
+  const current = socket;
   socket = null;
+  current?.close('signed out');
   stats.stop();
   for (const panel of panels) panel.stop();
   showConnection({ state: 'closed' });
@@ -364,7 +405,7 @@ function stopBoard(): void {
 declare global {
   interface Window {
     /** For the browser tests: drop the socket as a network failure would. */
-    tesseraDashboard?: { socket: FeedSocket };
+    tesseraDashboard?: { socket: FeedClient };
   }
 }
 
@@ -373,18 +414,17 @@ declare global {
 const saved = api.credential;
 if (saved) {
   api
-    .get<TenantInfo>('/api/v1/tenant/info')
-    .then((info) => {
+    .call(api.client.GET('/api/v1/tenant/info'))
+    .then((info: TenantInfo) => {
       if (saved.kind === 'bearer')
-        return api.get<Me>('/api/v1/auth/me').then((me) => {
+        return api.call(api.client.GET('/api/v1/auth/me')).then((me: Me) => {
           memberships = me.memberships;
           enter(saved, info);
         });
       enter(saved, info);
     })
     .catch((error: unknown) => {
-      if (!(error instanceof ApiError && error.status === 401))
-        showSignIn(`Could not resume: ${describe(error)}`);
+      if (statusOf(error) !== 401) showSignIn(`Could not resume: ${describe(error)}`);
     });
 } else {
   showSignIn();

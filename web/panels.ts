@@ -1,4 +1,5 @@
-import { type Api, ApiError, describe } from './api';
+import type { TesseraClient } from '@tessera/client';
+import { type Api, describe, statusOf, TesseraError } from './api';
 import { byId, figures, formatTime, h } from './dom';
 
 /** Who the page signed in as: the owner's controls are drawn only for owners (and admins). */
@@ -7,8 +8,14 @@ export interface Viewer {
   canManage: boolean;
 }
 
-/** A part of a panel: fetched from `path`, or (without one) drawn from what the page counted. */
-type Section = { title: string; path?: string; render: (body: unknown) => Node };
+/** A part of a panel: fetched by `load`, or (without it) drawn from what the page counted. */
+type Section = {
+  title: string;
+  load?: (
+    client: TesseraClient,
+  ) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
+  render: (body: unknown) => Node;
+};
 
 /**
  * A panel polls its routes; each route's failure is shown in words in its own place (404: the
@@ -47,19 +54,17 @@ abstract class Panel {
     const parts = await Promise.all(
       this.sections().map(async (section) => {
         try {
-          const body = section.path ? await this.api.get<unknown>(section.path) : null;
+          const body = section.load ? await this.api.call(section.load(this.api.client)) : null;
           return section.render(body);
         } catch (error) {
-          if (error instanceof ApiError && error.status === 429)
-            next = Math.max(next, (error.retryAfterSeconds ?? 5) * 1000);
-          if (error instanceof ApiError && error.status === 404) next = Math.max(next, 30_000);
-          const line = h(
-            'p',
-            { class: `unavailable status-${error instanceof ApiError ? error.status : 0}` },
-            describe(error),
-          );
-          if (error instanceof ApiError && error.status === 429)
-            countDown(line, error.retryAfterSeconds ?? 5);
+          const retryAfter =
+            error instanceof TesseraError && error.status === 429
+              ? (error.retryAfterSeconds ?? 5)
+              : undefined;
+          if (retryAfter !== undefined) next = Math.max(next, retryAfter * 1000);
+          if (statusOf(error) === 404) next = Math.max(next, 30_000);
+          const line = h('p', { class: `unavailable status-${statusOf(error)}` }, describe(error));
+          if (retryAfter !== undefined) countDown(line, retryAfter);
           return line;
         }
       }),
@@ -132,7 +137,10 @@ export class LocationPanel extends Panel {
       },
       {
         title: 'Your active sessions',
-        path: '/api/v1/location/sessions?status=active&limit=100',
+        load: (client) =>
+          client.GET('/api/v1/location/sessions', {
+            params: { query: { status: 'active', limit: 100 } },
+          }),
         render: (body) => {
           const rows = list(body);
           const more = (body as { next_cursor?: unknown }).next_cursor ? '+' : '';
@@ -143,11 +151,22 @@ export class LocationPanel extends Panel {
           );
         },
       },
-      { title: 'Streaming', path: '/api/v1/streaming/health', render: (body) => figures(body) },
-      { title: 'Retry ledger', path: '/api/v1/retry/stats', render: (body) => figures(body) },
+      {
+        title: 'Streaming',
+        load: (client) => client.GET('/api/v1/streaming/health'),
+        render: (body) => figures(body),
+      },
+      {
+        title: 'Retry ledger',
+        load: (client) => client.GET('/api/v1/retry/stats'),
+        render: (body) => figures(body),
+      },
       {
         title: 'Failed updates',
-        path: '/api/v1/retry/failed?status=permanently_failed&limit=10',
+        load: (client) =>
+          client.GET('/api/v1/retry/failed', {
+            params: { query: { status: 'permanently_failed', limit: 10 } },
+          }),
         render: (body) => {
           const rows = list(body);
           if (rows.length === 0) return h('p', { class: 'muted' }, 'None');
@@ -193,18 +212,19 @@ export class MessagingPanel extends Panel {
     return [
       {
         title: 'Queues',
-        path: '/api/v1/consumers/status',
+        load: (client) => client.GET('/api/v1/consumers/status'),
         render: (body) => this.queues(list(body)),
       },
       {
         title: 'Recent messages',
-        path: '/api/v1/messages?limit=100',
+        load: (client) => client.GET('/api/v1/messages', { params: { query: { limit: 100 } } }),
         render: (body) =>
           this.recent(list(body), Boolean((body as { next_cursor?: unknown }).next_cursor)),
       },
       {
         title: 'Failed messages',
-        path: '/api/v1/messages?status=failed&limit=10',
+        load: (client) =>
+          client.GET('/api/v1/messages', { params: { query: { status: 'failed', limit: 10 } } }),
         render: (body) => this.failed(list(body)),
       },
     ];
@@ -307,10 +327,11 @@ export class MessagingPanel extends Panel {
       button.disabled = true;
       status.textContent = 'saving…';
       this.api
-        .request(
-          'PUT',
-          `/api/v1/tenants/${encodeURIComponent(tenantId)}/consumers/${encodeURIComponent(row.queue_name)}/config`,
-          { workers },
+        .call(
+          this.api.client.PUT('/api/v1/tenants/{id}/consumers/{queue_name}/config', {
+            params: { path: { id: tenantId, queue_name: row.queue_name } },
+            body: { workers },
+          }),
         )
         .then(
           () => {
@@ -346,13 +367,19 @@ export class MessagingPanel extends Panel {
           const button = h('button', { type: 'button', class: 'retry' }, 'Retry');
           button.addEventListener('click', () => {
             button.disabled = true;
-            this.api.request('POST', `/api/v1/messages/${encodeURIComponent(id)}/retry`).then(
-              () => void this.refresh(),
-              (error: unknown) => {
-                button.disabled = false;
-                item.append(h('span', { class: 'error' }, ` ${describe(error)}`));
-              },
-            );
+            this.api
+              .call(
+                this.api.client.POST('/api/v1/messages/{id}/retry', {
+                  params: { path: { id } },
+                }),
+              )
+              .then(
+                () => void this.refresh(),
+                (error: unknown) => {
+                  button.disabled = false;
+                  item.append(h('span', { class: 'error' }, ` ${describe(error)}`));
+                },
+              );
           });
           item.append(button);
         }
@@ -371,7 +398,7 @@ export class TenancyPanel extends Panel {
     return [
       {
         title: 'Tenant',
-        path: '/api/v1/tenant/info',
+        load: (client) => client.GET('/api/v1/tenant/info'),
         render: (body) => {
           const info = body as {
             tenant_id: string;

@@ -1,7 +1,7 @@
 import uPlot from 'uplot';
-import { type Api, ApiError, describe } from './api';
+import { type Api, describe, statusOf, TesseraError } from './api';
 import { byId, h } from './dom';
-import type { FeedEvent } from './socket';
+import type { FeedEvent } from '@tessera/client';
 
 interface Stats {
   total: number;
@@ -75,10 +75,13 @@ export class StatsView {
     window.clearTimeout(this.timer);
     const { ms, bucket } = this.selected;
     const since = Date.now() - ms;
-    const query = new URLSearchParams({ since: new Date(since).toISOString(), bucket });
     let next = REFRESH_MS;
     try {
-      const stats = await this.api.get<Stats>(`/api/v1/events/stats?${query.toString()}`);
+      const stats: Stats = await this.api.call(
+        this.api.client.GET('/api/v1/events/stats', {
+          params: { query: { since: new Date(since).toISOString(), bucket } },
+        }),
+      );
       this.available = true;
       this.since = since;
       this.counts = new Map(stats.by_type.map((row) => [row.event_type, row.count]));
@@ -87,12 +90,12 @@ export class StatsView {
       this.status.textContent = '';
       this.render();
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) return;
-      if (error instanceof ApiError && error.status === 404) {
+      if (statusOf(error) === 401) return;
+      if (statusOf(error) === 404) {
         this.available = false;
         next = 60_000;
       }
-      if (error instanceof ApiError && error.status === 429)
+      if (error instanceof TesseraError && error.status === 429)
         next = (error.retryAfterSeconds ?? 5) * 1000;
       this.status.textContent = `Stats ${describe(error)}`;
     }
