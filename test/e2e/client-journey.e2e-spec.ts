@@ -18,7 +18,7 @@ import { TcpProxy } from '../support/tcp-proxy';
  * in, makes an API key, tracks a location session, publishes messages and scales a queue, and
  * posts events, while a FeedClient on one app instance (behind a TCP proxy the test controls)
  * follows the tenant's feed. The feed is cut three times: its connection killed, its instance
- * stopped with SIGTERM (1001) and started again on the same port, its instance killed with
+ * stopped with SIGTERM and started again on the same port, its instance killed with
  * SIGKILL and started again. It still sees every stored event of the tenant exactly once, in seq
  * order. REST calls go to a second instance, which stays up.
  */
