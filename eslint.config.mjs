@@ -97,7 +97,18 @@ export const moduleBoundaries = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', '.cache/**', 'node_modules/**', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'coverage/**',
+      '.cache/**',
+      'node_modules/**',
+      'eslint.config.mjs',
+      // The client package's build output and its types generated from the OpenAPI document.
+      'packages/*/dist/**',
+      'packages/client/src/schema.d.ts',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -142,7 +153,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'src/**/*.spec.ts', 'scripts/**/*.ts'],
+    files: ['test/**/*.ts', 'src/**/*.spec.ts', 'scripts/**/*.ts', 'packages/*/test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -3,6 +3,8 @@ import type { Config } from 'jest';
 const transform: Config['transform'] = { '^.+\\.(ts|js)$': '@swc/jest' };
 // ESM-only dependencies, compiled to CommonJS for Jest (everything else in node_modules is left alone).
 const transformIgnorePatterns = ['/node_modules/(?!(content-disposition)/)'];
+// ESM sources (packages/*) import siblings as './x.js': Jest resolves them to the .ts file.
+const moduleNameMapper = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 
 /**
  * Files that stop or restart a shared service (scripts/services.sh down): they run on their own,
@@ -16,6 +18,7 @@ const e2e = {
   testEnvironment: 'node',
   transform,
   transformIgnorePatterns,
+  moduleNameMapper,
   rootDir: '.',
   setupFiles: ['<rootDir>/test/support/env.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
@@ -31,8 +34,13 @@ const config: Config = {
       testEnvironment: 'node',
       transform,
       transformIgnorePatterns,
+      moduleNameMapper,
       rootDir: '.',
-      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'],
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/test/unit/**/*.spec.ts',
+        '<rootDir>/packages/*/test/**/*.spec.ts',
+      ],
     },
     {
       ...e2e,
