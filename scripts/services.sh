@@ -4,8 +4,8 @@
 #   Maven Central) and moto (AWS emulator: Cognito, Secrets Manager) -- all on 127.0.0.1 only.
 #
 # Usage: scripts/services.sh up|down|status [postgres|redis|rabbitmq|kafka|moto ...]
-#   up      install what is missing, start what is not answering, wait until it answers,
-#           apply scripts/sql/init.sql and bootstrap Cognito (ids into .env.local). Idempotent.
+#   up      install what is missing (HAProxy too, for the load-balancer test), start what is not
+#           answering, wait, apply scripts/sql/init.sql, bootstrap Cognito (.env.local). Idempotent.
 #   down    stop the services. Idempotent.
 #   status  one line per service; exit 0 when all named services answer, 1 otherwise.
 #
@@ -162,6 +162,9 @@ ensure_installed() {
       moto) have python3 || pkgs+=(python3 python3-pip) ;;
     esac
   done
+  # Not a service: the balancer test/e2e/load-balancer.e2e-spec.ts runs in front of two
+  # instances (with deploy/haproxy/haproxy.cfg, which scripts/check-deploy.sh also checks).
+  [[ -x /usr/sbin/haproxy ]] || have haproxy || pkgs+=(haproxy)
   if ((${#pkgs[@]})); then apt_install "${pkgs[@]}"; fi
 
   for s in "$@"; do
