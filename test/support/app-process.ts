@@ -29,7 +29,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts the app on `port` (a free one by default); does not wait for it: see `appReady`. */
+/**
+ * Starts the app on `port` (a free one by default) and `env.HOST` (127.0.0.1 by default; another
+ * loopback address lets two instances share a port); does not wait for it: see `appReady`.
+ */
 export async function spawnApp(
   env: Record<string, string> = {},
   port?: number,
@@ -48,7 +51,7 @@ export async function spawnApp(
   return {
     process: child,
     port: listen,
-    url: `http://127.0.0.1:${listen}`,
+    url: `http://${env.HOST ?? '127.0.0.1'}:${listen}`,
     exited,
     output: () => tail,
   };
