@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { appConfig, type AppConfig, eventsConfig, type EventsConfig } from '../config';
 import { logRequests } from '../shared/logging';
 import { configureInstantWindows } from '../shared/validation';
+import { routeClientFrame } from '../modules/realtime';
 import { configureCors } from './cors';
 import { enforceInputRules } from './json-input';
 import { restrictToRole } from './process-role';
@@ -22,7 +23,9 @@ export function configureApp(app: NestFastifyApplication): void {
   app.setGlobalPrefix(API_PREFIX, {
     exclude: ['health', 'health/*path', 'metrics', 'admin/*path', 'dashboard', 'dashboard/*path'],
   });
-  app.useWebSocketAdapter(new WsAdapter(app));
+  // Nest routes a frame by `event`: it gets the kind the message schemas read (`type`, or its
+  // deprecated alias `event`), and only for a valid frame (the gateway answers the others).
+  app.useWebSocketAdapter(new WsAdapter(app, { messageParser: routeClientFrame }));
 
   const fastify = app.getHttpAdapter().getInstance();
   openRequestContext(fastify);

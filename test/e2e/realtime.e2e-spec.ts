@@ -1,8 +1,10 @@
 import request from 'supertest';
 import WebSocket from 'ws';
-import { RealtimeGateway } from '../../src/modules/realtime';
+import { TenantFeeds } from '../../src/modules/events';
+import { RealtimeGateway, realtimeMetrics } from '../../src/modules/realtime';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
+import { eventually } from '../support/services';
 
 type Message = { type: string; data: Record<string, unknown> };
 
@@ -37,7 +39,7 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
     });
   const whoami = async (socket: WebSocket) => {
     const answer = next(socket);
-    socket.send(JSON.stringify({ event: 'whoami', data: { request_id: 'ws-1' } }));
+    socket.send(JSON.stringify({ type: 'whoami', data: { request_id: 'ws-1' } }));
     return answer;
   };
 
@@ -58,6 +60,77 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
       data: { tenant_id: tenantA.id, request_id: 'ws-1', transport: 'ws' },
     });
     socket.close();
+  });
+
+  it('the deprecated `event` still names the kind; `type` and `event` that disagree are refused', async () => {
+    const socket = await open('', { 'x-api-key': tenantA.api_key });
+    const answer = next(socket);
+    socket.send(JSON.stringify({ event: 'whoami', data: { request_id: 'ws-2' } }));
+    expect(await answer).toEqual({
+      type: 'whoami',
+      data: { tenant_id: tenantA.id, request_id: 'ws-2', transport: 'ws' },
+    });
+    const refused = next(socket);
+    socket.send(JSON.stringify({ type: 'whoami', event: 'subscribe' }));
+    expect((await refused)?.type).toBe('error');
+    socket.close();
+  });
+
+  it('hello is the first frame: an answer, an error or a push sent before it waits for it', async () => {
+    const admin = await platformAdmin(t);
+    const tenant = await createTenant(t, admin);
+    // The feed of a new tenant starts once its current seq is read: held here until released.
+    const feeds = t.app.get(TenantFeeds);
+    const currentSeq = feeds.currentSeq.bind(feeds);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const spy = jest.spyOn(feeds, 'currentSeq').mockImplementation(async (tenantId) => {
+      await released;
+      return currentSeq(tenantId);
+    });
+    const heldSoFar = async () =>
+      (await realtimeMetrics.wsHeldBeforeHello.get()).values[0]?.value ?? 0;
+    const heldBefore = await heldSoFar();
+    try {
+      const socket = new WebSocket(wsUrl, { headers: { 'x-api-key': tenant.api_key } });
+      const frames: Message[] = [];
+      socket.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString()) as Message));
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'whoami', data: { request_id: 'early' } }));
+      socket.send('not json {');
+      socket.send(JSON.stringify({ type: 'subscribe', data: { event_types: ['early.push'] } }));
+      const pushed = { type: 'event', data: { event_type: 'early.push', seq: null } };
+      expect(t.app.get(RealtimeGateway).sendToTenant(tenant.id, pushed)).toBe(1);
+      // Three answers exist now: held for hello, or (the fault this guards) already on the wire.
+      const answered = await eventually(
+        async () => (await heldSoFar()) - heldBefore + frames.length,
+        (n) => n >= 3,
+        10_000,
+        20,
+      );
+      expect(answered).toBeGreaterThanOrEqual(3);
+      release();
+      await eventually(
+        () => Promise.resolve(frames.length),
+        (n) => n >= 5,
+        10_000,
+        20,
+      );
+      const kinds = frames.map((f) => f.type);
+      console.log(`before hello: ${answered} answers held; then ${kinds.join(', ')}`);
+      expect(kinds[0]).toBe('hello');
+      expect(frames).toContainEqual({
+        type: 'whoami',
+        data: { tenant_id: tenant.id, request_id: 'early', transport: 'ws' },
+      });
+      expect(frames).toContainEqual(pushed);
+      expect(kinds.filter((k) => k === 'error')).toHaveLength(1);
+      expect(kinds).toContain('subscribed');
+      socket.close();
+    } finally {
+      release();
+      spy.mockRestore();
+    }
   });
 
   it("a session's socket runs in the member's tenant", async () => {

@@ -1,3 +1,4 @@
 export { RealtimeGateway, SUBPROTOCOL } from './realtime.gateway';
+export { routeClientFrame } from './realtime.messages';
 export * as realtimeMetrics from './realtime.metrics';
 export { RealtimeModule } from './realtime.module';

@@ -14,7 +14,6 @@ import {
 } from '@nestjs/websockets';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
-import { z } from 'zod';
 import { appConfig, type AppConfig, realtimeConfig, type RealtimeConfig } from '../../config';
 import { type Credentials, headerValue, RequestAuthenticator } from '../../shared/auth';
 import { AppError, ErrorFilter } from '../../shared/errors';
@@ -26,19 +25,12 @@ import {
 } from '../../shared/tenant-context';
 import { TenantFeeds } from '../events';
 import { ApiKeysService } from '../tenancy';
+import { parseClientMessage } from './realtime.messages';
 import { socketSources, wsClosed, wsRefused } from './realtime.metrics';
 import { CLOSE, SocketClient } from './socket-client';
 
 export const SUBPROTOCOL = 'tessera.v1';
 const MAX_PAYLOAD = 64 * 1024;
-const EVENT_TYPE = /^[A-Za-z0-9_.-]{1,100}$/;
-
-const subscribeSchema = z
-  .object({
-    event_types: z.array(z.string().regex(EVENT_TYPE)).max(100).optional(),
-    since_seq: z.number().int().min(0).optional(),
-  })
-  .strict();
 
 interface Admission {
   principal: Principal & { tenantId: string };
@@ -172,12 +164,13 @@ export class RealtimeGateway
       if (ofTenant.size === 0 && this.clients.get(client.tenantId) === ofTenant)
         this.clients.delete(client.tenantId);
     });
-    client.chain = this.join(client, 1_000);
+    void this.join(client, 1_000);
   }
 
   /**
    * Joins the tenant feed; while it cannot start (the tenant database or Redis does not answer)
-   * the socket stays open and the join is retried with backoff: `hello` comes once it starts.
+   * the socket stays open and the join is retried with backoff: `hello` comes once it starts,
+   * and nothing reaches the socket before it (SocketClient holds earlier frames).
    */
   private join(client: SocketClient, backoffMs: number): Promise<void> {
     return this.feeds.join(client.feed).catch((error: unknown) => {
@@ -188,7 +181,7 @@ export class RealtimeGateway
         'Feed not joined; retrying',
       );
       const retry = setTimeout(() => {
-        if (client.open) client.chain = this.join(client, Math.min(backoffMs * 2, 30_000));
+        if (client.open) void this.join(client, Math.min(backoffMs * 2, 30_000));
       }, backoffMs);
       retry.unref();
       client.socket.once('close', () => clearTimeout(retry));
@@ -249,37 +242,30 @@ export class RealtimeGateway
     };
   }
 
-  /** Frames Nest does not route (it ignores garbage silently): garbage gets an error message. */
+  /**
+   * Every frame is parsed here with the message schemas (realtime.messages.ts): a bad one gets an
+   * error message; `whoami` is answered by the Nest handler above (the adapter routes it by the
+   * same parse), `subscribe` here, after `hello`.
+   */
   private onFrame(client: SocketClient, data: RawData, isBinary: boolean): void {
-    let message: unknown;
+    let frame: unknown;
     try {
-      message = isBinary ? undefined : JSON.parse(rawText(data));
+      frame = isBinary ? undefined : JSON.parse(rawText(data));
     } catch {
-      message = undefined;
+      frame = undefined;
     }
-    if (!message || typeof message !== 'object' || Array.isArray(message)) {
-      client.send(
-        errorMessage('Frames are JSON text: {"event": "subscribe" | "whoami", "data": {…}}'),
-      );
+    const parsed = parseClientMessage(frame);
+    if (!parsed.ok) {
+      client.send(errorMessage(parsed.error));
       return;
     }
-    const { event, data: body } = message as { event?: unknown; data?: unknown };
-    if (event === 'whoami') return; // answered by the Nest handler above
-    if (event !== 'subscribe') {
-      client.send(errorMessage(`Unknown event ${JSON.stringify(event)}: send subscribe or whoami`));
-      return;
-    }
-    const parsed = subscribeSchema.safeParse(body ?? {});
-    if (!parsed.success) {
-      client.send(
-        errorMessage(
-          `Invalid subscribe: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`,
-        ),
-      );
-      return;
-    }
+    const message = parsed.message;
+    if (message.type !== 'subscribe') return;
+    const { event_types: types, since_seq: sinceSeq } = message.data ?? {};
+    // After hello (the feed joined): a subscribe sent earlier waits for it instead of failing.
     client.chain = client.chain
-      .then(() => this.feeds.subscribe(client.feed, parsed.data.event_types, parsed.data.since_seq))
+      .then(() => client.greeted)
+      .then(() => this.feeds.subscribe(client.feed, types, sinceSeq))
       .catch((error: unknown) => {
         this.logger.warn({ err: error, tenantId: client.tenantId }, 'Replay failed');
         client.send(errorMessage('Replay failed; subscribe again shortly'));

@@ -10,6 +10,10 @@ export const wsRefused = counter({
   help: 'WebSocket upgrades refused, by HTTP status',
   labelNames: ['status'] as const,
 });
+export const wsHeldBeforeHello = counter({
+  name: 'tessera_ws_held_before_hello_total',
+  help: 'WebSocket frames (answers, errors, pushes) held until the socket got its hello',
+});
 /** Sockets open on this process (every app instance in it). */
 export const socketSources = new Set<{ socketCount(): number }>();
 gauge({

@@ -23,7 +23,7 @@ export class ErrorFilter implements ExceptionFilter {
       host
         .switchToWs()
         .getClient<WebSocket>()
-        .send(JSON.stringify({ type: 'error', error: body }));
+        .send(JSON.stringify({ type: 'error', data: body }));
       return;
     }
     if (host.getType() !== 'http') throw exception;

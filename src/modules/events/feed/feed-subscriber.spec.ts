@@ -24,6 +24,7 @@ function subscriber() {
       frames.push(JSON.parse(frame) as (typeof frames)[number]);
       return true;
     },
+    greet: (frame: string) => sink.write(frame),
   };
   const sub = new FeedSubscriber('t', sink);
   const seen = () => frames.map((f) => `${f.type} ${f.data.seq}`);

@@ -16,10 +16,14 @@ export function feedItem(event: EventView | { seq: null; event_type: string }): 
   };
 }
 
-/** Where a subscriber's frames go (a socket): `write` answers whether the frame was sent. */
+/**
+ * Where a subscriber's frames go (a socket): `write` answers whether the frame was sent (or held
+ * for hello); `greet` sends `hello`, the first frame (the sink holds anything written before it).
+ */
 export interface FeedSink {
   readonly open: boolean;
   write(frame: string): boolean;
+  greet(frame: string): boolean;
 }
 
 /** Reads the tenant's events `after < seq ≤ upTo` in seq order, at most `limit`, of `types` if given. */
@@ -81,6 +85,11 @@ export class FeedSubscriber {
 
   send(message: unknown): boolean {
     return this.sink.write(JSON.stringify(message));
+  }
+
+  /** `hello`: where this subscriber's live stream starts. */
+  hello(data: { tenant_id: string; seq: number }): boolean {
+    return this.sink.greet(JSON.stringify({ type: 'hello', data }));
   }
 
   /** Delivers what was held (in seq order, deduplicated) and turns live. */

@@ -164,7 +164,7 @@ export class TenantFeeds implements OnApplicationShutdown {
     subscriber.joinAt(feed.head!);
     subscriber.holdTimer = setTimeout(() => subscriber.release(), SUBSCRIBE_WAIT_MS);
     subscriber.holdTimer.unref();
-    subscriber.send({ type: 'hello', data: { tenant_id: tenantId, seq: feed.head } });
+    subscriber.hello({ tenant_id: tenantId, seq: feed.head! });
   }
 
   leave(subscriber: FeedSubscriber): void {
