@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
+import { KafkaService } from '../../src/shared/kafka';
 import type { TestApp } from '../support/app';
 import { type AppProcess, appReady, spawnApp, stopApp } from '../support/app-process';
 import { type HttpSink, type LocationTenant, startSession } from '../support/http-sink';
@@ -13,6 +14,22 @@ const RESTART_BOUND_MS = 5_000;
 async function firstTimeAfter(since: number, probe: () => Promise<boolean>): Promise<number> {
   const ok = await eventually(probe, (held) => held, 90_000, 50);
   return ok ? Date.now() - since : -1;
+}
+
+/** The client ids of the location consumer groups' members now, by group (as the broker has them). */
+async function groupMembers(t: TestApp): Promise<Record<string, string[]>> {
+  const prefix = process.env.LOCATION_GROUP_PREFIX!;
+  const names = ['persister', 'persister.parked', 'streamer', 'dlq'].map((n) => `${prefix}-${n}`);
+  const admin = t.app.get(KafkaService).kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups(names);
+    return Object.fromEntries(
+      groups.map((g) => [g.groupId.slice(prefix.length + 1), g.members.map((m) => m.clientId)]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** The consumer groups readiness lists (`kafka_consumers`), each with its state. */
@@ -65,7 +82,8 @@ describe('Location fault tests: sink down, app killed — no accepted update is 
     const user = a.users[1];
     const session = await startSession(t, user);
     const duplicatesAtStart = sink.duplicates;
-    const first = await spawnApp();
+    // Each process its own client id: the broker's member list tells them apart.
+    const first = await spawnApp({ KAFKA_CLIENT_ID: 'tessera-killed' });
     let second: AppProcess | undefined;
     try {
       await appReady(first);
@@ -81,7 +99,7 @@ describe('Location fault tests: sink down, app killed — no accepted update is 
       await first.exited;
       const acceptedAtKill = s.result.accepted.length;
       const spawnedAt = Date.now();
-      second = await spawnApp({}, first.port);
+      second = await spawnApp({ KAFKA_CLIENT_ID: 'tessera-restarted' }, first.port);
       const restarted = second;
       // Every request sent after the spawn can only be answered by the new process.
       const [listening, firstAccepted] = await Promise.all([
@@ -127,6 +145,13 @@ describe('Location fault tests: sink down, app killed — no accepted update is 
       );
       // The requirement: a restarted instance takes updates again within seconds of its start.
       expect(toFirst202).toBeLessThan(RESTART_BOUND_MS);
+
+      // A graceful stop leaves the groups at once (the next start waits for no session): none of
+      // the restarted process's members is left right after it exited.
+      await stopApp(second);
+      const members = await groupMembers(t);
+      console.log(`right after SIGTERM: members by group=${JSON.stringify(members)}`);
+      expect(Object.values(members).flat()).not.toContain('tessera-restarted');
     } finally {
       first.process.kill('SIGKILL');
       await stopApp(second);

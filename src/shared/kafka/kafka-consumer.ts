@@ -127,7 +127,7 @@ type Failed<T> = Good<T> & { error: Error };
 
 const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index;
 
-/** How long `stop()` waits for a start in progress to end. */
+/** How long `stop()` waits, at most, for a consumer that has not joined yet. */
 const STOP_WAIT_MS = 3_000;
 /** How long a resuming tenant's next records wait for its last parked ones to be handled. */
 const DRAIN_WAIT_MS = 1_000;
@@ -337,14 +337,19 @@ export class KafkaConsumerRunner<T = unknown> {
   /** Leaves the group (kafkajs's disconnect sends LeaveGroup), so a restart need not wait. */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    const joined = this.stateValue.status === 'running';
     this.stopped = true;
     this.stateValue.status = 'stopped';
     this.stopping.abort();
-    await Promise.allSettled([this.consumer.disconnect(), this.resumer?.stop()]);
-    // A start still joining ends once its connection is closed; one still connecting (kafkajs
-    // retries a connection for minutes) stops at its next step.
     const waited = new AbortController();
-    await Promise.race([this.starting, sleep(STOP_WAIT_MS, waited.signal)]);
+    const deadline = sleep(STOP_WAIT_MS, waited.signal);
+    const bounded = (work: Promise<unknown> | null) => Promise.race([work, deadline]);
+    // A member finishes its in-flight batch, then leaves. One still joining has no batch, and
+    // kafkajs's disconnect would wait for the join's answer (up to a rebalance): bounded. A start
+    // still connecting (kafkajs retries a connection for minutes) stops at its next step.
+    const disconnect = this.consumer.disconnect();
+    await Promise.allSettled([joined ? disconnect : bounded(disconnect), this.resumer?.stop()]);
+    await bounded(this.starting);
     waited.abort();
     await this.parking?.stop();
   }
