@@ -1,3 +1,4 @@
+import './telemetry';
 import { Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { inspect } from 'node:util';
@@ -15,6 +16,7 @@ import {
 import { configureApp } from './http/configure-app';
 import { createFastifyAdapter } from './http/fastify';
 import { gracefulShutdown } from './http/shutdown';
+import { shutdownTelemetry } from './shared/telemetry';
 import { StartupError } from './shared/errors';
 
 function validateConfigOrExit(): void {
@@ -54,6 +56,8 @@ async function bootstrap(): Promise<void> {
     }, config.shutdownTimeoutMs).unref();
     try {
       await gracefulShutdown(app, config.shutdownDrainDelayMs);
+      // Spans still buffered are exported before the process exits.
+      await shutdownTelemetry();
       logger.log('Shutdown complete');
       process.exit(0);
     } catch (error) {

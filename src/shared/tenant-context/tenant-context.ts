@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ClsService, ClsServiceManager, CLS_ID } from 'nestjs-cls';
 import { randomUUID } from 'node:crypto';
 import { commonError } from '../errors/app-error';
+import { setTenantReader } from '../telemetry';
 import type { Principal, TenantContextStore, Transport } from './tenant-context.types';
 
 export interface ContextSeed {
@@ -16,7 +17,10 @@ export interface ContextSeed {
  */
 @Injectable()
 export class TenantContext {
-  constructor(private readonly cls: ClsService<TenantContextStore>) {}
+  constructor(private readonly cls: ClsService<TenantContextStore>) {
+    // Spans take their tenant from here (tracing's span processor).
+    setTenantReader(() => this.principalOrNull()?.tenantId);
+  }
 
   get tenantId(): string {
     const principal = this.principalOrNull();

@@ -1,0 +1,20 @@
+export {
+  contextOf,
+  currentTraceparent,
+  endSpan,
+  inSpan,
+  linksTo,
+  markError,
+  setTenantReader,
+  shutdownTelemetry,
+  SpanKind,
+  type SpanOptions,
+  spanContextOf,
+  startSpan,
+  TENANT_ATTRIBUTE,
+  traceIdOf,
+  traceparentOf,
+  tracingEnabled,
+  TRACEPARENT_HEADER,
+} from './trace-context';
+// start-telemetry.ts is loaded by src/telemetry.ts only: the SDK is not loaded with tracing off.
