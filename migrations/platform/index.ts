@@ -5,6 +5,7 @@ import { LocationLedgerTopic1700000008002 } from './1700000008002-location-ledge
 import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits';
 import { MessagingQueues1700000011001 } from './1700000011001-messaging-queues';
 import { MessagingWebhookSecret1700000012001 } from './1700000012001-messaging-webhook-secret';
+import { LocationLedgerTraceparent1700000017001 } from './1700000017001-location-ledger-traceparent';
 
 /** Platform migrations, in order. Listed explicitly: no globs. */
 export const platformMigrations = [
@@ -15,4 +16,5 @@ export const platformMigrations = [
   EventRateLimits1700000010001,
   MessagingQueues1700000011001,
   MessagingWebhookSecret1700000012001,
+  LocationLedgerTraceparent1700000017001,
 ];

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, type TenantContext } from '../tenant-context';
 import { KafkaParking } from './kafka-parking';
+import { inBatchSpans, inConsumerSpan } from './kafka-tracing';
 
 export interface InboundMessage<T> {
   topic: string;
@@ -36,6 +37,8 @@ export interface ConsumerOptions<T> {
   parse: (value: Buffer) => T;
   /** Runs inside the message's tenant context. Give this or `handleBatch`. */
   handle?: (message: InboundMessage<T>) => Promise<void>;
+  /** The name of each record's span (tracing on); `process <topic>` by default. */
+  spanName?: string;
   /**
    * Batch mode: every well-formed message of one fetched partition batch at once (several
    * tenants; no tenant context is open — use each message's `tenantId`). It may answer a
@@ -493,6 +496,10 @@ export class KafkaConsumerRunner<T = unknown> {
     if (fatal !== undefined) throw asError(fatal);
   }
 
+  private spanNameOf(message: InboundMessage<T>): string {
+    return this.options.spanName ?? `process ${message.topic}`;
+  }
+
   private async handleOne(
     item: Parsed<T>,
     heartbeat: () => Promise<void>,
@@ -513,7 +520,10 @@ export class KafkaConsumerRunner<T = unknown> {
             requestId: item.inbound.headers[REQUEST_ID_HEADER],
             principal: { tenantId: item.inbound.tenantId, isPlatformAdmin: false, via: 'message' },
           },
-          () => handle(item.inbound),
+          () =>
+            inConsumerSpan(this.spanNameOf(item.inbound), this.options.groupId, item.inbound, () =>
+              handle(item.inbound),
+            ),
         ),
       item.raw,
       heartbeat,
@@ -605,7 +615,14 @@ export class KafkaConsumerRunner<T = unknown> {
         groups.map(async (group) => {
           let outcome: void | BatchOutcome<T>;
           try {
-            outcome = await this.options.handleBatch!(group.map((message) => message.inbound));
+            const inbound = group.map((message) => message.inbound);
+            outcome = await inBatchSpans(
+              this.spanNameOf(inbound[0]),
+              this.options.groupId,
+              inbound,
+              () => this.options.handleBatch!(inbound),
+              (result) => new Set(result?.failed.map((f) => f.message)),
+            );
           } catch (caught) {
             const error = asError(caught);
             for (const message of group) failed.push({ ...message, error });

@@ -19,6 +19,7 @@ import { awsConfig, type AwsConfig, kafkaConfig, type KafkaConfig } from '../../
 import { certificateStartupError, commonError } from '../errors';
 import { gauge } from '../metrics';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
+import { producerSpan, type ProducerSpan, settleProducerSpans } from './kafka-tracing';
 import { KafkaConsumerRunner, type ConsumerOptions, type ConsumerState } from './kafka-consumer';
 import { kafkaConnectionOptions } from './kafka-connection';
 import { createTopicsReady } from './kafka-topics';
@@ -52,6 +53,8 @@ export interface PreparedMessage {
   value: string | Buffer;
   headers: IHeaders;
   readonly [PREPARED]: true;
+  /** Its produce span (tracing on), started in the producer's context, ended at the ack. */
+  span?: ProducerSpan;
 }
 
 function headerText(value: IHeaders[string]): string | undefined {
@@ -179,7 +182,9 @@ export class KafkaService
       }
       if (requestId) headers[REQUEST_ID_HEADER] = requestId;
       if (tenantId) headers[TENANT_HEADER] = tenantId;
-      return { key: message.key, value: message.value, headers, [PREPARED]: true as const };
+      // Tracing on: a produce span in this (the producer's) context, its traceparent a header.
+      const span = producerSpan(headers, tenantId);
+      return { key: message.key, value: message.value, headers, span, [PREPARED]: true as const };
     });
   }
 
@@ -188,11 +193,15 @@ export class KafkaService
     if (messages.some((message) => message[PREPARED] !== true)) {
       throw new Error('sendPrepared takes messages made by prepare()');
     }
-    return this.producer.send({
+    return settleProducerSpans(
       topic,
-      acks: -1,
-      messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
-    });
+      messages,
+      this.producer.send({
+        topic,
+        acks: -1,
+        messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
+      }),
+    );
   }
 
   async describeCluster(): Promise<{ brokers: number; controller: number | null }> {

@@ -3,6 +3,7 @@ import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { inSpan, markError, SpanKind, tracingEnabled } from '../telemetry';
 import { locationConfig, type LocationConfig } from '../../config';
 import { HostAllowList, isPublicAddress } from './address-policy';
 import { outboundError } from './outbound.errors';
@@ -128,8 +129,26 @@ export class OutboundHttp implements OnApplicationShutdown {
     return parsed;
   }
 
-  /** One POST; never throws, never follows a redirect. */
-  async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
+  /**
+   * One POST; never throws, never follows a redirect. Tracing on: an `outbound.deliver` span,
+   * and the request (undici's span under it) sends the trace's `traceparent` to the target.
+   */
+  deliver(req: DeliveryRequest): Promise<DeliveryResult> {
+    if (!tracingEnabled()) return this.post(req);
+    return inSpan('outbound.deliver', { kind: SpanKind.INTERNAL }, async (span) => {
+      const result = await this.post(req);
+      if (result.status !== undefined)
+        span?.setAttribute('http.response.status_code', result.status);
+      span?.setAttribute(
+        'tessera.delivery.outcome',
+        result.ok ? 'ok' : result.retryable ? 'retryable' : 'failed',
+      );
+      if (!result.ok) markError(span, { name: result.retryable ? 'RetryableFailure' : 'Failure' });
+      return result;
+    });
+  }
+
+  private async post(req: DeliveryRequest): Promise<DeliveryResult> {
     const started = performance.now();
     const done = (result: Omit<DeliveryResult, 'latencyMs'>): DeliveryResult => ({
       ...result,

@@ -49,6 +49,7 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
       isPermanent: (error) => PERMANENT_SQL.has((error as { code?: string }).code ?? ''),
       concurrency: 16,
       partitionsConsumedConcurrently: 3,
+      spanName: 'location.ledger',
       handle: (message) => this.file(message),
       onPoison: (message, error) => {
         this.logger.warn(

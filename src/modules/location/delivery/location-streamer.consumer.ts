@@ -56,6 +56,7 @@ export class LocationStreamerConsumer implements OnApplicationBootstrap {
       concurrency: this.config.deliveryConcurrency,
       // Every partition this instance owns at once (more partitions, more deliveries in flight).
       partitionsConsumedConcurrently: Math.max(3, this.kafkaSettings.topicPartitions),
+      spanName: 'location.stream',
       handle: (message) => this.stream(message),
       onPoison: (message, error) => this.deadLetters.poison(message, error),
     });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { cursorInstantSql } from '../../../shared/pagination';
+import { currentTraceparent } from '../../../shared/telemetry';
 import type { LocationUpdateMessage } from '../updates/location-update.message';
 
 export type LedgerStatus = 'pending' | 'retried' | 'resolved' | 'permanently_failed';
@@ -27,6 +28,8 @@ export interface LedgerRow {
   created_at: Date;
   updated_at: Date;
   resolved_at: Date | null;
+  /** The W3C trace context of the dead-lettering that filed it (tracing on): a retry links to it. */
+  traceparent: string | null;
 }
 
 /**
@@ -53,8 +56,8 @@ export class RetryLedgerRepository {
       `insert into failed_location_updates
          (tenant_id, event_id, session_id, user_id, latitude, longitude, accuracy, recorded_at,
           payload, error_message, last_status_code, attempts, status, next_retry_at, created_at, updated_at,
-          source_topic)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+          source_topic, traceparent)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
        on conflict (event_id) do nothing
        returning id`,
       [
@@ -74,6 +77,7 @@ export class RetryLedgerRepository {
         input.nextRetryAt,
         input.now,
         input.sourceTopic,
+        currentTraceparent() ?? null,
       ],
     );
     return rows.length > 0;

@@ -6,9 +6,11 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { locationConfig, type LocationConfig } from '../../../config';
 import { isClientAppError } from '../../../shared/kafka';
 import { emitLifecycleEvent } from '../../../shared/lifecycle';
+import { inSpan, linksTo, SpanKind } from '../../../shared/telemetry';
 import { Clock } from '../clock';
 import { DeliveryService } from './delivery.service';
 import {
@@ -71,8 +73,29 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       this.config.retry.batch,
       leaseMs,
     );
-    await Promise.all(rows.map((row) => this.retry(row)));
+    await Promise.all(rows.map((row) => this.traced(row)));
     return rows.length;
+  }
+
+  /**
+   * Each retry is its own trace (it may come hours after the update), with a span link to the
+   * dead-lettering that filed the row: its delivery sends this trace's traceparent.
+   */
+  private traced(row: LedgerRow): Promise<void> {
+    return inSpan(
+      'location.retry',
+      {
+        kind: SpanKind.CONSUMER,
+        parent: ROOT_CONTEXT,
+        links: linksTo(row.traceparent),
+        attributes: {
+          'tenant.id': row.tenant_id,
+          'tessera.retry.count': row.retry_count,
+          'tessera.event.id': row.event_id,
+        },
+      },
+      () => this.retry(row),
+    );
   }
 
   private async retry(row: LedgerRow): Promise<void> {

@@ -44,6 +44,7 @@ export class LocationPersisterConsumer implements OnApplicationBootstrap {
       onExhausted: 'park',
       isPermanent: isClientAppError,
       partitionsConsumedConcurrently: 3,
+      spanName: 'location.persist',
       handleBatch: (messages) =>
         handleByTenant(messages, (tenantId, own) => this.persist(tenantId, own)),
       onPoison: (message, error) => {
