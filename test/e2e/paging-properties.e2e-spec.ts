@@ -298,6 +298,30 @@ describe('Paging: every cursor-paged list answers each row once, in order, under
         ).map((r) => r.user_id),
     },
     {
+      name: 'GET /api/v1/tenant/audit',
+      tenantScoped: true,
+      idOf: (row) => row.id!,
+      scope: () => Promise.resolve({ key: `paging-actor-${randomBytes(4).toString('hex')}` }),
+      page: (tenant, scope, limit, cursor) =>
+        ok(http('/api/v1/tenant/audit', owner(tenant), q(limit, cursor, { actor: scope.key }))),
+      insert: (tenant, scope, count, at) =>
+        tenantSql(
+          tenant.id,
+          `insert into tenant_audit_events (tenant_id, action, actor, created_at)
+           select $1, 'api_key.created', $2, $3::timestamptz from generate_series(1, $4)`,
+          [tenant.id, scope.key, at, count],
+        ).then(() => undefined),
+      expected: async (tenant, scope) =>
+        (
+          await tenantSql<{ id: string }>(
+            tenant.id,
+            `select id from tenant_audit_events where tenant_id = $1 and actor = $2
+              order by created_at desc, id desc`,
+            [tenant.id, scope.key],
+          )
+        ).map((r) => r.id),
+    },
+    {
       name: 'GET /api/v1/tenants',
       tenantScoped: false,
       idOf: (row) => row.id!,

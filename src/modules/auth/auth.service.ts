@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { authConfig, type AuthConfig } from '../../config';
 import { AppError } from '../../shared/errors';
 import type { Principal, TenantRole } from '../../shared/tenant-context';
-import { tenantNotFound } from '../tenancy';
+import { TenantAuditTrail, tenantNotFound } from '../tenancy';
 import { AccessTokenVerifier } from './access-token.verifier';
 import { authError } from './auth.errors';
 import { AuthRateLimiter } from './auth-rate-limiter';
@@ -45,6 +45,7 @@ export class AuthService {
     private readonly memberships: MembershipsService,
     private readonly tenants: TenantDirectory,
     private readonly limiter: AuthRateLimiter,
+    private readonly audit: TenantAuditTrail,
     @Inject(authConfig.KEY) private readonly config: AuthConfig,
   ) {}
 
@@ -109,6 +110,9 @@ export class AuthService {
       body.email,
       this.config.refreshTokenDays * 86_400,
     );
+    const { user_id: userId, tenant_id: tenantId, role } = result.user;
+    // A login into a tenant is the tenant's business (a refresh is not a new login).
+    if (tenantId) await this.audit.record(tenantId, 'auth.login', { role }, userId);
     return result;
   }
 

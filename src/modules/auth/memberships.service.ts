@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
 import { cursorCodec, cursorParts, withCursorInstant } from '../../shared/pagination';
 import type { TenantRole } from '../../shared/tenant-context';
+import { TenantAuditTrail } from '../tenancy';
 import { authError } from './auth.errors';
 import {
   USER_ADDED,
@@ -33,6 +34,7 @@ export class MembershipsService {
     @InjectRepository(TenantUserEntity) private readonly members: Repository<TenantUserEntity>,
     @InjectRepository(PlatformAdminEntity) private readonly admins: Repository<PlatformAdminEntity>,
     private readonly events: EventEmitter2,
+    private readonly audit: TenantAuditTrail,
   ) {}
 
   async isPlatformAdmin(userId: string): Promise<PlatformAdminEntity | null> {
@@ -62,6 +64,9 @@ export class MembershipsService {
       throw error;
     }
     this.emit(USER_ADDED, new UserAddedEvent(tenantId, userId, email, role));
+    // Self sign-up has no caller yet: the new member is the actor.
+    const actor = this.audit.currentActor() ?? userId;
+    await this.audit.record(tenantId, 'user.added', { user_id: userId, role }, actor);
     return (await this.membership(tenantId, userId))!;
   }
 
@@ -105,6 +110,7 @@ export class MembershipsService {
       return { ...member, role };
     });
     this.emit(USER_ROLE_CHANGED, new UserRoleChangedEvent(tenantId, userId, role));
+    await this.audit.record(tenantId, 'user.role_changed', { user_id: userId, role });
     return changed;
   }
 
@@ -116,6 +122,7 @@ export class MembershipsService {
       await repo.delete({ tenantId, userId });
     });
     this.emit(USER_REMOVED, new UserRemovedEvent(tenantId, userId));
+    await this.audit.record(tenantId, 'user.removed', { user_id: userId });
   }
 
   async recordLogin(tenantId: string, userId: string): Promise<void> {

@@ -30,7 +30,7 @@ import {
   MESSAGING_MESSAGE_PROCESSED,
   MESSAGING_QUEUE_SCALED,
 } from '../messaging';
-import { API_KEY_ISSUED, API_KEY_REVOKED, TENANT_UPDATED } from '../tenancy';
+import { API_KEY_ISSUED, API_KEY_REVOKED, TENANT_AUDIT_RECORDED, TENANT_UPDATED } from '../tenancy';
 import { EventsBus, type LiveOnlyEvent } from './feed/events-bus';
 import { EventsService, type NewEvent } from './events.service';
 import { feedFactsDropped, feedFlushRetries, feedSources } from './events.metrics';
@@ -57,7 +57,13 @@ export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string 
   [MESSAGING_MESSAGE_PROCESSED]: { source: 'messaging', eventType: 'message.processed' },
   [MESSAGING_MESSAGE_FAILED]: { source: 'messaging', eventType: 'message.failed' },
   [MESSAGING_QUEUE_SCALED]: { source: 'messaging', eventType: 'queue.scaled' },
+  [TENANT_AUDIT_RECORDED]: { source: 'audit', eventType: 'audit.recorded' },
 };
+/**
+ * Facts for the tenant's owners only, pushed live (never stored in the feed, which every member
+ * and API key reads): the audit trail, kept in its own table and read at GET /tenant/audit.
+ */
+const OWNERS_ONLY = new Set<string>([TENANT_AUDIT_RECORDED]);
 /**
  * Facts as frequent as the traffic, pushed live only unless their flag asks to store them
  * (EVENTS_STORE_LOCATION_DELIVERED, EVENTS_STORE_MESSAGE_PROCESSED): storing one feed row per
@@ -175,7 +181,8 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       const tenantId = (payload as { tenantId?: unknown }).tenantId;
       if (typeof tenantId !== 'string' || !TENANT_ID.test(tenantId)) return; // platform sessions have none
       const metadata = metadataOf(payload);
-      if (HIGH_VOLUME[eventName] && !HIGH_VOLUME[eventName](this.config)) {
+      const ownersOnly = OWNERS_ONLY.has(eventName);
+      if (ownersOnly || (HIGH_VOLUME[eventName] && !HIGH_VOLUME[eventName](this.config))) {
         const now = new Date().toISOString();
         const fact: LiveOnlyEvent = {
           id: null,
@@ -186,6 +193,7 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
           timestamp: now,
           metadata,
           created_at: now,
+          ...(ownersOnly ? { audience: 'owners' as const } : {}),
         };
         this.live.load(tenantId, fact).catch((error: unknown) => this.dropped(tenantId, error));
       } else {

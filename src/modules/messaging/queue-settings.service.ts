@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { OutboundHttp } from '../../shared/outbound';
+import { TenantAuditTrail, urlOrigin } from '../tenancy';
 import { ConsumerRegistry } from './consumer-registry.service';
 import type { QueueConfigView, TenantConcurrencyView } from './dto/messaging.dto';
 import { messagingError } from './messaging.errors';
@@ -26,6 +27,7 @@ export class QueueSettingsService {
     private readonly queues: QueueConfigRepository,
     private readonly registry: ConsumerRegistry,
     private readonly outbound: OutboundHttp,
+    private readonly audit: TenantAuditTrail,
   ) {}
 
   /**
@@ -55,6 +57,7 @@ export class QueueSettingsService {
       this.registry.emitScaled(config);
     }
     await this.registry.notify(tenantId);
+    await this.audit.record(tenantId, 'queue.scaled', { workers, queues: configs.length });
     return { tenant_id: tenantId, workers, queues: configs.map(toQueueConfigView) };
   }
 
@@ -85,6 +88,14 @@ export class QueueSettingsService {
     await this.registry.apply(config);
     this.registry.emitScaled(config);
     await this.registry.notify(tenantId, queueName);
+    // The webhook's origin only: a path or query may carry the receiver's own credentials.
+    await this.audit.record(tenantId, 'queue.configured', {
+      queue_name: queueName,
+      workers: config.workers,
+      max_attempts: config.maxAttempts,
+      webhook: urlOrigin(config.webhookUrl),
+      signing_secret_rotated: fresh !== undefined,
+    });
     return { ...toQueueConfigView(config), ...(fresh ? { signing_secret: fresh } : {}) };
   }
 }

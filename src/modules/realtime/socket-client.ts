@@ -40,7 +40,8 @@ export class SocketClient implements FeedSink {
     readonly keyId: string | undefined,
     private readonly maxBufferedBytes: number,
   ) {
-    this.feed = new FeedSubscriber(principal.tenantId, this);
+    const owner = principal.isPlatformAdmin || principal.role === 'tenant_owner';
+    this.feed = new FeedSubscriber(principal.tenantId, this, owner);
     this.greeted = new Promise((resolve) => (this.onGreeted = resolve));
     socket.once('close', () => this.onGreeted());
     const sendNow = (socket.send as Send).bind(socket);

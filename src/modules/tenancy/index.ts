@@ -1,4 +1,13 @@
 export { ApiKeysService } from './api-keys.service';
+export {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditDetails,
+  TENANT_AUDIT_RECORDED,
+  TenantAuditRecordedEvent,
+  urlOrigin,
+} from './audit/tenant-audit.actions';
+export { TenantAuditTrail } from './audit/tenant-audit.service';
 export { TenantDatabase } from './database/tenant-database.service';
 export { TenantMigrationsRunner } from './database/tenant-migrations.runner';
 export { invalidTenantId, otherTenant, tenantNotFound } from './tenancy.errors';

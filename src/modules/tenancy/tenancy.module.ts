@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeysService } from './api-keys.service';
+import { TenantAuditController } from './audit/tenant-audit.controller';
+import { TenantAuditTrail } from './audit/tenant-audit.service';
 import { TenancyHealthController } from './tenancy-health.controller';
 import { TenancyHealthService } from './tenancy-health.service';
 import { TenantApiKeyEntity } from './tenant-api-key.entity';
@@ -18,7 +20,12 @@ import { TenantsService } from './tenants.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([TenantEntity, TenantApiKeyEntity])],
-  controllers: [TenantsController, CurrentTenantController, TenancyHealthController],
+  controllers: [
+    TenantsController,
+    CurrentTenantController,
+    TenantAuditController,
+    TenancyHealthController,
+  ],
   providers: [
     TenantsService,
     ApiKeysService,
@@ -29,8 +36,15 @@ import { TenantsService } from './tenants.service';
     TenantDatabase,
     TenantProvisionerService,
     TenancyHealthService,
+    TenantAuditTrail,
   ],
-  exports: [TenantsService, ApiKeysService, TenantDatabase, TenantMigrationsRunner],
+  exports: [
+    TenantsService,
+    ApiKeysService,
+    TenantDatabase,
+    TenantMigrationsRunner,
+    TenantAuditTrail,
+  ],
 })
 export class TenancyModule {
   /**

@@ -5,7 +5,6 @@ import {
   Get,
   HttpCode,
   HttpStatus,
-  Logger,
   Param,
   ParseUUIDPipe,
   Post,
@@ -35,7 +34,8 @@ import {
   TenantViewDto,
 } from './dto/tenant-views.dto';
 import { tenantNotFound } from './tenancy.errors';
-import { TenantDatabase } from './database/tenant-database.service';
+import type { AuditAction, AuditDetails } from './audit/tenant-audit.actions';
+import { TenantAuditTrail } from './audit/tenant-audit.service';
 import { type ProvisionedTenant, TenantProvisionerService } from './tenant-provisioner.service';
 import { type TenantPage, TenantsService, type TenantView } from './tenants.service';
 
@@ -45,14 +45,12 @@ const uuid = new ParseUUIDPipe({ version: undefined });
 @Authenticated()
 @Controller('tenants')
 export class TenantsController {
-  private readonly logger = new Logger(TenantsController.name);
-
   constructor(
     private readonly context: TenantContext,
     private readonly tenants: TenantsService,
     private readonly provisioner: TenantProvisionerService,
     private readonly apiKeys: ApiKeysService,
-    private readonly tenantDb: TenantDatabase,
+    private readonly trail: TenantAuditTrail,
   ) {}
 
   @Post()
@@ -109,7 +107,7 @@ export class TenantsController {
   async update(@Param('id', uuid) id: string, @Body() body: UpdateTenantDto): Promise<TenantView> {
     this.assertReach(id);
     const tenant = await this.tenants.update(id, body);
-    await this.audit(id, 'tenant.updated', body);
+    await this.audit(id, 'tenant.updated', { ...body });
     return tenant;
   }
 
@@ -171,19 +169,7 @@ export class TenantsController {
   }
 
   /** Best effort: the change is made; a tenant database that does not answer only loses the audit line. */
-  private async audit(tenantId: string, action: string, details: object): Promise<void> {
-    const actor =
-      this.context.principal.userId ??
-      (this.context.principal.isPlatformAdmin ? 'platform_admin' : null);
-    try {
-      await this.tenantDb.runFor(tenantId, (manager) =>
-        manager.query(
-          'insert into tenant_audit_events (tenant_id, action, actor, details) values ($1, $2, $3, $4)',
-          [tenantId, action, actor, JSON.stringify(details)],
-        ),
-      );
-    } catch (error) {
-      this.logger.warn(`Tenant ${tenantId}: audit of ${action} not recorded (${String(error)})`);
-    }
+  private audit(tenantId: string, action: AuditAction, details: AuditDetails): Promise<void> {
+    return this.trail.record(tenantId, action, details);
   }
 }

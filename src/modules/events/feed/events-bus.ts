@@ -10,8 +10,15 @@ export interface FeedMessage {
   events: Array<EventView | LiveOnlyEvent>;
 }
 
-/** A high-volume fact pushed live but not stored: it has no `seq` and cannot be replayed. */
-export type LiveOnlyEvent = Omit<EventView, 'seq' | 'id'> & { id: null; seq: null };
+/**
+ * A fact pushed live but not stored in the feed: it has no `seq` and cannot be replayed. With
+ * `audience: 'owners'` only the tenant's owners' (and platform admins') sockets get it.
+ */
+export type LiveOnlyEvent = Omit<EventView, 'seq' | 'id'> & {
+  id: null;
+  seq: null;
+  audience?: 'owners';
+};
 
 /** The Redis channels of the feed. Every instance subscribes to the tenants it has sockets for. */
 @Injectable()

@@ -6,13 +6,20 @@ export interface FeedItem {
   seq: number | null;
   eventType: string;
   frame: string;
+  /** Only for subscribers that are owners of the tenant (or platform admins). */
+  ownersOnly: boolean;
 }
 
-export function feedItem(event: EventView | { seq: null; event_type: string }): FeedItem {
+export function feedItem(
+  event: EventView | { seq: null; event_type: string; audience?: 'owners' },
+): FeedItem {
+  // The audience steers delivery; it is not part of the event.
+  const { audience, ...data } = event as typeof event & { audience?: 'owners' };
   return {
     seq: event.seq,
     eventType: event.event_type,
-    frame: JSON.stringify({ type: 'event', data: event }),
+    frame: JSON.stringify({ type: 'event', data }),
+    ownersOnly: audience === 'owners',
   };
 }
 
@@ -55,6 +62,8 @@ export class FeedSubscriber {
   constructor(
     readonly tenantId: string,
     private readonly sink: FeedSink,
+    /** An owner of the tenant or a platform admin: gets the owners-only facts (the audit trail). */
+    readonly owner = false,
   ) {}
 
   get open(): boolean {
@@ -79,6 +88,7 @@ export class FeedSubscriber {
       if (item.seq <= this.lastSeq) return false;
       this.lastSeq = item.seq;
     }
+    if (item.ownersOnly && !this.owner) return false;
     if (this.types && !this.types.has(item.eventType)) return false;
     return this.sink.write(item.frame);
   }

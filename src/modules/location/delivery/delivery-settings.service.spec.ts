@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { LocationConfig } from '../../../config';
 import type { OutboundHttp } from '../../../shared/outbound';
+import type { TenantAuditTrail } from '../../tenancy';
 import { DeliverySettingsService } from './delivery-settings.service';
 
 /**
@@ -26,6 +27,7 @@ describe('DeliverySettingsService.target', () => {
         thirdPartyEndpoint: null,
         thirdPartySigningSecret: null,
       } as unknown as LocationConfig,
+      {} as TenantAuditTrail,
     );
     const answer = (rows: unknown[]) => pending.splice(0).forEach((resolve) => resolve(rows));
     return { settings, reads: () => reads, answer };

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { locationConfig, type LocationConfig } from '../../../config';
 import { OutboundHttp } from '../../../shared/outbound';
+import { TenantAuditTrail, urlOrigin } from '../../tenancy';
 import type { DeliveryView } from './delivery.dto';
 import { locationError } from '../location.errors';
 
@@ -34,6 +35,7 @@ export class DeliverySettingsService {
     private readonly db: DataSource,
     private readonly outbound: OutboundHttp,
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
+    private readonly audit: TenantAuditTrail,
   ) {}
 
   async view(tenantId: string): Promise<DeliveryView> {
@@ -72,6 +74,12 @@ export class DeliverySettingsService {
     );
     this.cache.delete(tenantId);
     this.reading.delete(tenantId);
+    // The target's origin only: a path or query may carry the receiver's own credentials.
+    await this.audit.record(tenantId, 'delivery.target_changed', {
+      endpoint: urlOrigin(row.endpoint_url),
+      enabled: row.enabled,
+      signing_secret_rotated: fresh !== null,
+    });
     return { ...this.toView(row), ...(fresh ? { signing_secret: fresh } : {}) };
   }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { cursorCodec, cursorParts, type Page, toPage } from '../../../shared/pagination';
 import { TenantContext } from '../../../shared/tenant-context';
-import { otherTenant } from '../../tenancy';
+import { otherTenant, TenantAuditTrail } from '../../tenancy';
 import { Clock } from '../clock';
 import type { LedgerListQueryDto, LedgerView } from './retry.dto';
 import { locationError } from '../location.errors';
@@ -42,6 +42,7 @@ export class RetryLedgerService {
     private readonly ledger: RetryLedgerRepository,
     private readonly context: TenantContext,
     private readonly clock: Clock,
+    private readonly audit: TenantAuditTrail,
   ) {}
 
   /** The tenant filter of this caller: null = every tenant (platform admins only). */
@@ -92,7 +93,13 @@ export class RetryLedgerService {
   async replay(id: string, requested?: string) {
     const tenantId = this.scope(requested);
     const row = await this.ledger.replay(id, tenantId, this.clock.now());
-    if (row) return { id: row.id, status: row.status, next_retry_at: iso(row.next_retry_at) };
+    if (row) {
+      await this.audit.record(row.tenant_id, 'location_update.retried', {
+        ledger_id: row.id,
+        session_id: row.session_id,
+      });
+      return { id: row.id, status: row.status, next_retry_at: iso(row.next_retry_at) };
+    }
     const existing = await this.ledger.findForTenant(id, tenantId);
     if (!existing)
       throw locationError('LOCATION.LEDGER_ROW_NOT_FOUND', `Ledger row ${id} not found`);
