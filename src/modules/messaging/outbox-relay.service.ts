@@ -8,6 +8,7 @@ import {
 import { messagingConfig, type MessagingConfig } from '../../config';
 import { AppError } from '../../shared/errors';
 import { RabbitMqService } from '../../shared/rabbitmq';
+import { contextOf, inSpan, SpanKind } from '../../shared/telemetry';
 import { ConsumerRegistry } from './consumer-registry.service';
 import { MessagesRepository } from './messages.repository';
 import { relayed, swept } from './messaging.metrics';
@@ -196,7 +197,16 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         if (full.has(row.queue_name)) continue;
         await this.registry.ensureQueue(tenantId, row.queue_name);
         try {
-          await this.outbox.publish(tenantId, row.message_id, row.queue_name);
+          // Continues the trace of the request that stored the message.
+          await inSpan(
+            'messaging.relay',
+            {
+              kind: SpanKind.PRODUCER,
+              parent: contextOf(row.traceparent),
+              attributes: { 'tenant.id': tenantId, 'messaging.message.id': row.message_id },
+            },
+            () => this.outbox.publish(tenantId, row.message_id, row.queue_name),
+          );
         } catch (err) {
           if (!isQueueFull(err)) throw err;
           full.add(row.queue_name);

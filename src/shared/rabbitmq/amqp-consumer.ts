@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { z } from 'zod';
 import { REQUEST_ID_HEADER, TENANT_HEADER, type TenantContext } from '../tenant-context';
+import { contextOf, inSpan, SpanKind, TENANT_ATTRIBUTE, TRACEPARENT_HEADER } from '../telemetry';
 import type { ChannelGeneration, ChannelMember, ConsumerChannel } from './consumer-channel';
 
 export interface AmqpInbound<T> {
@@ -256,7 +257,22 @@ export class AmqpConsumer<T> implements ChannelMember {
           requestId: headerString(headers[REQUEST_ID_HEADER]),
           principal: { tenantId: inbound.tenantId, isPlatformAdmin: false, via: 'message' },
         },
-        () => this.options.handle(inbound),
+        // Tracing on: a span continuing the publisher's trace (its traceparent header).
+        () =>
+          inSpan(
+            'amqp.consume',
+            {
+              kind: SpanKind.CONSUMER,
+              parent: contextOf(headerString(headers[TRACEPARENT_HEADER])),
+              attributes: {
+                'messaging.system': 'rabbitmq',
+                'messaging.destination.name': this.options.queue,
+                'messaging.rabbitmq.redelivered': raw.fields.redelivered,
+                [TENANT_ATTRIBUTE]: inbound.tenantId,
+              },
+            },
+            () => this.options.handle(inbound),
+          ),
       )
       .then(
         (result) => result ?? 'ack',

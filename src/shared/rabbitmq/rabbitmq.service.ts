@@ -16,6 +16,13 @@ import {
 } from '../../config';
 import { certificateStartupError, commonError } from '../errors';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
+import {
+  inSpan,
+  SpanKind,
+  TENANT_ATTRIBUTE,
+  TRACEPARENT_HEADER,
+  traceparentOf,
+} from '../telemetry';
 import { AmqpConsumer, type AmqpConsumerOptions } from './amqp-consumer';
 import { ConsumerChannel } from './consumer-channel';
 
@@ -263,17 +270,38 @@ export class RabbitMqService implements OnModuleInit, OnApplicationShutdown {
       ...(tenantId ? { [TENANT_HEADER]: tenantId } : {}),
     };
     const messageId = options.messageId;
-    try {
-      await this.publisher.publish(exchange, routingKey, body, {
-        persistent: true,
-        contentType: 'application/json',
-        ...options,
-        headers,
-      });
-    } catch (error) {
-      if (error instanceof Error && /nack/i.test(error.message)) throw new PublishNackedError();
-      throw error;
-    }
+    const send = async () => {
+      try {
+        await this.publisher.publish(exchange, routingKey, body, {
+          persistent: true,
+          contentType: 'application/json',
+          ...options,
+          headers,
+        });
+      } catch (error) {
+        if (error instanceof Error && /nack/i.test(error.message)) throw new PublishNackedError();
+        throw error;
+      }
+    };
+    // Tracing on: a publish span (until the confirm), its traceparent a header of the message.
+    await inSpan(
+      'amqp.publish',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'rabbitmq',
+          'messaging.destination.name': exchange || routingKey,
+          ...(messageId ? { 'messaging.message.id': messageId } : {}),
+          ...(headerText(headers[TENANT_HEADER])
+            ? { [TENANT_ATTRIBUTE]: headerText(headers[TENANT_HEADER]) }
+            : {}),
+        },
+      },
+      (span) => {
+        if (span) headers[TRACEPARENT_HEADER] = traceparentOf(span);
+        return send();
+      },
+    );
     // A return precedes its confirm: it is known by now.
     if (options.mandatory && messageId && this.returned.delete(messageId)) {
       throw new PublishUnroutableError(routingKey);
