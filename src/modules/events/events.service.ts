@@ -11,6 +11,7 @@ import {
 } from '../../shared/pagination';
 import { eventsConfig, type EventsConfig } from '../../config';
 import { NaturalBatcher } from '../../shared/batching';
+import { currentTraceparent } from '../../shared/telemetry';
 import { AppError, commonError } from '../../shared/errors';
 import { TenantContext, type TenantContextStore } from '../../shared/tenant-context';
 import { otherTenant, TenantDatabase } from '../tenancy';
@@ -52,6 +53,8 @@ export interface NewEvent {
   timestamp?: string;
   metadata?: Record<string, unknown>;
   event_id?: string;
+  /** Set by `ingest` (tracing on): the request's trace context, carried to the push. */
+  traceparent?: string;
 }
 
 export interface Ingested {
@@ -155,13 +158,15 @@ export class EventsService {
    * new ones; resolves once they are committed. Concurrent calls of one tenant share one
    * transaction, each answered with its own results or its own error.
    */
-  async ingest(tenantId: string, inputs: NewEvent[]): Promise<Ingested[]> {
+  async ingest(tenantId: string, given: NewEvent[]): Promise<Ingested[]> {
+    const traceparent = currentTraceparent();
+    const inputs = traceparent ? given.map((input) => ({ ...input, traceparent })) : given;
     // Inside a tenant transaction the caller opened, the events join that transaction.
     if (this.cls.isActive() && this.cls.get('tenantTransaction')) {
       const results = await this.tenantDb.runFor(tenantId, (manager) =>
         this.store(manager, tenantId, inputs),
       );
-      await this.published(tenantId, results);
+      await this.published(tenantId, results, inputs);
       return results;
     }
     return this.batcher.load(tenantId, inputs);
@@ -203,15 +208,23 @@ export class EventsService {
       this.store(manager, tenantId, inputs),
     );
     stop();
-    await this.published(tenantId, results);
+    await this.published(tenantId, results, inputs);
     return results;
   }
 
-  private async published(tenantId: string, results: Ingested[]): Promise<void> {
+  private async published(
+    tenantId: string,
+    results: Ingested[],
+    inputs: readonly NewEvent[],
+  ): Promise<void> {
     const fresh = results.filter((r) => r.created).map((r) => r.event);
     for (const event of fresh) eventsIngested.inc({ source: event.source });
     eventsDuplicates.inc(results.length - fresh.length);
-    await this.bus.publish(tenantId, fresh);
+    // Each new event's trace context (results answer inputs in order), when any has one.
+    const traceparents = inputs.some((input) => input.traceparent)
+      ? results.flatMap((r, i) => (r.created ? [inputs[i].traceparent] : []))
+      : undefined;
+    await this.bus.publish(tenantId, fresh, traceparents);
   }
 
   private async store(

@@ -12,13 +12,15 @@ export interface FeedItem {
 
 export function feedItem(
   event: EventView | { seq: null; event_type: string; audience?: 'owners' },
+  /** Tracing on: the trace the event came from (`trace_id` in the frame). */
+  traceId?: string,
 ): FeedItem {
   // The audience steers delivery; it is not part of the event.
   const { audience, ...data } = event as typeof event & { audience?: 'owners' };
   return {
     seq: event.seq,
     eventType: event.event_type,
-    frame: JSON.stringify({ type: 'event', data }),
+    frame: JSON.stringify({ type: 'event', data, ...(traceId ? { trace_id: traceId } : {}) }),
     ownersOnly: audience === 'owners',
   };
 }

@@ -7,6 +7,7 @@ import type { EventView } from '../dto/events.dto';
 import { wsPushes, wsPushLatency } from '../events.metrics';
 import { EventsService } from '../events.service';
 import { EventsBus, type FeedMessage } from './events-bus';
+import { eventTraceId, inPushSpans } from './feed-tracing';
 import { type FeedItem, feedItem, type FeedSubscriber, REPLAY_PAGE } from './feed-subscriber';
 import { SeqOrder } from './seq-order';
 
@@ -51,10 +52,11 @@ class TenantFeed {
       this.early.push(message);
       return;
     }
-    for (const event of message.events) {
-      if (event.seq === null) this.emit(feedItem(event));
-      else if (order.wants(event.seq)) order.offer(event.seq, feedItem(event));
-    }
+    message.events.forEach((event, index) => {
+      const traceId = eventTraceId(message, index);
+      if (event.seq === null) this.emit(feedItem(event, traceId));
+      else if (order.wants(event.seq)) order.offer(event.seq, feedItem(event, traceId));
+    });
     this.drain(order);
     wsPushLatency.observe(Math.max(0, Date.now() - message.t) / 1000);
   }
@@ -217,7 +219,8 @@ export class TenantFeeds implements OnApplicationShutdown {
     const feed = tenantId ? this.feeds.get(tenantId) : undefined;
     if (!feed) return;
     try {
-      feed.receive(JSON.parse(raw) as FeedMessage);
+      const message = JSON.parse(raw) as FeedMessage;
+      inPushSpans(feed.tenantId, message, () => feed.receive(message));
     } catch (error) {
       this.logger.warn({ err: error, tenantId }, 'Unreadable feed message dropped');
     }
