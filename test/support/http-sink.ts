@@ -10,6 +10,8 @@ export interface SinkRequest {
   body: string;
   json: Record<string, unknown>;
   at: number;
+  /** The W3C trace context the sender propagated (tracing on). */
+  traceparent?: string;
 }
 
 /**
@@ -80,6 +82,7 @@ export class HttpSink {
         body,
         json,
         at: Date.now(),
+        traceparent: req.headers.traceparent as string | undefined,
       };
       this.requests.push(entry);
       const status = this.decide?.(entry) ?? this.mode;
