@@ -31,4 +31,6 @@ EXPOSE 3000 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM reaches node directly (exec form): readiness 503, drain, exit 0.
+# Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (docs/observability.md); main.js loads the
+# OpenTelemetry SDK before anything it instruments, so no --require/--import flag is needed.
 CMD ["node", "dist/src/main.js"]
