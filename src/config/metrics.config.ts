@@ -18,6 +18,13 @@ const schema = z.object({
   ),
   METRICS_HOST: optional(z.string().min(1)),
   METRICS_TOKEN: optional(z.string().min(16, 'expected at least 16 characters')),
+  METRICS_TENANT_SERIES_MAX: optional(
+    z.coerce
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(0, 'expected a number from 0 to 10000')
+      .max(10_000, 'expected a number from 0 to 10000'),
+  ),
 });
 
 /**
@@ -34,6 +41,8 @@ export const metricsConfig = registerAs('metrics', () => {
     host: env.METRICS_HOST ?? process.env.HOST ?? '127.0.0.1',
     /** `Authorization: Bearer <token>` required on whichever port serves /metrics. */
     token: env.METRICS_TOKEN,
+    /** Tenants with a `tenant_id` label value of their own; later ones are counted under `other`. */
+    tenantSeriesMax: env.METRICS_TENANT_SERIES_MAX ?? 100,
   };
 });
 export type MetricsConfig = ReturnType<typeof metricsConfig>;

@@ -220,8 +220,9 @@ describe('events: lifecycle facts of tenancy, auth, location and messaging in th
           )
         )[0].n,
       );
-    const dropped = 'tessera_feed_facts_dropped_total{reason="tenant_limit"}';
-    const retries = 'tessera_feed_flush_retries_total';
+    // This tenant's series (the feed's figures carry tenant_id).
+    const dropped = `tessera_feed_facts_dropped_total{reason="tenant_limit",tenant_id="${a.id}"}`;
+    const retries = `tessera_feed_flush_retries_total{tenant_id="${a.id}"}`;
 
     // Only this tenant's facts of this test fail to insert, until the trigger goes.
     await sqlAs(

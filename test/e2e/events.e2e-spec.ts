@@ -252,8 +252,11 @@ describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () =>
     let requests = 0;
     let stored = 0;
     let snapshots = 0;
-    const batchesBefore = await metricSum('tessera_events_ingest_batch_requests_count');
-    const requestsBefore = await metricSum('tessera_events_ingest_batch_requests_sum');
+    // This tenant's series (the ingestion figures carry tenant_id).
+    const batchSeries = `tessera_events_ingest_batch_requests_count{tenant_id="${tenant.id}"}`;
+    const requestSeries = `tessera_events_ingest_batch_requests_sum{tenant_id="${tenant.id}"}`;
+    const batchesBefore = await metricSum(batchSeries);
+    const requestsBefore = await metricSum(requestSeries);
     try {
       await fc.assert(
         fc.asyncProperty(plan, async (ops) => {
@@ -343,8 +346,8 @@ describe('events: POST /api/v1/events, GET /api/v1/events, /events/stats', () =>
         `drop trigger if exists ${fn} on events; drop function if exists ${fn}();`,
       );
     }
-    const batches = (await metricSum('tessera_events_ingest_batch_requests_count')) - batchesBefore;
-    const shared = (await metricSum('tessera_events_ingest_batch_requests_sum')) - requestsBefore;
+    const batches = (await metricSum(batchSeries)) - batchesBefore;
+    const shared = (await metricSum(requestSeries)) - requestsBefore;
     console.log(
       `shared ingestion property: ${runs} runs, ${requests} requests (one 400 and one poisoned 500 each), ${stored} events stored; ${shared} requests went through ${batches} transactions; ${snapshots} reader snapshots, none with a hole`,
     );

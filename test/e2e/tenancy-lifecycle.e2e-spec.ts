@@ -408,7 +408,7 @@ describe('Tenancy lifecycle', () => {
 
     const metrics = await request(t.url).get('/metrics');
     for (const name of [
-      'tessera_tenant_secret_cache_lookups_total{result="hit"}',
+      'tessera_tenant_secret_cache_lookups_total{result="hit",tenant_id=',
       'tessera_tenant_secret_cache_size',
       'tessera_tenant_secret_cache_negative_entries',
       'tessera_tenant_secret_cache_evictions_total',

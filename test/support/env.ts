@@ -22,6 +22,8 @@ export function applyTestEnv(): void {
   process.env.LOCATION_GROUP_PREFIX ??= 'tessera-location-test';
   // Every test logs in from 127.0.0.1: the per-IP limit is tested with its own app.
   process.env.AUTH_LOGIN_LIMIT_IP ??= '100000';
+  // A test database holds the tenants of many suites: each keeps its own tenant_id series.
+  process.env.METRICS_TENANT_SERIES_MAX ??= '10000';
   loadLocalEnv();
 }
 

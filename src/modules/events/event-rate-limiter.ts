@@ -6,6 +6,7 @@ import { RedisService } from '../../shared/redis';
 import { tenantNotFound } from '../tenancy';
 import { eventsError } from './events.errors';
 import { eventsRejected } from './events.metrics';
+import { tenantLabel } from '../../shared/metrics';
 
 export interface RateLimit {
   points: number;
@@ -49,7 +50,7 @@ export class EventRateLimiter {
       return { limit: limit.points, remaining: Math.max(0, res.remainingPoints) };
     } catch (outcome) {
       if (outcome instanceof RateLimiterRes) {
-        eventsRejected.inc({ reason: 'rate_limited' });
+        eventsRejected.inc({ reason: 'rate_limited', tenant_id: tenantLabel(tenantId) });
         const retryAfter = Math.max(1, Math.ceil(outcome.msBeforeNext / 1000));
         throw eventsError(
           'EVENTS.RATE_LIMITED',
@@ -60,7 +61,7 @@ export class EventRateLimiter {
           'X-RateLimit-Remaining': String(Math.max(0, outcome.remainingPoints)),
         });
       }
-      eventsRejected.inc({ reason: 'limiter_down' });
+      eventsRejected.inc({ reason: 'limiter_down', tenant_id: tenantLabel(tenantId) });
       this.logger.warn({ err: outcome }, 'Event rate limiter store unavailable');
       throw eventsError(
         'EVENTS.RATE_LIMITER_UNAVAILABLE',

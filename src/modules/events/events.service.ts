@@ -26,6 +26,7 @@ import {
   ingestSeconds,
 } from './events.metrics';
 import { asError, chunkByEvents, splitByRequest } from './ingest-batch';
+import { contextTenantLabel, tenantLabel } from '../../shared/metrics';
 
 export const MAX_METADATA_BYTES = 64 * 1024;
 export const MAX_METADATA_DEPTH = 32;
@@ -98,18 +99,18 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, ind
   const where = index === undefined ? 'metadata' : `events[${index}].metadata`;
   const text = JSON.stringify(metadata);
   if (Buffer.byteLength(text, 'utf8') > MAX_METADATA_BYTES) {
-    eventsRejected.inc({ reason: 'too_large' });
+    eventsRejected.inc({ reason: 'too_large', tenant_id: contextTenantLabel() });
     throw eventsError('EVENTS.METADATA_TOO_LARGE', `${where} is over ${MAX_METADATA_BYTES} bytes`);
   }
   if (depthOf(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH) {
-    eventsRejected.inc({ reason: 'too_deep' });
+    eventsRejected.inc({ reason: 'too_deep', tenant_id: contextTenantLabel() });
     throw eventsError(
       'EVENTS.METADATA_TOO_DEEP',
       `${where} nests deeper than ${MAX_METADATA_DEPTH} levels`,
     );
   }
   if (text.includes('\\u0000')) {
-    eventsRejected.inc({ reason: 'invalid' });
+    eventsRejected.inc({ reason: 'invalid', tenant_id: contextTenantLabel() });
     throw commonError('COMMON.VALIDATION', `${where} must not contain the NUL character`);
   }
 }
@@ -117,7 +118,7 @@ export function checkMetadata(metadata: Record<string, unknown> | undefined, ind
 /** Keeps the body's `tenant_id` honest: it may only name the credential's own tenant. */
 export function checkBodyTenant(tenantId: string, claimed: string | undefined): void {
   if (claimed === undefined || claimed === tenantId) return;
-  eventsRejected.inc({ reason: 'foreign_tenant' });
+  eventsRejected.inc({ reason: 'foreign_tenant', tenant_id: tenantLabel(tenantId) });
   throw otherTenant('tenant_id names another tenant than your credentials');
 }
 
@@ -185,7 +186,7 @@ export class EventsService {
   ): Promise<Array<Ingested[] | Error>> {
     const answers: Array<Ingested[] | Error> = [];
     for (const run of chunkByEvents(requests, this.config.ingest.batchMaxEvents)) {
-      ingestBatchRequests.observe(run.length);
+      ingestBatchRequests.observe({ tenant_id: tenantLabel(tenantId) }, run.length);
       try {
         answers.push(...splitByRequest(run, await this.storeInOne(tenantId, run.flat())));
       } catch (error) {
@@ -203,7 +204,7 @@ export class EventsService {
 
   /** One transaction, then the publication of what it made new. */
   private async storeInOne(tenantId: string, inputs: NewEvent[]): Promise<Ingested[]> {
-    const stop = ingestSeconds.startTimer();
+    const stop = ingestSeconds.startTimer({ tenant_id: tenantLabel(tenantId) });
     const results = await this.tenantDb.runFor(tenantId, (manager) =>
       this.store(manager, tenantId, inputs),
     );
@@ -218,8 +219,9 @@ export class EventsService {
     inputs: readonly NewEvent[],
   ): Promise<void> {
     const fresh = results.filter((r) => r.created).map((r) => r.event);
-    for (const event of fresh) eventsIngested.inc({ source: event.source });
-    eventsDuplicates.inc(results.length - fresh.length);
+    const tenant = tenantLabel(tenantId);
+    for (const event of fresh) eventsIngested.inc({ source: event.source, tenant_id: tenant });
+    eventsDuplicates.inc({ tenant_id: tenant }, results.length - fresh.length);
     // Each new event's trace context (results answer inputs in order), when any has one.
     const traceparents = inputs.some((input) => input.traceparent)
       ? results.flatMap((r, i) => (r.created ? [inputs[i].traceparent] : []))

@@ -12,10 +12,13 @@ const config = { storeLocationDelivered: false, storeMessageProcessed: false } a
 
 async function dropped(reason: string): Promise<number> {
   const metric = await feedFactsDropped.get();
-  return metric.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  // Every tenant's series of the reason.
+  return metric.values
+    .filter((v) => v.labels.reason === reason)
+    .reduce((sum, v) => sum + v.value, 0);
 }
 async function retries(): Promise<number> {
-  return (await feedFlushRetries.get()).values[0]?.value ?? 0;
+  return (await feedFlushRetries.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
 
 /** An events service whose ingest the test steers: each call answers with the next behaviour. */

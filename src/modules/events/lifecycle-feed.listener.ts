@@ -34,6 +34,7 @@ import { API_KEY_ISSUED, API_KEY_REVOKED, TENANT_AUDIT_RECORDED, TENANT_UPDATED 
 import { EventsBus, type LiveOnlyEvent } from './feed/events-bus';
 import { EventsService, type NewEvent } from './events.service';
 import { feedFactsDropped, feedFlushRetries, feedSources } from './events.metrics';
+import { tenantLabel } from '../../shared/metrics';
 
 /** Lifecycle event (the names the other modules export) → the feed's source and event_type (docs/events.md). */
 export const LIFECYCLE_FEED: Record<string, { source: string; eventType: string }> = {
@@ -128,7 +129,7 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       // A refusal (an unknown or deleted tenant) stays one; anything else may pass.
       retryable: (error) => !(error instanceof AppError && error.status < 500),
       onRetry: (tenantId, error, attempt, size) => {
-        feedFlushRetries.inc();
+        feedFlushRetries.inc({ tenant_id: tenantLabel(tenantId) });
         this.logger.debug({ err: error, tenantId, attempt }, `${size} lifecycle facts: retrying`);
       },
     },
@@ -216,7 +217,10 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
 
   private dropped(tenantId: string, error: unknown): void {
     if (error instanceof BatcherFullError) {
-      feedFactsDropped.inc({ reason: error.scope === 'group' ? 'tenant_limit' : 'total_limit' });
+      feedFactsDropped.inc({
+        reason: error.scope === 'group' ? 'tenant_limit' : 'total_limit',
+        tenant_id: tenantLabel(tenantId),
+      });
       const now = Date.now();
       if (now - this.lastLimitWarning < WARN_EVERY_MS) return;
       this.lastLimitWarning = now;
@@ -226,7 +230,7 @@ export class LifecycleFeedListener implements OnModuleInit, OnApplicationShutdow
       );
       return;
     }
-    feedFactsDropped.inc({ reason: 'failed' });
+    feedFactsDropped.inc({ reason: 'failed', tenant_id: tenantLabel(tenantId) });
     // Every fact of a failed batch lands here: one line a second is enough.
     const now = Date.now();
     if (now - this.lastFailureWarning < 1_000) return;

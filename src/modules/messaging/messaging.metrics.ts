@@ -1,19 +1,13 @@
-import { counter, gauge, histogram } from '../../shared/metrics';
+import { counter, gauge, histogram, OTHER_TENANT, tenantLabel } from '../../shared/metrics';
 
 /**
- * Per tenant/queue series only while their number stays bounded: the first
- * MAX_LABELLED tenant queues seen by this process get their own labels, the rest share `_other`.
+ * Per tenant/queue series, bounded: `tenant_id` by the shared cap (tenantLabel), and the queues of
+ * a labelled tenant by MESSAGING_MAX_QUEUES_PER_TENANT; the tenants past the cap share `other`,
+ * queue names included.
  */
-const MAX_LABELLED = 200;
-const labelled = new Set<string>();
-
 export function metricLabels(tenantId: string, queueName: string) {
-  const key = `${tenantId}/${queueName}`;
-  if (labelled.has(key) || labelled.size < MAX_LABELLED) {
-    labelled.add(key);
-    return { tenant_id: tenantId, queue_name: queueName };
-  }
-  return { tenant_id: '_other', queue_name: '_other' };
+  const tenant = tenantLabel(tenantId);
+  return { tenant_id: tenant, queue_name: tenant === OTHER_TENANT ? OTHER_TENANT : queueName };
 }
 
 const labelNames = ['tenant_id', 'queue_name'] as const;

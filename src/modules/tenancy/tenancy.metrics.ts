@@ -1,14 +1,17 @@
 import { counter, gauge, histogram } from '../../shared/metrics';
 
+// Lookups, fetches and retries are a tenant's (tenant_id, bounded by tenantLabel); evictions and
+// pools are not: a pool serves every tenant of one database identity.
+
 export const secretLookups = counter({
   name: 'tessera_tenant_secret_cache_lookups_total',
   help: 'Tenant secret cache lookups by result (hit, miss, coalesced onto an in-flight fetch)',
-  labelNames: ['result'] as const,
+  labelNames: ['result', 'tenant_id'] as const,
 });
 export const secretFetchSeconds = histogram({
   name: 'tessera_tenant_secret_fetch_seconds',
   help: 'Secrets Manager reads of tenant secrets by outcome (found, missing, invalid, error, stale)',
-  labelNames: ['outcome'] as const,
+  labelNames: ['outcome', 'tenant_id'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
 });
 export const secretEvictions = counter({
@@ -83,6 +86,7 @@ gauge({
 export const credentialRetries = counter({
   name: 'tessera_tenant_credential_retries_total',
   help: 'Units of work retried once after an authentication failure (rotated credentials)',
+  labelNames: ['tenant_id'] as const,
 });
 
 /** Keeps the last `size` samples to answer p50/p99 exactly over a recent window. */

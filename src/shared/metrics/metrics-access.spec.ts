@@ -7,7 +7,9 @@ import { MetricsAccess } from './metrics-access';
 const TOKEN = 'a-long-operator-token-0123456789';
 
 function access(env: AppConfig['env'], port?: number, token?: string): MetricsAccess {
-  return new MetricsAccess({ port, host: '127.0.0.1', token }, { env } as AppConfig);
+  return new MetricsAccess({ port, host: '127.0.0.1', token, tenantSeriesMax: 100 }, {
+    env,
+  } as AppConfig);
 }
 /** The status a scrape is answered with: 200, or the refusal's. */
 function status(a: MetricsAccess, listener: 'main' | 'metrics', authorization?: string): number {

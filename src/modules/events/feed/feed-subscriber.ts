@@ -1,5 +1,6 @@
 import type { EventView } from '../dto/events.dto';
 import { wsReplayed } from '../events.metrics';
+import { tenantLabel } from '../../../shared/metrics';
 
 /** One event as this instance pushes it: the frame is serialised once for every subscriber. */
 export interface FeedItem {
@@ -148,14 +149,14 @@ export class FeedSubscriber {
       if (sinceSeq >= top) {
         this.lastSeq = seq = Math.max(this.lastSeq, sinceSeq);
       } else if (top - sinceSeq > replayMax) {
-        wsReplayed.inc({ kind: 'gap' });
+        wsReplayed.inc({ kind: 'gap', tenant_id: tenantLabel(this.tenantId) });
         this.send({ type: 'gap', data: { since_seq: sinceSeq, seq: top, replay_max: replayMax } });
       } else {
         let cursor = sinceSeq;
         while (cursor < top && this.open) {
           const rows = await read(cursor, top, page, types);
           for (const row of rows) this.sink.write(feedItem(row).frame);
-          wsReplayed.inc({ kind: 'event' }, rows.length);
+          wsReplayed.inc({ kind: 'event', tenant_id: tenantLabel(this.tenantId) }, rows.length);
           if (rows.length < page) break;
           cursor = rows[rows.length - 1].seq;
         }

@@ -10,6 +10,7 @@ import { EventsBus, type FeedMessage } from './events-bus';
 import { eventTraceId, inPushSpans } from './feed-tracing';
 import { type FeedItem, feedItem, type FeedSubscriber, REPLAY_PAGE } from './feed-subscriber';
 import { SeqOrder } from './seq-order';
+import { tenantLabel } from '../../../shared/metrics';
 
 /** How long a new subscriber's live events wait for its first subscribe. */
 const SUBSCRIBE_WAIT_MS = 500;
@@ -58,7 +59,10 @@ class TenantFeed {
       else if (order.wants(event.seq)) order.offer(event.seq, feedItem(event, traceId));
     });
     this.drain(order);
-    wsPushLatency.observe(Math.max(0, Date.now() - message.t) / 1000);
+    wsPushLatency.observe(
+      { tenant_id: tenantLabel(this.tenantId) },
+      Math.max(0, Date.now() - message.t) / 1000,
+    );
   }
 
   /** Events from the database after `head` (a hole, or what a Redis reconnect may have lost). */
@@ -111,7 +115,7 @@ class TenantFeed {
   private emit(item: FeedItem): void {
     let pushed = 0;
     for (const subscriber of this.subscribers) if (subscriber.deliver(item)) pushed++;
-    if (pushed) wsPushes.inc(pushed);
+    if (pushed) wsPushes.inc({ tenant_id: tenantLabel(this.tenantId) }, pushed);
   }
 }
 

@@ -3,6 +3,7 @@ import { locationConfig, type LocationConfig } from '../../../config';
 import { KafkaService, type RawMessage } from '../../../shared/kafka';
 import { updatesDeadLettered } from '../location.metrics';
 import type { DeadLetterMessage, LocationUpdateMessage } from '../updates/location-update.message';
+import { tenantLabel } from '../../../shared/metrics';
 
 /** Produces to `location.updates.dlq` (acks=all); a throw means nothing was parked. */
 @Injectable()
@@ -62,6 +63,9 @@ export class DeadLetterProducer {
     headers: Record<string, string>,
   ): Promise<void> {
     await this.kafka.send(this.config.dlqTopic, [{ key, value: JSON.stringify(message), headers }]);
-    updatesDeadLettered.inc({ reason: message.reason });
+    updatesDeadLettered.inc({
+      reason: message.reason,
+      tenant_id: tenantLabel(headers['x-tenant-id']),
+    });
   }
 }

@@ -5,6 +5,7 @@ import { type DeliveryResult, OutboundHttp } from '../../../shared/outbound';
 import { DeliverySettingsService } from './delivery-settings.service';
 import { breakerSources, deliverySeconds } from '../location.metrics';
 import { deliveryBody, type LocationUpdateMessage } from '../updates/location-update.message';
+import { tenantLabel } from '../../../shared/metrics';
 
 export interface DeliveryOutcome extends Partial<DeliveryResult> {
   ok: boolean;
@@ -91,13 +92,19 @@ export class DeliveryService implements OnApplicationShutdown {
       });
     try {
       const result = await state.breaker.fire(origin, call);
-      deliverySeconds.observe({ outcome: result.ok ? 'ok' : 'failed' }, result.latencyMs / 1000);
+      deliverySeconds.observe(
+        { outcome: result.ok ? 'ok' : 'failed', tenant_id: tenantLabel(record.tenant_id) },
+        result.latencyMs / 1000,
+      );
       if (result.ok) state.lastSuccessAt = new Date();
       else this.noteError(state, result.error ?? `HTTP ${result.status}`);
       return { ...result, target: origin };
     } catch (error) {
       if (error instanceof RetryableFailure) {
-        deliverySeconds.observe({ outcome: 'retryable' }, error.result.latencyMs / 1000);
+        deliverySeconds.observe(
+          { outcome: 'retryable', tenant_id: tenantLabel(record.tenant_id) },
+          error.result.latencyMs / 1000,
+        );
         this.noteError(state, error.message);
         return { ...error.result, target: origin };
       }

@@ -14,6 +14,7 @@ import { ledgerOutcomes } from '../location.metrics';
 import { type DeadLetterMessage, parseDeadLetter } from '../updates/location-update.message';
 import { RetryLedgerRepository } from './retry-ledger.repository';
 import { firstRetryAt } from './retry-schedule';
+import { tenantLabel } from '../../../shared/metrics';
 
 /** PostgreSQL: a foreign key (unknown tenant) or check violation will not get better by retrying. */
 const PERMANENT_SQL = new Set(['23503', '23514', '22P02']);
@@ -56,7 +57,8 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
           { err: error, partition: message.partition, offset: message.offset },
           'Dead letter kept in the DLQ topic only (no readable update in it)',
         );
-        ledgerOutcomes.inc({ outcome: 'unfiled' });
+        const tenant = message.headers?.['x-tenant-id']?.toString();
+        ledgerOutcomes.inc({ outcome: 'unfiled', tenant_id: tenantLabel(tenant) });
         return Promise.resolve();
       },
     });
@@ -70,7 +72,7 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
         { source: letter.source, error: letter.error },
         'Poison location record parked in the DLQ topic',
       );
-      ledgerOutcomes.inc({ outcome: 'unfiled' });
+      ledgerOutcomes.inc({ outcome: 'unfiled', tenant_id: tenantLabel(message.tenantId) });
       return;
     }
     if (record.tenant_id !== message.tenantId) {
@@ -93,7 +95,10 @@ export class LocationDlqConsumer implements OnApplicationBootstrap {
       sourceTopic: letter.source.topic,
     });
     if (!inserted) return;
-    ledgerOutcomes.inc({ outcome: status === 'pending' ? 'recorded' : 'permanently_failed' });
+    ledgerOutcomes.inc({
+      outcome: status === 'pending' ? 'recorded' : 'permanently_failed',
+      tenant_id: tenantLabel(record.tenant_id),
+    });
     emitLifecycleEvent(
       this.events,
       this.logger,

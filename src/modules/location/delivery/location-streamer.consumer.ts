@@ -11,11 +11,12 @@ import { emitLifecycleEvent } from '../../../shared/lifecycle';
 import { DeadLetterProducer } from './dead-letter.producer';
 import { DeliveryService } from './delivery.service';
 import { LOCATION_UPDATE_DELIVERED, LocationDeliveredEvent } from '../location.events';
-import { updatesDelivered } from '../location.metrics';
+import { deliveryLagSeconds, lagSeconds, updatesDelivered } from '../location.metrics';
 import {
   type LocationUpdateMessage,
   parseLocationUpdate,
 } from '../updates/location-update.message';
+import { tenantLabel } from '../../../shared/metrics';
 
 /**
  * Delivers every update to its tenant's target: up to `LOCATION_DELIVERY_CONCURRENCY`
@@ -74,7 +75,9 @@ export class LocationStreamerConsumer implements OnApplicationBootstrap {
     const outcome = await this.delivery.deliver(record);
     if (outcome.skipped) return;
     if (outcome.ok) {
-      updatesDelivered.inc({ path: 'stream' });
+      const tenant = tenantLabel(record.tenant_id);
+      updatesDelivered.inc({ path: 'stream', tenant_id: tenant });
+      deliveryLagSeconds.observe({ tenant_id: tenant }, lagSeconds(Date.now(), record.received_at));
       emitLifecycleEvent(
         this.events,
         this.logger,

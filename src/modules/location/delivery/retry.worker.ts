@@ -22,6 +22,7 @@ import {
 import { ledgerOutcomes, updatesDelivered } from '../location.metrics';
 import { type LedgerRow, RetryLedgerRepository } from './retry-ledger.repository';
 import { nextRetryAt } from './retry-schedule';
+import { tenantLabel } from '../../../shared/metrics';
 
 /**
  * Redelivers due ledger rows. Each tick claims up to `LOCATION_RETRY_BATCH` due rows, oldest due
@@ -111,8 +112,9 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       }
       if (outcome.ok) {
         if (await this.ledger.resolve(row, now)) {
-          updatesDelivered.inc({ path: 'retry' });
-          ledgerOutcomes.inc({ outcome: 'resolved' });
+          const tenant = tenantLabel(row.tenant_id);
+          updatesDelivered.inc({ path: 'retry', tenant_id: tenant });
+          ledgerOutcomes.inc({ outcome: 'resolved', tenant_id: tenant });
           emitLifecycleEvent(
             this.events,
             this.logger,
@@ -137,7 +139,7 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       if (!next) {
         await this.fail(row, `retries exhausted: ${error}`, statusCode, true);
       } else if (await this.ledger.retried(row, { now, nextRetryAt: next, error, statusCode })) {
-        ledgerOutcomes.inc({ outcome: 'retried' });
+        ledgerOutcomes.inc({ outcome: 'retried', tenant_id: tenantLabel(row.tenant_id) });
       }
     } catch (error) {
       if (isClientAppError(error as Error)) {
@@ -163,7 +165,7 @@ export class RetryWorker implements OnApplicationBootstrap, OnApplicationShutdow
       attempted,
     });
     if (!done) return;
-    ledgerOutcomes.inc({ outcome: 'permanently_failed' });
+    ledgerOutcomes.inc({ outcome: 'permanently_failed', tenant_id: tenantLabel(row.tenant_id) });
     emitLifecycleEvent(
       this.events,
       this.logger,

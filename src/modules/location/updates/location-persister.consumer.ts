@@ -8,8 +8,9 @@ import {
   KafkaService,
 } from '../../../shared/kafka';
 import { TenantDatabase } from '../../tenancy';
-import { locationsPersisted } from '../location.metrics';
+import { lagSeconds, locationsPersisted, persistLagSeconds } from '../location.metrics';
 import { type LocationUpdateMessage, parseLocationUpdate } from './location-update.message';
+import { tenantLabel } from '../../../shared/metrics';
 
 const CHUNK = 1_000;
 
@@ -98,7 +99,11 @@ export class LocationPersisterConsumer implements OnApplicationBootstrap {
         );
         return result.length;
       });
-      locationsPersisted.inc(inserted);
+      const tenant = tenantLabel(tenantId);
+      locationsPersisted.inc({ tenant_id: tenant }, inserted);
+      const now = Date.now();
+      for (const r of chunk)
+        persistLagSeconds.observe({ tenant_id: tenant }, lagSeconds(now, r.received_at));
     }
   }
 }

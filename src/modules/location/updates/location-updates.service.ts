@@ -7,6 +7,7 @@ import { LocationSessionsService } from '../sessions/location-sessions.service';
 import { LocationUpdatesProducer } from './location-updates.producer';
 import type { LocationUpdateMessage } from './location-update.message';
 import { SessionCache } from '../sessions/session-cache';
+import { tenantLabel } from '../../../shared/metrics';
 
 interface Point {
   latitude: number;
@@ -73,7 +74,7 @@ export class LocationUpdatesService {
       };
     });
     await this.produce(records);
-    updatesAccepted.inc(records.length);
+    updatesAccepted.inc({ tenant_id: tenantLabel(tenantId) }, records.length);
     return records.map((record) => record.event_id);
   }
 
@@ -99,7 +100,7 @@ export class LocationUpdatesService {
       // the caller was never told 202, so nothing it was promised is missing.
       sent.catch(() => undefined);
       abort.abort();
-      updatesRefused.inc(records.length);
+      updatesRefused.inc({ tenant_id: tenantLabel(records[0]?.tenant_id) }, records.length);
       this.logger.warn({ err: error }, 'Location update not acknowledged by Kafka');
       const retryAfter = String(Math.max(1, Math.ceil(this.config.produceTimeoutMs / 1000)));
       throw locationError(

@@ -10,6 +10,7 @@ import { type PoolStats, TenantPoolsService } from './tenant-pools.service';
 import type { TenantSecret } from './tenant-secret';
 import { TenantSecretsService } from './tenant-secrets.service';
 import { assertTenantId } from '../tenant-id';
+import { tenantLabel } from '../../../shared/metrics';
 
 /** PostgreSQL codes of a refused login: rotated (or wrong) credentials. */
 const AUTH_FAILURES = new Set(['28P01', '28000']);
@@ -117,7 +118,7 @@ export class TenantDatabase {
     } catch (error) {
       if (!AUTH_FAILURES.has(errorCode(error))) throw this.translate(tenantId, error);
       // Rotated credentials: read the secret again (once for all who failed) and retry once.
-      credentialRetries.inc();
+      credentialRetries.inc({ tenant_id: tenantLabel(tenantId) });
       this.logger.warn(
         `Tenant ${tenantId}: login refused for ${secret.identityKey}; re-reading the secret and retrying once`,
       );

@@ -15,6 +15,7 @@ import {
 } from '../tenancy.metrics';
 import { TenantEntity } from '../tenant.entity';
 import { parseTenantSecret, type TenantSecret } from './tenant-secret';
+import { tenantLabel } from '../../../shared/metrics';
 
 type Entry =
   | { kind: 'found'; secret: TenantSecret }
@@ -74,7 +75,8 @@ export class TenantSecretsService {
   async resolve(tenantId: string): Promise<TenantSecret> {
     const status: LRUCache.Status<string, Entry> = {};
     const entry = await this.fetchEntry(tenantId, { status });
-    this.count(status.fetch);
+    // Only a tenant that exists gets a label of its own: unknown ids must not fill the cap.
+    this.count(status.fetch, entry.kind === 'found' ? tenantId : undefined);
     return this.unwrap(tenantId, entry);
   }
 
@@ -222,16 +224,21 @@ export class TenantSecretsService {
     } finally {
       const ms = performance.now() - started;
       this.latency.add(ms);
-      secretFetchSeconds.observe({ outcome }, ms / 1000);
+      const known = outcome === 'found' || outcome === 'stale';
+      secretFetchSeconds.observe(
+        { outcome, tenant_id: tenantLabel(known ? tenantId : undefined) },
+        ms / 1000,
+      );
     }
   }
 
-  private count(result: LRUCache.Status<string, Entry>['fetch']): void {
+  private count(result: LRUCache.Status<string, Entry>['fetch'], tenantId?: string): void {
     if (result === 'hit') this.counts.hits += 1;
     else if (result === 'inflight') this.counts.coalesced += 1;
     else this.counts.misses += 1;
     secretLookups.inc({
       result: result === 'hit' ? 'hit' : result === 'inflight' ? 'coalesced' : 'miss',
+      tenant_id: tenantLabel(tenantId),
     });
   }
 }
