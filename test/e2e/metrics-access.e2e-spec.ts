@@ -1,9 +1,57 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { register } from 'prom-client';
 import request from 'supertest';
 import { MetricsServer } from '../../src/shared/metrics';
 import { createTestApp, type TestApp } from '../support/app';
 import { createTenant, platformAdmin } from '../support/identities';
 
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+]);
+
+/** The metrics and labels one PromQL expression names (functions, keywords and variables left out). */
+function namesIn(expr: string): { metrics: string[]; labels: string[] } {
+  const labels: string[] = [];
+  for (const [, inside] of expr.matchAll(/\{([^}]*)\}/g))
+    for (const [, label] of inside.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)) labels.push(label);
+  for (const [, list] of expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g))
+    labels.push(
+      ...list
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    );
+  const bare = expr
+    .replace(/"[^"]*"/g, '')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(?:by|without)\s*\([^)]*\)/g, '')
+    .replace(/\$\w+/g, '');
+  // Whole words only (\b on both sides): a function's name is not cut short into a metric.
+  const metrics = [...bare.matchAll(/\b[a-zA-Z_:][\w:]*\b(?!\s*\()/g)]
+    .map(([name]) => name)
+    .filter((name) => !PROMQL_WORDS.has(name.toLowerCase()) && !/^\d/.test(name));
+  return { metrics, labels };
+}
+
+/**
+ * /metrics names every tenant and queue: with METRICS_PORT it is served on that port only, and
+ * with METRICS_TOKEN only to the bearer of the token (the rules without either: metrics-access.spec.ts).
+ */
 describe('metrics: a port of its own and a bearer token', () => {
   const token = randomBytes(24).toString('base64url');
   const saved = {
@@ -121,5 +169,57 @@ describe('metrics: a port of its own and a bearer token', () => {
     // Every tenant_id value is a tenant, `other` or `none`: never a caller's unchecked input.
     const values = new Set([...text.matchAll(/tenant_id="([^"]*)"/g)].map(([, v]) => v));
     for (const v of values) expect(v).toMatch(/^([0-9a-f-]{36}|other|none)$/);
+  });
+
+  it('has a Grafana dashboard whose every query names only metrics and labels the app registers', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(__dirname, '../../deploy/grafana/tessera.json'), 'utf8'),
+    ) as {
+      panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }>;
+      templating: { list: Array<{ query?: unknown }> };
+    };
+    const exprs: Array<[string, string]> = [];
+    for (const panel of dashboard.panels)
+      for (const target of panel.targets ?? []) exprs.push([panel.title, target.expr]);
+    for (const variable of dashboard.templating.list) {
+      const query = (variable.query as { query?: string } | undefined)?.query;
+      const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(query ?? '');
+      if (m) exprs.push([`variable ${m[2]}`, `sum by (${m[2]}) (${m[1]})`]);
+    }
+    // Metrics are registered when their modules load: every one is in the registry at start.
+    const registered = new Map(
+      register
+        .getMetricsAsArray()
+        .map((metric) => [
+          metric.name,
+          (metric as unknown as { labelNames: string[] }).labelNames ?? [],
+        ]),
+    );
+    const base = (name: string) =>
+      registered.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    const problems: string[] = [];
+    const used = new Set<string>();
+    for (const [title, expr] of exprs) {
+      const { metrics, labels } = namesIn(expr);
+      if (!metrics.length) problems.push(`${title}: no metric in ${expr}`);
+      const known = new Set<string>(['le']);
+      for (const metric of metrics) {
+        const name = base(metric);
+        used.add(name);
+        if (!registered.has(name)) problems.push(`${title}: ${metric} is not exported`);
+        for (const label of registered.get(name) ?? []) known.add(label);
+      }
+      for (const label of labels)
+        if (!known.has(label)) problems.push(`${title}: no metric of it has the label ${label}`);
+    }
+    const panels = dashboard.panels.filter((p) => p.type !== 'row').length;
+    console.log(
+      `dashboard: ${panels} panels, ${exprs.length} queries, ${used.size} metrics, ${problems.length} problems`,
+    );
+    expect(problems).toEqual([]);
+    expect(used.size).toBeGreaterThan(30);
+    // And the scrape has them all (a registered metric is exported, with or without samples yet).
+    const text = await scrape();
+    for (const name of used) expect(text).toContain(`# TYPE ${name} `);
   });
 });
