@@ -5,7 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { appConfig, type AppConfig, eventsConfig, type EventsConfig } from '../config';
 import { logRequests } from '../shared/logging';
 import { configureInstantWindows } from '../shared/validation';
-import { routeClientFrame } from '../modules/realtime';
+import { createAsyncApiDocument, routeClientFrame } from '../modules/realtime';
 import { configureCors } from './cors';
 import { enforceInputRules } from './json-input';
 import { restrictToRole } from './process-role';
@@ -43,4 +43,7 @@ export function configureApp(app: NestFastifyApplication): void {
   configureInstantWindows({ event: app.get<EventsConfig>(eventsConfig.KEY).timestampWindow });
 
   SwaggerModule.setup('docs', app, createOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
+  // The WebSocket protocol, as /docs-json is the REST API's.
+  const asyncApi = createAsyncApiDocument();
+  fastify.get('/docs/asyncapi.json', (_request, reply) => reply.send(asyncApi));
 }

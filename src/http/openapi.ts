@@ -11,6 +11,7 @@ import type {
 } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import { type Access, IS_PUBLIC, REQUIRED_ACCESS } from '../shared/auth';
+import { addExamples } from './openapi-examples';
 
 /**
  * The OpenAPI document, made true once for every route instead of field by field:
@@ -40,8 +41,92 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
       .addBearerAuth()
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')
       .build(),
+    { operationIdFactory: operationId },
   );
   return completeDocument(cleanupOpenApiDoc(document), routes);
+}
+
+/**
+ * Operation ids read as client methods, `<namespace>.<verb>` (`events.create`,
+ * `auth.listSessions`): the namespace of each controller, and the method's own name unless it
+ * reads badly out of its class (`list` of the sessions, `batch` of the events). A route of a new
+ * controller gets `<controller>.<method>`; the contract test checks the pattern and uniqueness.
+ * `@ApiOperation({ operationId })` on a handler still wins.
+ */
+const OPERATION_NAMES: Record<string, { namespace: string; methods?: Record<string, string> }> = {
+  ContextController: { namespace: 'context' },
+  MetricsController: { namespace: 'metrics', methods: { index: 'scrape' } },
+  // One handler, two paths (`/health/ready` and its alias `/health`).
+  HealthController: { namespace: 'health', methods: { 'ready[0]': 'ready', 'ready[1]': 'check' } },
+  EventsController: { namespace: 'events', methods: { batch: 'createBatch' } },
+  EventLimitsController: {
+    namespace: 'events',
+    methods: { get: 'getRateLimit', set: 'setRateLimit', clear: 'clearRateLimit' },
+  },
+  TenantsController: {
+    namespace: 'tenants',
+    methods: { remove: 'delete', createKey: 'createApiKey', revokeKey: 'revokeApiKey' },
+  },
+  CurrentTenantController: { namespace: 'tenant' },
+  TenantAuditController: { namespace: 'tenant', methods: { list: 'listAudit' } },
+  TenancyHealthController: {
+    namespace: 'health',
+    methods: { tenantsHealth: 'tenants', tenantHealth: 'tenant', clear: 'clearCache' },
+  },
+  AuthController: { namespace: 'auth', methods: { list: 'listSessions', end: 'endSession' } },
+  TenantUsersController: {
+    namespace: 'tenants',
+    methods: {
+      list: 'listUsers',
+      add: 'addUser',
+      changeRole: 'changeUserRole',
+      remove: 'removeUser',
+    },
+  },
+  CurrentTenantUsersController: {
+    namespace: 'tenant',
+    methods: {
+      list: 'listUsers',
+      add: 'addUser',
+      get: 'getUser',
+      changeRole: 'changeUserRole',
+      remove: 'removeUser',
+    },
+  },
+  LocationController: {
+    namespace: 'location',
+    methods: {
+      start: 'startSession',
+      updatesBatch: 'updateBatch',
+      list: 'listSessions',
+      get: 'getSession',
+      stop: 'stopSession',
+      locations: 'listLocations',
+    },
+  },
+  DeliveryController: {
+    namespace: 'location',
+    methods: { get: 'getDelivery', put: 'setDelivery' },
+  },
+  RetryController: { namespace: 'retry', methods: { list: 'listFailed', replay: 'retryFailed' } },
+  StreamingController: { namespace: 'streaming', methods: { get: 'health' } },
+  MessagingController: {
+    namespace: 'messaging',
+    methods: { queueStatus: 'getQueueStatus', allStatus: 'listQueueStatus' },
+  },
+  DashboardController: { namespace: 'dashboard', methods: { file: 'asset' } },
+};
+
+/** The operationIdFactory: `Controller` + `method` (`method[i]` for a path alias) → its id. */
+export function operationId(controllerKey: string, methodKey: string): string {
+  const names = OPERATION_NAMES[controllerKey];
+  const namespace =
+    names?.namespace ??
+    controllerKey
+      .replace(/Controller$/, '')
+      .replace(/[^A-Za-z]/g, '')
+      .toLowerCase();
+  return `${namespace}.${names?.methods?.[methodKey] ?? methodKey}`;
 }
 
 /** Marks a route that only a user session can call (an API key is refused with 403). */
@@ -66,6 +151,13 @@ export const ERROR_BODY_SCHEMA: SchemaObject = {
     code: { type: 'string', description: 'MODULE.REASON' },
     details: { type: 'array', items: {} },
     request_id: { type: 'string' },
+  },
+  example: {
+    statusCode: 404,
+    error: 'Not Found',
+    message: 'No such tenant',
+    code: 'TENANCY.TENANT_NOT_FOUND',
+    request_id: '5b0e7c2d-1f3a-4b6c-9d8e-7f6a5b4c3d2e',
   },
 };
 
@@ -103,7 +195,7 @@ interface RouteFacts {
   models: Set<unknown>;
 }
 
-/** Route facts by the operationId Swagger gives the handler (`Controller_method`). */
+/** Route facts by the operationId the handler gets (its `@ApiOperation`'s, else `operationId`). */
 function describeRoutes(app: INestApplication): Map<string, RouteFacts> {
   const routes = new Map<string, RouteFacts>();
   const scanner = new MetadataScanner();
@@ -124,7 +216,11 @@ function describeRoutes(app: INestApplication): Map<string, RouteFacts> {
           uuidParams: uuidParamsOf(controller, name),
           models: modelsOf(prototype, name, handler, controller),
         };
-        routes.set(`${controller.name}_${name}`, facts);
+        const explicit = (
+          Reflect.getMetadata(DECORATORS.API_OPERATION, handler) as
+            { operationId?: string } | undefined
+        )?.operationId;
+        routes.set(explicit ?? operationId(controller.name, name), facts);
       }
     }
   }
@@ -233,6 +329,34 @@ function toOpenApi30Types(node: unknown): void {
   }
 }
 
+/**
+ * `anyOf: [{required: [a]}, {required: [b]}]` (one of two fields, e.g. `event_type` or `type`)
+ * says the same with each alternative typed (`type: object` and the properties it requires):
+ * generators read a bare `{required}` as `unknown`, which swallows the whole body type.
+ */
+function typeRequiredAlternatives(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) typeRequiredAlternatives(item);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  const schema = node as SchemaObject;
+  const properties = schema.properties ?? {};
+  for (const alternative of (schema.anyOf ?? []) as SchemaObject[]) {
+    const keys = Object.keys(alternative);
+    if (keys.length !== 1 || keys[0] !== 'required' || !alternative.required) continue;
+    alternative.type = 'object';
+    alternative.properties = Object.fromEntries(
+      alternative.required
+        .filter((name) => name in properties)
+        .map((name) => [name, properties[name]]),
+    );
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    if (!DATA_KEYWORDS.has(key)) typeRequiredAlternatives(value);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. What the guard, pipes and filter answer, on every operation
 
@@ -240,19 +364,23 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as 
 
 function completeDocument(doc: OpenAPIObject, routes: Map<string, RouteFacts>): OpenAPIObject {
   toOpenApi30Types(doc.components?.schemas);
+  typeRequiredAlternatives(doc.components?.schemas);
   doc.components = {
     ...doc.components,
     schemas: { ...doc.components?.schemas, ErrorBody: ERROR_BODY_SCHEMA },
   };
 
+  const operations: OperationObject[] = [];
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const method of METHODS) {
       const operation = item[method];
       if (!operation) continue;
       const facts = routes.get(operation.operationId ?? '');
       completeOperation(path, operation, facts);
+      operations.push(operation);
     }
   }
+  addExamples(doc, operations);
   return doc;
 }
 
@@ -309,7 +437,20 @@ function completeOperation(
     answer.content ??= {};
     const json = (answer.content['application/json'] ??= {});
     json.schema ??= { $ref: '#/components/schemas/ErrorBody' };
+    // The error filter sends Retry-After with every 429 and 503 of the envelope.
+    if ((status === '429' || status === '503') && isErrorBody(json.schema))
+      answer.headers = { 'Retry-After': RETRY_AFTER, ...answer.headers };
   }
+}
+
+const RETRY_AFTER = {
+  description: 'Seconds to wait before trying again',
+  required: true,
+  schema: { type: 'integer', minimum: 1 },
+};
+
+function isErrorBody(schema: unknown): boolean {
+  return (schema as { $ref?: string } | undefined)?.$ref === '#/components/schemas/ErrorBody';
 }
 
 /** Bearer always; an API key too where a caller without a role may call and no session is needed. */

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import WebSocket from 'ws';
 import { createTestApp, type TestApp } from '../support/app';
+import { AsyncApiMessages } from '../support/contract';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
 import { eventually } from '../support/services';
 
@@ -14,6 +15,8 @@ const until = <T>(
   intervalMs?: number,
 ) => eventually(() => Promise.resolve(probe()), accept, timeoutMs, intervalMs);
 type Frame = { type: string; data: Record<string, unknown> & { seq?: number } };
+/** The message schemas of the served AsyncAPI document. */
+let contract: AsyncApiMessages;
 
 /** A socket that records every frame it gets. */
 class Feed {
@@ -55,6 +58,13 @@ class Feed {
     this.socket.send(JSON.stringify(message));
   }
 
+  /** How the frames received so far differ from the AsyncAPI document (none: empty). */
+  nonconforming(): string[] {
+    return [this.hello, ...this.frames].flatMap((frame) =>
+      contract.problems(frame).map((problem) => `${JSON.stringify(frame)}: ${problem}`),
+    );
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       if (this.socket.readyState === WebSocket.CLOSED) return resolve();
@@ -80,6 +90,7 @@ describe('WebSocket feed over two instances', () => {
     admin = await platformAdmin(one);
     tenants = [];
     for (let i = 0; i < 4; i++) tenants.push(await createTenant(one, admin));
+    contract = new AsyncApiMessages((await request(one.url).get('/docs/asyncapi.json')).body);
   });
   afterAll(async () => {
     delete process.env.EVENTS_REPLAY_MAX;
@@ -107,6 +118,7 @@ describe('WebSocket feed over two instances', () => {
     const seqs = feed.events().map((e) => e.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => start + i + 1));
     expect(feed.events().filter((e) => e.event_type === 'tick')).toHaveLength(40);
+    expect(feed.nonconforming()).toEqual([]);
     await feed.close();
   });
 
@@ -224,7 +236,7 @@ describe('WebSocket feed over two instances', () => {
   it('subscribe narrows by event_types; beyond the replay bound it answers gap', async () => {
     const tenant = tenants[2];
     const feed = await Feed.open(ws(one), { headers: { 'x-api-key': tenant.api_key } });
-    feed.send({ event: 'subscribe', data: { event_types: ['keep'] } });
+    feed.send({ type: 'subscribe', data: { event_types: ['keep'] } });
     await until(() => feed.frames.some((f) => f.type === 'subscribed'), Boolean, 10_000, 20);
     await post(
       two,
@@ -266,6 +278,7 @@ describe('WebSocket feed over two instances', () => {
       ['keep', since.hello.data.seq! - 2],
       ['keep', since.hello.data.seq!],
     ]);
+    for (const socket of [feed, behind, since]) expect(socket.nonconforming()).toEqual([]);
     await behind.close();
     await Promise.all([feed.close(), since.close()]);
   });
@@ -304,6 +317,7 @@ describe('WebSocket feed over two instances', () => {
     console.log(
       `garbage: 5 bad frames, ${feed.frames.filter((f) => f.type === 'error').length} error messages`,
     );
+    expect(feed.nonconforming()).toEqual([]);
     await post(one, tenant.api_key, { event_type: 'after.garbage' }).expect(201);
     await until(
       () => feed.events().filter((e) => e.event_type === 'after.garbage').length,

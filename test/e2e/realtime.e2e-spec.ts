@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { TenantFeeds } from '../../src/modules/events';
 import { RealtimeGateway, realtimeMetrics } from '../../src/modules/realtime';
 import { createTestApp, type TestApp } from '../support/app';
+import { AsyncApiMessages } from '../support/contract';
 import { createTenant, type Identity, platformAdmin, tenantMember } from '../support/identities';
 import { eventually } from '../support/services';
 
@@ -15,6 +16,8 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
   let tenantA: { id: string; api_key: string };
   let tenantB: { id: string; api_key: string };
   let memberB: Identity;
+  /** The message schemas of the served AsyncAPI document. */
+  let contract: AsyncApiMessages;
 
   const open = (query = '', headers: Record<string, string> = {}) =>
     new Promise<WebSocket>((resolve, reject) => {
@@ -22,6 +25,7 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
       // The first frame is always hello: {tenant_id, seq}.
       socket.once('message', (raw: Buffer) => {
         const hello = JSON.parse(raw.toString()) as Message;
+        contract.expectValid(hello);
         if (hello.type === 'hello') resolve(socket);
         else reject(new Error(`expected hello, got ${raw.toString()}`));
       });
@@ -50,15 +54,18 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
     tenantA = await createTenant(t, admin);
     tenantB = await createTenant(t, admin);
     memberB = await tenantMember(t, tenantB.id, 'user');
+    contract = new AsyncApiMessages((await request(t.url).get('/docs/asyncapi.json')).body);
   });
   afterAll(() => t.close());
 
   it("an API key's socket runs in the key's tenant", async () => {
     const socket = await open('', { 'x-api-key': tenantA.api_key });
-    expect(await whoami(socket)).toEqual({
+    const answer = await whoami(socket);
+    expect(answer).toEqual({
       type: 'whoami',
       data: { tenant_id: tenantA.id, request_id: 'ws-1', transport: 'ws' },
     });
+    contract.expectValid(answer);
     socket.close();
   });
 
@@ -73,6 +80,7 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
     const refused = next(socket);
     socket.send(JSON.stringify({ type: 'whoami', event: 'subscribe' }));
     expect((await refused)?.type).toBe('error');
+    contract.expectValid(await answer, await refused);
     socket.close();
   });
 
@@ -126,11 +134,43 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
       expect(frames).toContainEqual(pushed);
       expect(kinds.filter((k) => k === 'error')).toHaveLength(1);
       expect(kinds).toContain('subscribed');
+      // What the gateway sent conforms (the push is this test's own, not an event).
+      contract.expectValid(
+        ...frames.filter((frame) => frame !== frames.find((f) => f.type === 'event')),
+      );
       socket.close();
     } finally {
       release();
       spy.mockRestore();
     }
+  });
+
+  it('the AsyncAPI document describes the channel and every message, both ways', async () => {
+    const doc = (await request(t.url).get('/docs/asyncapi.json')).body as {
+      asyncapi: string;
+      channels: Record<string, { address: string }>;
+      components: { messages: Record<string, { examples: Array<{ payload: unknown }> }> };
+    };
+    expect(doc.asyncapi).toBe('3.0.0');
+    expect(Object.values(doc.channels).map((c) => c.address)).toEqual(['/api/v1/ws']);
+    expect(contract.kinds).toEqual([
+      'receive:subscribe',
+      'receive:whoami',
+      'send:error',
+      'send:event',
+      'send:gap',
+      'send:hello',
+      'send:subscribed',
+      'send:whoami',
+    ]);
+    // Each message's examples match its own schema; a client frame using the deprecated alias too.
+    for (const [name, message] of Object.entries(doc.components.messages)) {
+      const direction = name === 'subscribe' || name === 'whoami' ? 'receive' : 'send';
+      for (const { payload } of message.examples)
+        expect([name, contract.problems(payload, direction)]).toEqual([name, []]);
+    }
+    expect(contract.problems({ type: 'subscribe', event: 'subscribe' }, 'receive')).toEqual([]);
+    expect(contract.problems({ type: 'hello', data: { seq: -1 } })).not.toEqual([]);
   });
 
   it("a session's socket runs in the member's tenant", async () => {

@@ -23,7 +23,7 @@ export class DashboardController {
   @Public()
   @ApiOperation({ summary: 'The live dashboard page (static HTML; it signs in from the browser)' })
   @ApiProduces('text/html')
-  @ApiOkResponse({ description: 'The page' })
+  @ApiOkResponse({ description: 'The page', schema: { type: 'string' } })
   @ApiServiceUnavailableResponse({ description: 'The dashboard was not built (npm run build)' })
   page(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
     const page = this.assets.page();
@@ -37,7 +37,7 @@ export class DashboardController {
   @ApiOperation({ summary: "The dashboard's scripts and styles (content-hashed names)" })
   @ApiParam({ name: 'file', description: 'A file name from the built page' })
   @ApiProduces('text/javascript', 'text/css')
-  @ApiOkResponse({ description: 'The file' })
+  @ApiOkResponse({ description: 'The file', schema: { type: 'string' } })
   @ApiNotFoundResponse({ description: 'No such file in the build' })
   file(
     @Param('file') name: string,

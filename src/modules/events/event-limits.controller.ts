@@ -9,7 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { Authenticated, PlatformAdminOnly } from '../../shared/auth';
 import { TenantContext } from '../../shared/tenant-context';
-import { EventRateLimitDto } from './dto/events.dto';
+import { EventRateLimitDto, RateLimitViewDto } from './dto/events.dto';
 import { EventRateLimiter, type RateLimit } from './event-rate-limiter';
 
 const uuid = new ParseUUIDPipe({ version: undefined });
@@ -28,7 +28,7 @@ export class EventLimitsController {
   @Get()
   @ApiOperation({ summary: "A tenant's event rate limit (its override, else the default)" })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiOkResponse({ description: '`{points, window_seconds, origin}`' })
+  @ApiOkResponse({ description: '`{points, window_seconds, origin}`', type: RateLimitViewDto })
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
   get(@Param('id', uuid) id: string): Promise<RateLimit> {
     return this.limiter.describe(id);
@@ -39,7 +39,10 @@ export class EventLimitsController {
     summary: "Set a tenant's event rate limit (every instance within the override cache time)",
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiOkResponse({ description: '`{points, window_seconds, origin: "override"}`' })
+  @ApiOkResponse({
+    description: '`{points, window_seconds, origin: "override"}`',
+    type: RateLimitViewDto,
+  })
   @ApiBadRequestResponse({ description: 'points 1–10,000,000; window_seconds 1–86,400' })
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
   set(@Param('id', uuid) id: string, @Body() body: EventRateLimitDto): Promise<RateLimit> {
@@ -49,7 +52,7 @@ export class EventLimitsController {
   @Delete()
   @ApiOperation({ summary: 'Back to the default limit for this tenant' })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiOkResponse({ description: 'The default limit now in force' })
+  @ApiOkResponse({ description: 'The default limit now in force', type: RateLimitViewDto })
   @ApiNotFoundResponse({ description: 'Unknown tenant' })
   clear(@Param('id', uuid) id: string): Promise<RateLimit> {
     return this.limiter.setOverride(id, null, this.context.principal.userId);

@@ -21,10 +21,14 @@ import { TenantContext } from '../../shared/tenant-context';
 import {
   CreateEventBatchDto,
   CreateEventDto,
+  EventBatchResultDto,
   type EventInput,
   type EventStats,
+  EventStatsDto,
   EventStatsQueryDto,
   type EventView,
+  EventPageDto,
+  EventViewDto,
   ListEventsQueryDto,
 } from './dto/events.dto';
 import { EventRateLimiter, type RateLimitState } from './event-rate-limiter';
@@ -57,8 +61,16 @@ export class EventsController {
   @ApiOperation({
     summary: "Store one event in the credential's tenant (idempotent by event_id) and push it live",
   })
-  @ApiCreatedResponse({ description: 'The stored event with its seq', headers: rateLimitHeaders })
-  @ApiOkResponse({ description: 'The event stored earlier with this event_id' })
+  @ApiCreatedResponse({
+    description: 'The stored event with its seq',
+    type: EventViewDto,
+    headers: rateLimitHeaders,
+  })
+  @ApiOkResponse({
+    description: 'The event stored earlier with this event_id',
+    type: EventViewDto,
+    headers: rateLimitHeaders,
+  })
   @ApiBadRequestResponse({ description: 'Invalid event_type, timestamp or metadata (too deep)' })
   @ApiForbiddenResponse({ description: 'tenant_id names another tenant' })
   @ApiExtension(
@@ -66,7 +78,10 @@ export class EventsController {
     'timestamp must be a real RFC 3339 instant within the event window around now; metadata at most 32 levels deep, without NUL',
   )
   @ApiPayloadTooLargeResponse({ description: 'metadata over 64 KiB' })
-  @ApiTooManyRequestsResponse({ description: "Past the tenant's rate limit (Retry-After)" })
+  @ApiTooManyRequestsResponse({
+    description: "Past the tenant's rate limit (Retry-After)",
+    headers: rateLimitHeaders,
+  })
   @ApiServiceUnavailableResponse({ description: 'Rate limiter (Redis) or tenant database down' })
   async create(
     @Body() body: CreateEventDto,
@@ -87,6 +102,7 @@ export class EventsController {
   @ApiOperation({ summary: 'Store 1–500 events at once, in order (one seq each)' })
   @ApiCreatedResponse({
     description: '`{data: [event…]}` in input order',
+    type: EventBatchResultDto,
     headers: rateLimitHeaders,
   })
   @ApiBadRequestResponse({ description: 'An invalid event (details name it by index)' })
@@ -96,7 +112,10 @@ export class EventsController {
     'timestamps must be real RFC 3339 instants within the event window around now; metadata at most 32 levels deep, without NUL',
   )
   @ApiPayloadTooLargeResponse({ description: 'An event metadata over 64 KiB' })
-  @ApiTooManyRequestsResponse({ description: "Past the tenant's rate limit (one point per event)" })
+  @ApiTooManyRequestsResponse({
+    description: "Past the tenant's rate limit (one point per event)",
+    headers: rateLimitHeaders,
+  })
   @ApiServiceUnavailableResponse({ description: 'Rate limiter (Redis) or tenant database down' })
   async batch(
     @Body() body: CreateEventBatchDto,
@@ -119,7 +138,7 @@ export class EventsController {
     summary:
       'Events of the tenant, newest first; filters combine, search matches metadata text literally',
   })
-  @ApiOkResponse({ description: '`{data, next_cursor}`' })
+  @ApiOkResponse({ description: '`{data, next_cursor}`', type: EventPageDto })
   @ApiBadRequestResponse({ description: 'Invalid filter, timestamp or cursor' })
   @ApiExtension(REFUSES_VALID_INPUT, 'since/until must be real RFC 3339 instants; an opaque cursor')
   @ApiServiceUnavailableResponse({ description: 'Tenant database down' })
@@ -133,6 +152,7 @@ export class EventsController {
   })
   @ApiOkResponse({
     description: '`{total, by_type: [{event_type, count}], by_time: [{bucket_start, count}]}`',
+    type: EventStatsDto,
   })
   @ApiBadRequestResponse({ description: 'Invalid range or bucket (minute, hour or day)' })
   @ApiExtension(

@@ -1,3 +1,4 @@
 export { EventsModule } from './events.module';
 export { type FeedSink, FeedSubscriber } from './feed/feed-subscriber';
 export { TenantFeeds } from './feed/tenant-feeds';
+export { eventViewSchema } from './dto/events.dto';

@@ -25,7 +25,7 @@ import {
 } from '../../shared/tenant-context';
 import { TenantFeeds } from '../events';
 import { ApiKeysService } from '../tenancy';
-import { parseClientMessage } from './realtime.messages';
+import { type ErrorMessage, parseClientMessage, type WhoamiAnswer } from './realtime.messages';
 import { socketSources, wsClosed, wsRefused } from './realtime.metrics';
 import { CLOSE, SocketClient } from './socket-client';
 
@@ -228,10 +228,7 @@ export class RealtimeGateway
   }
 
   @SubscribeMessage('whoami')
-  whoami(): {
-    type: 'whoami';
-    data: { tenant_id: string; request_id?: string; transport?: string };
-  } {
+  whoami(): WhoamiAnswer {
     return {
       type: 'whoami',
       data: {
@@ -361,7 +358,7 @@ function refusalOf(error: unknown): { status: number; message: string } {
   return { status: 500, message: 'Internal server error' };
 }
 
-function errorMessage(message: string): { type: 'error'; data: { message: string } } {
+function errorMessage(message: string): ErrorMessage {
   return { type: 'error', data: { message } };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { eventViewSchema } from '../events';
 
 /**
  * The messages of `/api/v1/ws`, both ways: `{"type": <kind>, "data": {…}}`. The gateway parses
@@ -109,3 +110,144 @@ export function routeClientFrame(raw: unknown): { event: string; data: unknown }
   const parsed = parseClientMessage(frame);
   return parsed.ok ? { event: parsed.message.type, data: parsed.message.data } : undefined;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Server → client
+
+const seq = z.number().int().min(0);
+
+export const helloMessageSchema = z
+  .object({
+    type: z.literal('hello'),
+    data: z.object({
+      tenant_id: z.string(),
+      seq: seq.meta({ description: 'The live stream starts after this seq' }),
+    }),
+  })
+  .meta({
+    title: 'hello',
+    description: 'Always the first frame: where this socket’s live stream starts',
+    examples: [
+      { type: 'hello', data: { tenant_id: '7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b', seq: 17 } },
+    ],
+  });
+
+/** A high-volume fact pushed live only (EVENTS_STORE_* off): no id, no seq, not replayable. */
+const liveOnlyEventSchema = eventViewSchema.extend({ id: z.null(), seq: z.null() });
+
+export const eventMessageSchema = z
+  .object({
+    type: z.literal('event'),
+    data: z.union([eventViewSchema, liveOnlyEventSchema]),
+    trace_id: z
+      .string()
+      .optional()
+      .meta({ description: 'With tracing on: the trace of the request that stored the event' }),
+  })
+  .meta({
+    title: 'event',
+    description: 'One event of the tenant, in seq order (a live-only fact has seq null)',
+    examples: [
+      {
+        type: 'event',
+        data: {
+          id: '0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f',
+          tenant_id: '7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b',
+          seq: 18,
+          event_type: 'order.created',
+          source: 'api',
+          timestamp: '2026-12-05T10:00:00.000Z',
+          metadata: { order: 42 },
+          created_at: '2026-12-05T10:00:00.120Z',
+        },
+      },
+    ],
+  });
+
+export const subscribedMessageSchema = z
+  .object({
+    type: z.literal('subscribed'),
+    data: z.object({
+      event_types: z.array(z.string()).nullable().meta({ description: 'null: every type' }),
+      seq: seq.meta({ description: 'Everything up to this seq was replayed or skipped' }),
+    }),
+  })
+  .meta({
+    title: 'subscribed',
+    description: 'A subscribe took effect (after its replay); live events follow',
+    examples: [{ type: 'subscribed', data: { event_types: ['order.created'], seq: 17 } }],
+  });
+
+export const gapMessageSchema = z
+  .object({
+    type: z.literal('gap'),
+    data: z.object({ since_seq: seq, seq, replay_max: z.number().int().min(0) }),
+  })
+  .meta({
+    title: 'gap',
+    description:
+      'since_seq is more than EVENTS_REPLAY_MAX behind: live from seq (read the rest with GET /events)',
+    examples: [{ type: 'gap', data: { since_seq: 3, seq: 5000, replay_max: 1000 } }],
+  });
+
+export const whoamiAnswerSchema = z
+  .object({
+    type: z.literal('whoami'),
+    data: z.object({
+      tenant_id: z.string(),
+      request_id: z.string().optional(),
+      transport: z.string().optional(),
+    }),
+  })
+  .meta({
+    title: 'whoami answer',
+    description: 'Who this socket is',
+    examples: [
+      {
+        type: 'whoami',
+        data: {
+          tenant_id: '7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b',
+          request_id: 'ws-1',
+          transport: 'ws',
+        },
+      },
+    ],
+  });
+
+export const errorMessageSchema = z
+  .object({
+    type: z.literal('error'),
+    data: z
+      .object({
+        message: z.string(),
+        statusCode: z.number().int().optional(),
+        error: z.string().optional(),
+        code: z.string().optional().meta({ description: 'MODULE.REASON' }),
+        details: z.array(z.unknown()).optional(),
+        request_id: z.string().optional(),
+      })
+      .meta({ description: 'The message; a handler error carries the shared error envelope' }),
+  })
+  .meta({
+    title: 'error',
+    description:
+      'A frame was refused (not JSON, unknown type, invalid data) or failed; the socket stays open',
+    examples: [
+      { type: 'error', data: { message: 'Unknown type "launch": send subscribe or whoami' } },
+    ],
+  });
+export type ErrorMessage = z.infer<typeof errorMessageSchema>;
+export type WhoamiAnswer = z.infer<typeof whoamiAnswerSchema>;
+
+/** Every message, by direction (the server's point of view: it receives and sends). */
+export const MESSAGES = {
+  receive: { subscribe: subscribeMessageSchema, whoami: whoamiMessageSchema },
+  send: {
+    hello: helloMessageSchema,
+    event: eventMessageSchema,
+    subscribed: subscribedMessageSchema,
+    gap: gapMessageSchema,
+    whoamiAnswer: whoamiAnswerSchema,
+    error: errorMessageSchema,
+  },
+} as const;

@@ -5,6 +5,9 @@ import type { WebSocket } from 'ws';
 import { AppError } from './app-error';
 import { databaseDataError, toErrorBody } from './error-body';
 
+/** Retry-After of a 429 or 503 whose code gives none (a dependency down, the IdP throttling). */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 /** The one filter: every error leaves in the same envelope, with the request id. */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
@@ -32,6 +35,10 @@ export class ErrorFilter implements ExceptionFilter {
     // Unmatched routes never reach the context middleware: fall back to Fastify's request id.
     body.request_id = cls.isActive() ? cls.getId() : http.getRequest<FastifyRequest>().id;
     if (exception instanceof AppError) void reply.headers(exception.headers);
+    // Every 429 and 503 says when to come back (the OpenAPI document declares it on each): the
+    // code's own figure where it has one, else a short default.
+    if ((body.statusCode === 429 || body.statusCode === 503) && !reply.hasHeader('retry-after'))
+      void reply.header('Retry-After', String(DEFAULT_RETRY_AFTER_SECONDS));
     void reply.status(body.statusCode).send(body);
   }
 }
