@@ -7,7 +7,18 @@ import { Pool } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv, redisConfig, tenancyConfig } from '../src/config';
-import { freePort, median, out, quantile, sleep, waitReady, WorkMeter } from './bench-support';
+import {
+  BENCH_TRACING,
+  freePort,
+  median,
+  out,
+  quantile,
+  sleep,
+  startSpanCounter,
+  TRACE_FLUSH_MS,
+  waitReady,
+  WorkMeter,
+} from './bench-support';
 
 /**
  * `npm run bench:events` (services up): two app processes and, in the same run, two bare `ws`
@@ -182,10 +193,12 @@ async function pushRound(
   };
 }
 
-function app(port: number): ChildProcess {
+function app(port: number, extra: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
     env: {
       ...process.env,
+      // Untraced unless asked (`extra`), whatever OTEL_* the environment has.
+      OTEL_SDK_DISABLED: 'true',
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
@@ -194,6 +207,7 @@ function app(port: number): ChildProcess {
       AUTH_LOGIN_LIMIT_IP: '100000',
       EVENTS_WS_MAX_SOCKETS_PER_TENANT: '100000',
       EVENTS_WS_MAX_SOCKETS_PER_KEY: '100000',
+      ...extra,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -432,6 +446,83 @@ async function main(): Promise<void> {
     }
     await Promise.all(pools.map((p) => p.close()));
 
+    // --- tracing on against off: one instance each (fresh ones: an untraced one, and a traced one
+    // exporting every span over OTLP/HTTP to a local receiver that counts them), rounds
+    // alternating (ABBA…).
+    const tracing: string[] = [];
+    if (BENCH_TRACING !== 'off') {
+      const counter = await startSpanCounter();
+      const tracedPort = await freePort();
+      const tracedUrl = `http://127.0.0.1:${tracedPort}`;
+      const traced = app(tracedPort, counter.env);
+      // A fresh untraced instance too: both start cold and are loaded alike (one that served the
+      // rounds above would be warmer, and cheaper per request, for that alone).
+      const plainPort = await freePort();
+      const plainUrl = `http://127.0.0.1:${plainPort}`;
+      const plain = app(plainPort);
+      children.push(traced, plain);
+      await Promise.all([
+        waitReady(tracedUrl, '/health/live', 600),
+        waitReady(plainUrl, '/health/live', 600),
+      ]);
+      const offPool = [new Pool(plainUrl, { connections: CONCURRENCY })];
+      const onPool = [new Pool(tracedUrl, { connections: CONCURRENCY })];
+      // V8 needs a good while of load to settle: both are loaded as long before the rounds.
+      await hammer(offPool, post(main.key), 10, 201);
+      const warm = await hammer(onPool, post(main.key), 10, 201);
+      const off: Stats[] = [];
+      const on: Stats[] = [];
+      let tracedRequests = warm.n - warm.errors;
+      // Main-thread CPU per request of each process over its own rounds, the export included
+      // (each round waits for the last spans to be exported; the untraced one waits as long).
+      const offMeter = new WorkMeter({ pid: plain.pid!, metricsUrl: `${plainUrl}/metrics` });
+      const onMeter = new WorkMeter({ pid: traced.pid!, metricsUrl: `${tracedUrl}/metrics` });
+      const round = async (meter: WorkMeter, pool: Pool[]) => {
+        meter.start();
+        const stats = await hammer(pool, post(main.key), ROUND_SECONDS, 201);
+        await sleep(TRACE_FLUSH_MS);
+        await meter.stop(stats.n - stats.errors);
+        return stats;
+      };
+      for (let r = 0; r < ROUNDS; r++) {
+        const runOff = async () => off.push(await round(offMeter, offPool));
+        const runOn = async () => {
+          const stats = await round(onMeter, onPool);
+          tracedRequests += stats.n - stats.errors;
+          on.push(stats);
+        };
+        if (r % 2 === 0) {
+          await runOff();
+          await runOn();
+        } else {
+          await runOn();
+          await runOff();
+        }
+      }
+      await Promise.all([...offPool, ...onPool].map((p) => p.close()));
+      // SIGTERM: the app exports what it still buffers before it exits.
+      traced.kill('SIGTERM');
+      plain.kill('SIGTERM');
+      await new Promise<void>((done) =>
+        traced.exitCode !== null ? done() : traced.once('exit', () => done()),
+      );
+      await counter.close();
+      const ratios = on.map((x, i) => x.rps / off[i].rps);
+      tracing.push(
+        `\ningest with tracing (OTLP/HTTP to a local receiver, sampler ${process.env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on'}${process.env.OTEL_TRACES_SAMPLER_ARG ? ` ${process.env.OTEL_TRACES_SAMPLER_ARG}` : ''}) vs off, one instance each, concurrency ${CONCURRENCY}, ${ROUNDS} alternating rounds (ABBA…)`,
+        `  off: ${median(off.map((x) => x.rps)).toFixed(0)} req/s (rounds ${off.map((x) => x.rps.toFixed(0)).join(', ')}), p99 ${median(off.map((x) => x.p99)).toFixed(1)} ms, errors ${off.reduce((s, x) => s + x.errors, 0)}`,
+        `  on:  ${median(on.map((x) => x.rps)).toFixed(0)} req/s (rounds ${on.map((x) => x.rps.toFixed(0)).join(', ')}), p99 ${median(on.map((x) => x.p99)).toFixed(1)} ms, errors ${on.reduce((s, x) => s + x.errors, 0)}`,
+        `  on ÷ off throughput: ${median(ratios).toFixed(2)} (${spread(ratios)}; target ≥ 0.85); spans exported ${counter.spans()} in ${counter.exports()} exports, ${(counter.spans() / Math.max(1, tracedRequests)).toFixed(1)} per request`,
+        `  off: ${offMeter.summary('request')}`,
+        `  on:  ${onMeter.summary('request')}`,
+        `  capacity on ÷ off (main-thread CPU per request off ÷ on, less sensitive to a busy machine than req/s): ${(offMeter.microsPerUnit / onMeter.microsPerUnit).toFixed(2)}`,
+      );
+      if (BENCH_TRACING === 'only') {
+        for (const line of tracing) out(line);
+        return;
+      }
+    }
+
     // --- push latency: 2,000 sockets over two app instances vs over two bare servers
     const appSink = { latencies: [] as number[], expect: 0 };
     const bareSink = { latencies: [] as number[], expect: 0 };
@@ -528,6 +619,7 @@ async function main(): Promise<void> {
     out(`  one tenant, both instances: ${meters.one.summary('request')}`);
     out(`  8 tenants, both instances:  ${meters.eight.summary('request')}`);
     out(`  /health/live, both:         ${meters.bare.summary('request')}`);
+    for (const line of tracing) out(line);
     out(`\npush latency, ${SOCKETS} sockets over two instances, ${PUSH_RATE} events/s`);
     const prow = (label: string, s: Array<Stats & { delivered: number; expected: number }>) =>
       out(

@@ -21,6 +21,9 @@ import {
   apiCall,
   benchLogin,
   BENCH_PASSWORD,
+  BENCH_TRACING,
+  startSpanCounter,
+  TRACE_FLUSH_MS,
 } from './bench-support';
 
 /**
@@ -269,6 +272,7 @@ function spawnApp(
   topic: string,
   group: string,
   sinkPort: number,
+  extra: Record<string, string> = {},
 ): ChildProcess {
   const background = String(role !== 'api');
   return spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
@@ -288,6 +292,9 @@ function spawnApp(
       LOCATION_DLQ_TOPIC: `${topic}.dlq`,
       LOCATION_GROUP_PREFIX: group,
       LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
+      // Untraced unless asked (`extra`), whatever OTEL_* the environment has.
+      OTEL_SDK_DISABLED: 'true',
+      ...extra,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -304,6 +311,7 @@ async function main(): Promise<void> {
   const topic = `bench.location.${suffix}`;
   const splitTopic = `${topic}.split`;
   const bareTopic = `${topic}.bare`;
+  const tracedTopic = `${topic}.traced`;
 
   // The third party: records when each update arrived (first delivery of each event id).
   const arrivedAt = new Map<string, number>();
@@ -414,6 +422,89 @@ async function main(): Promise<void> {
     const tessera = (seconds: number) => tesseraOn(tesseraPool, seconds);
     const bareLoad = (seconds: number) =>
       load(barePool, '/produce', { 'content-type': 'application/json' }, bodyFor, seconds);
+
+    /**
+     * Tracing on against off: the same app in a second process with every span exported over
+     * OTLP/HTTP to a local receiver that counts them (on a topic of its own), rounds alternating
+     * (ABBA…) with the untraced app, each drained before the next.
+     */
+    async function tracingRounds(): Promise<string[]> {
+      const counter = await startSpanCounter();
+      const tracedPort = await freePort();
+      const tracedUrl = `http://127.0.0.1:${tracedPort}`;
+      const traced = spawnApp(
+        'all',
+        tracedPort,
+        tracedTopic,
+        `bench-location-${suffix}-traced`,
+        sinkPort,
+        counter.env,
+      );
+      children.push(traced);
+      await waitReady(tracedUrl, '/health/ready');
+      const tracedPool = new Pool(tracedUrl, { connections: CONCURRENCY });
+      let tracedUpdates = 0;
+      const off: Result[] = [];
+      const on: Result[] = [];
+      // Main-thread CPU per update of each process from its round's load until the sink has
+      // every update and the last spans were exported (the untraced round waits as long).
+      const offMeter = new WorkMeter({ pid: app.pid!, metricsUrl: `${url}/metrics` });
+      const onMeter = new WorkMeter({ pid: traced.pid!, metricsUrl: `${tracedUrl}/metrics` });
+      const runOff = async (label: string) => {
+        offMeter.start();
+        const result = await tessera(ROUND_SECONDS);
+        await quiet(`tracing off, ${label}`);
+        await sleep(TRACE_FLUSH_MS);
+        await offMeter.stop(result.requests - result.errors);
+        off.push(result);
+      };
+      const runOn = async (label: string) => {
+        onMeter.start();
+        const result = await tesseraOn(tracedPool, ROUND_SECONDS);
+        await quiet(`tracing on, ${label}`);
+        await sleep(TRACE_FLUSH_MS);
+        await onMeter.stop(result.requests - result.errors);
+        tracedUpdates += result.requests - result.errors;
+        on.push(result);
+      };
+      await tessera(WARMUP_SECONDS);
+      const warm = await tesseraOn(tracedPool, WARMUP_SECONDS);
+      tracedUpdates += warm.requests - warm.errors;
+      await quiet('tracing warm-up');
+      for (let round = 0; round < ROUNDS; round++) {
+        const label = `round ${round + 1}`;
+        if (round % 2 === 0) {
+          await runOff(label);
+          await runOn(label);
+        } else {
+          await runOn(label);
+          await runOff(label);
+        }
+      }
+      await tracedPool.close();
+      // SIGTERM: the app exports what it still buffers before it exits.
+      traced.kill('SIGTERM');
+      await exited(traced);
+      await counter.close();
+      const ratios = on.map((r, i) => r.rps / off[i].rps);
+      const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+      return [
+        `\ntracing (OTLP/HTTP to a local receiver, sampler ${process.env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on'}${process.env.OTEL_TRACES_SAMPLER_ARG ? ` ${process.env.OTEL_TRACES_SAMPLER_ARG}` : ''}) vs off: ${ROUNDS} alternating rounds (ABBA…) of ${ROUND_SECONDS} s at concurrency ${CONCURRENCY}`,
+        `  off: ${median(off.map((r) => r.rps)).toFixed(0)} req/s (rounds ${off.map((r) => r.rps.toFixed(0)).join(', ')}), p99 ${median(off.map((r) => r.p99)).toFixed(1)} ms, errors ${off.reduce((s, r) => s + r.errors, 0)}`,
+        `  on:  ${median(on.map((r) => r.rps)).toFixed(0)} req/s (rounds ${on.map((r) => r.rps.toFixed(0)).join(', ')}), p99 ${median(on.map((r) => r.p99)).toFixed(1)} ms, errors ${on.reduce((s, r) => s + r.errors, 0)}`,
+        `  on ÷ off throughput: ${pct(median(ratios))} median (rounds ${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))}; target ≥ 85 %); spans exported ${counter.spans()} in ${counter.exports()} exports, ${(counter.spans() / Math.max(1, tracedUpdates)).toFixed(1)} per update (HTTP, produce, persist, stream, deliver)`,
+        `  off: ${offMeter.summary('update')}`,
+        `  on:  ${onMeter.summary('update')}`,
+        `  capacity on ÷ off (main-thread CPU per update, HTTP to delivery, off ÷ on; less sensitive to a busy machine than req/s): ${pct(offMeter.microsPerUnit / onMeter.microsPerUnit)}`,
+      ];
+    }
+
+    const tracing = BENCH_TRACING === 'off' ? [] : await tracingRounds();
+    if (BENCH_TRACING === 'only') {
+      for (const line of tracing) out(line);
+      await Promise.all([tesseraPool.close(), barePool.close()]);
+      return;
+    }
 
     await tessera(WARMUP_SECONDS);
     await quiet('warm-up');
@@ -564,6 +655,7 @@ async function main(): Promise<void> {
       `\nTessera ÷ bare: ${pct(median(ratios))} median (rounds ${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))}; target ≥ 80 %)`,
     );
     out(`per round: ${ratios.map(pct).join('  ')}`);
+    for (const line of tracing) out(line);
     out(`Tessera, its rounds: ${tesseraMeter.summary('update')} (target ≤ 250 µs)`);
     out(`bare, its rounds:    ${bareMeter.summary('update')}`);
     out(
@@ -602,7 +694,15 @@ async function main(): Promise<void> {
     for (const child of children) child.kill('SIGTERM');
     sink.close();
     await Promise.all(children.map((child) => exited(child)));
-    await deleteTopics([topic, `${topic}.dlq`, splitTopic, `${splitTopic}.dlq`, bareTopic]);
+    await deleteTopics([
+      topic,
+      `${topic}.dlq`,
+      splitTopic,
+      `${splitTopic}.dlq`,
+      bareTopic,
+      tracedTopic,
+      `${tracedTopic}.dlq`,
+    ]);
   }
 }
 

@@ -185,3 +185,55 @@ export async function benchLogin(url: string, email: string, tenantId?: string):
   if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
+
+/** How long a traced round waits after its load for the last spans' export (see the env below). */
+export const TRACE_FLUSH_MS = 1_500;
+
+/**
+ * `BENCH_TRACING`: `on` (default) adds a round of the bench with tracing exporting, `off` skips
+ * it, `only` runs just that comparison.
+ */
+export const BENCH_TRACING = (process.env.BENCH_TRACING ?? 'on') as 'on' | 'off' | 'only';
+
+/**
+ * A local OTLP/HTTP receiver that only counts what it gets (the spans of each JSON export, by
+ * their `"spanId"` keys, without parsing), so the traced app pays the real export and the
+ * receiver stays cheap. `env` points an app at it (standard OTEL_* variables only; a sampler set
+ * in the bench's own environment, OTEL_TRACES_SAMPLER/_ARG, reaches the app with the rest).
+ * The untraced app gets `OTEL_SDK_DISABLED=true`, whatever the environment says.
+ */
+export async function startSpanCounter(): Promise<{
+  env: Record<string, string>;
+  spans: () => number;
+  exports: () => number;
+  close: () => Promise<void>;
+}> {
+  const { createServer: createHttpServer } = await import('node:http');
+  let spans = 0;
+  let exports = 0;
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      for (let at = body.indexOf('"spanId"'); at !== -1; at = body.indexOf('"spanId"', at + 8))
+        spans++;
+      exports++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
+  return {
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_SERVICE_NAME: 'tessera-bench',
+      OTEL_SDK_DISABLED: 'false',
+      // Exported within a second, so a round's spans are exported (and their cost counted) in it.
+      OTEL_BSP_SCHEDULE_DELAY: '1000',
+    },
+    spans: () => spans,
+    exports: () => exports,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
