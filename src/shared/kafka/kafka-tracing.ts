@@ -41,20 +41,21 @@ export async function settleProducerSpans<T>(
   messages: ReadonlyArray<{ span?: ProducerSpan }>,
   send: Promise<T>,
 ): Promise<T> {
-  try {
-    const result = await send;
+  // A batch sent again after a failure ends nothing twice (an ended span no longer records).
+  const settle = (error?: unknown) => {
     for (const { span } of messages) {
-      span?.updateName(`send ${topic}`);
-      span?.setAttribute('messaging.destination.name', topic);
-      endSpan(span);
-    }
-    return result;
-  } catch (error) {
-    for (const { span } of messages) {
-      span?.updateName(`send ${topic}`);
-      span?.setAttribute('messaging.destination.name', topic);
+      if (!span?.isRecording()) continue;
+      span.updateName(`send ${topic}`);
+      span.setAttribute('messaging.destination.name', topic);
       endSpan(span, error);
     }
+  };
+  try {
+    const result = await send;
+    settle();
+    return result;
+  } catch (error) {
+    settle(error);
     throw error;
   }
 }

@@ -3,8 +3,8 @@ import {
   endSpan,
   SpanKind,
   startSpan,
+  spanContextOf,
   TENANT_ATTRIBUTE,
-  traceIdOf,
   traceparentOf,
   tracingEnabled,
 } from '../../../shared/telemetry';
@@ -71,7 +71,11 @@ export function inPushSpans(tenantId: string, message: FeedMessage, work: () => 
   }
 }
 
-/** The trace id of the `index`-th event of a feed message, for its WebSocket frame. */
+/**
+ * The trace id of the `index`-th event of a feed message, for its WebSocket frame: only of a
+ * sampled trace (an unsampled one is in no backend to look up).
+ */
 export function eventTraceId(message: FeedMessage, index: number): string | undefined {
-  return message.tp ? traceIdOf(message.tp[index]) : undefined;
+  const span = message.tp ? spanContextOf(message.tp[index]) : undefined;
+  return span && span.traceFlags & 1 ? span.traceId : undefined;
 }
