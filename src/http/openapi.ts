@@ -331,8 +331,9 @@ function toOpenApi30Types(node: unknown): void {
 
 /**
  * `anyOf: [{required: [a]}, {required: [b]}]` (one of two fields, e.g. `event_type` or `type`)
- * says the same with each alternative typed (`type: object` and the properties it requires):
- * generators read a bare `{required}` as `unknown`, which swallows the whole body type.
+ * says the same with each alternative typed (`type: object` and every property of the object):
+ * generators read a bare `{required}` as `unknown`, which swallows the whole body type, and an
+ * alternative that types only its own field lets any other field through unchecked.
  */
 function typeRequiredAlternatives(node: unknown): void {
   if (Array.isArray(node)) {
@@ -346,11 +347,7 @@ function typeRequiredAlternatives(node: unknown): void {
     const keys = Object.keys(alternative);
     if (keys.length !== 1 || keys[0] !== 'required' || !alternative.required) continue;
     alternative.type = 'object';
-    alternative.properties = Object.fromEntries(
-      alternative.required
-        .filter((name) => name in properties)
-        .map((name) => [name, properties[name]]),
-    );
+    alternative.properties = { ...properties };
   }
   for (const [key, value] of Object.entries(schema)) {
     if (!DATA_KEYWORDS.has(key)) typeRequiredAlternatives(value);
