@@ -1,7 +1,13 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import request from 'supertest';
+import { createTesseraClient } from '../../packages/client/src/index.js';
+import { everyOperation } from '../../packages/client/test/every-operation.js';
 import { IS_PUBLIC } from '../../src/shared/auth';
 import { createTestApp, type TestApp } from '../support/app';
 
@@ -66,5 +72,69 @@ describe('every route is guarded or explicitly public', () => {
         failures.push(`${op.method.toUpperCase()} ${op.path} → ${res.status}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  // The typed client (packages/client) against this app's document.
+
+  it('generates the same client types from the served document as the committed schema.d.ts', async () => {
+    const root = resolve(__dirname, '../..');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['-r', '@swc-node/register', 'scripts/generate-client-types.ts'].concat([
+        '--url',
+        `${t.url}/docs-json`,
+        '--stdout',
+      ]),
+      { cwd: root, maxBuffer: 64 * 1024 * 1024 },
+    );
+    const committed = readFileSync(resolve(root, 'packages/client/src/schema.d.ts'), 'utf8');
+    const generated = stdout.split('\n');
+    const at = committed.split('\n').findIndex((line, i) => line !== generated[i]);
+    const drift =
+      stdout === committed
+        ? undefined
+        : `line ${at + 1}: committed ${JSON.stringify(committed.split('\n')[at])}, served ` +
+          `${JSON.stringify(generated[at])} (run npm run client:types)`;
+    console.log(
+      `client types: ${generated.length} lines from /docs-json, drift: ${drift ?? 'none'}`,
+    );
+    expect(drift).toBeUndefined();
+  });
+
+  it('calls every operation of the document through the typed client, each by its own route', async () => {
+    const doc = (await request(t.url).get('/docs-json')).body as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({
+        id: op.operationId,
+        method: method.toUpperCase(),
+        params: (path.match(/\{/g) ?? []).length,
+        pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      })),
+    );
+    routes.sort((a, b) => a.params - b.params); // a static path wins over a template
+    let sent: { method: string; path: string } | undefined;
+    const client = createTesseraClient({
+      baseUrl: t.url,
+      retry: false,
+      fetch: (req) => {
+        sent = { method: req.method, path: new URL(req.url).pathname };
+        return fetch(req);
+      },
+    });
+    const reached: Record<string, string | undefined> = {};
+    for (const [id, call] of Object.entries(everyOperation)) {
+      sent = undefined;
+      await call(client); // openapi-fetch reads the answer's body
+      const route = routes.find((r) => r.method === sent?.method && r.pattern.test(sent.path));
+      reached[id] = route?.id;
+    }
+    const ids = routes.map((r) => r.id).sort();
+    console.log(
+      `typed calls: ${Object.keys(reached).length}, operations in /docs-json: ${ids.length}`,
+    );
+    expect(Object.keys(reached).sort()).toEqual(ids);
+    expect(Object.entries(reached).filter(([id, to]) => id !== to)).toEqual([]);
   });
 });

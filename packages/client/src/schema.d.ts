@@ -268,23 +268,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/tenant/audit": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Who did what and when in this tenant (logins, members, API keys, delivery targets, queues, manual retries), newest first */
-        get: operations["TenantAuditController_list"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/health/tenants": {
         parameters: {
             query?: never;
@@ -1080,25 +1063,6 @@ export interface components {
                 waiting: number;
                 leases: number;
             } | null;
-        };
-        AuditPageDto: {
-            data: {
-                /** Format: uuid */
-                id: string;
-                /** Format: uuid */
-                tenant_id: string;
-                /** @description One of tenant.provisioned, tenant.updated, api_key.created, api_key.revoked, auth.login, user.added, user.role_changed, user.removed, delivery.target_changed, queue.scaled, queue.configured, message.retried, location_update.retried */
-                action: string;
-                /** @description A user id, `platform_admin`, `api_key`, or null (the platform itself) */
-                actor: string | null;
-                /** @description Ids, names and flags of the action: never a secret or a payload */
-                details: {
-                    [key: string]: (string | number | boolean) | null;
-                };
-                /** @description ISO 8601 date-time */
-                created_at: string;
-            }[];
-            next_cursor: string | null;
         };
         TenantsHealthDto: {
             summary: {
@@ -3120,84 +3084,6 @@ export interface operations {
                 };
             };
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    TenantAuditController_list: {
-        parameters: {
-            query?: {
-                /** @description A user id, `platform_admin` or `api_key` */
-                actor?: string;
-                action?: "tenant.provisioned" | "tenant.updated" | "api_key.created" | "api_key.revoked" | "auth.login" | "user.added" | "user.role_changed" | "user.removed" | "delivery.target_changed" | "queue.scaled" | "queue.configured" | "message.retried" | "location_update.retried";
-                /** @description Rows at or after this instant */
-                from?: string;
-                /** @description Rows before this instant */
-                to?: string;
-                cursor?: string;
-                limit?: number;
-            };
-            header?: {
-                /** @description The tenant of this request: any tenant for a platform admin, one of the memberships for a user; with an API key it must be the key’s own tenant */
-                "X-Tenant-ID"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description `{data, next_cursor}` */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AuditPageDto"];
-                };
-            };
-            /** @description Invalid filter, instant or cursor */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The caller lacks the required role */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or X-Tenant-ID names no tenant) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Tenant database down */
             503: {
                 headers: {
                     [name: string]: unknown;
