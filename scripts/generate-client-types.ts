@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import openapiTS, { astToString } from 'openapi-typescript';
+import ts from 'typescript';
 import { AppModule } from '../src/app.module';
 import { API_PREFIX } from '../src/http/configure-app';
 import { createOpenApiDocument } from '../src/http/openapi';
@@ -54,7 +55,18 @@ export async function buildDocument(): Promise<object> {
 }
 
 export async function clientTypes(document: object): Promise<string> {
-  const nodes = await openapiTS(document as Parameters<typeof openapiTS>[0]);
+  const nodes = await openapiTS(document as Parameters<typeof openapiTS>[0], {
+    // A field with a default is optional: request bodies are shared component schemas too, and
+    // the caller may leave such a field out (queue_name of a publish).
+    defaultNonNullable: false,
+    // A schema that refers to itself (any JSON value: a message payload) is `unknown`:
+    // openapi-fetch's body types resolve a self-referring type to a body nothing can satisfy.
+    transform(schema, { path }) {
+      if (path && JSON.stringify(schema).includes(`"$ref":"${path}"`))
+        return ts.factory.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword);
+      return undefined;
+    },
+  });
   return HEADER + astToString(nodes);
 }
 
@@ -70,7 +82,9 @@ async function main(): Promise<void> {
     document = await buildDocument();
   }
   const types = await clientTypes(document);
-  if (args.includes('--stdout')) process.stdout.write(types);
+  // Written to the end before main's process.exit (a pipe's writes are asynchronous).
+  if (args.includes('--stdout'))
+    await new Promise<void>((done) => process.stdout.write(types, () => done()));
   else {
     await writeFile(SCHEMA_FILE, types);
     console.log(`wrote ${SCHEMA_FILE} (${types.length} characters)`);

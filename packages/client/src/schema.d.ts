@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** The tenant context of this request, as the server sees it */
-        get: operations["ContextController_whoami"];
+        get: operations["context.whoami"];
         put?: never;
         post?: never;
         delete?: never;
@@ -32,7 +32,7 @@ export interface paths {
          * Prometheus metrics (text exposition format)
          * @description With METRICS_TOKEN set, requires `Authorization: Bearer <token>`; with METRICS_PORT set, served on that port only (404 here); with neither, open outside production and 404 in production.
          */
-        get: operations["MetricsController_index"];
+        get: operations["metrics.scrape"];
         put?: never;
         post?: never;
         delete?: never;
@@ -49,7 +49,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: 200 while the process can serve (checks no dependency) */
-        get: operations["HealthController_live"];
+        get: operations["health.live"];
         put?: never;
         post?: never;
         delete?: never;
@@ -66,7 +66,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: platform database, Redis, Kafka, RabbitMQ and Secrets Manager (refreshed at most once a second; error text for platform admins only) */
-        get: operations["HealthController_ready[0]"];
+        get: operations["health.ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -83,7 +83,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: platform database, Redis, Kafka, RabbitMQ and Secrets Manager (refreshed at most once a second; error text for platform admins only) */
-        get: operations["HealthController_ready[1]"];
+        get: operations["health.check"];
         put?: never;
         post?: never;
         delete?: never;
@@ -100,10 +100,10 @@ export interface paths {
             cookie?: never;
         };
         /** Events of the tenant, newest first; filters combine, search matches metadata text literally */
-        get: operations["EventsController_list"];
+        get: operations["events.list"];
         put?: never;
         /** Store one event in the credential's tenant (idempotent by event_id) and push it live */
-        post: operations["EventsController_create"];
+        post: operations["events.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -120,7 +120,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Store 1–500 events at once, in order (one seq each) */
-        post: operations["EventsController_batch"];
+        post: operations["events.createBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -135,7 +135,7 @@ export interface paths {
             cookie?: never;
         };
         /** Totals by type and by time bucket (default: the last 24 hours, by hour) */
-        get: operations["EventsController_stats"];
+        get: operations["events.stats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -152,12 +152,12 @@ export interface paths {
             cookie?: never;
         };
         /** A tenant's event rate limit (its override, else the default) */
-        get: operations["EventLimitsController_get"];
+        get: operations["events.getRateLimit"];
         /** Set a tenant's event rate limit (every instance within the override cache time) */
-        put: operations["EventLimitsController_set"];
+        put: operations["events.setRateLimit"];
         post?: never;
         /** Back to the default limit for this tenant */
-        delete: operations["EventLimitsController_clear"];
+        delete: operations["events.clearRateLimit"];
         options?: never;
         head?: never;
         patch?: never;
@@ -171,10 +171,10 @@ export interface paths {
             cookie?: never;
         };
         /** List tenants, newest first (deleted ones with ?status=deleted) */
-        get: operations["TenantsController_list"];
+        get: operations["tenants.list"];
         put?: never;
         /** Create and provision a tenant (database secret, schema, first API key, tenant.provisioned) */
-        post: operations["TenantsController_create"];
+        post: operations["tenants.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -189,12 +189,12 @@ export interface paths {
             cookie?: never;
         };
         /** One tenant (platform admin, or a member of it) */
-        get: operations["TenantsController_get"];
+        get: operations["tenants.get"];
         /** Rename a tenant or open/close self sign-up (platform admin, tenant owner) */
-        put: operations["TenantsController_update"];
+        put: operations["tenants.update"];
         post?: never;
         /** Delete a tenant: tenant.deleting (modules drain and stop), keys revoked, marked deleted */
-        delete: operations["TenantsController_remove"];
+        delete: operations["tenants.delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -210,7 +210,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Issue an API key for the tenant (shown once) */
-        post: operations["TenantsController_createKey"];
+        post: operations["tenants.createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -228,7 +228,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke one of the tenant’s API keys */
-        delete: operations["TenantsController_revokeKey"];
+        delete: operations["tenants.revokeApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -242,7 +242,7 @@ export interface paths {
             cookie?: never;
         };
         /** The current tenant and where its data lives (never credentials) */
-        get: operations["CurrentTenantController_info"];
+        get: operations["tenant.info"];
         put?: never;
         post?: never;
         delete?: never;
@@ -259,7 +259,24 @@ export interface paths {
             cookie?: never;
         };
         /** Row counts of the tenant’s tables; database and pool figures (shared with other pooled tenants) for platform admins only */
-        get: operations["CurrentTenantController_stats"];
+        get: operations["tenant.stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenant/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who did what and when in this tenant (logins, members, API keys, delivery targets, queues, manual retries), newest first */
+        get: operations["tenant.listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -276,7 +293,7 @@ export interface paths {
             cookie?: never;
         };
         /** Connection health of every tenant, with a summary (platform admin) */
-        get: operations["TenancyHealthController_tenantsHealth"];
+        get: operations["health.tenants"];
         put?: never;
         post?: never;
         delete?: never;
@@ -293,7 +310,7 @@ export interface paths {
             cookie?: never;
         };
         /** One tenant’s connection health and pool figures (platform admin) */
-        get: operations["TenancyHealthController_tenantHealth"];
+        get: operations["health.tenant"];
         put?: never;
         post?: never;
         delete?: never;
@@ -310,7 +327,7 @@ export interface paths {
             cookie?: never;
         };
         /** Secret cache and pool cache figures (platform admin) */
-        get: operations["TenancyHealthController_cache"];
+        get: operations["health.cache"];
         put?: never;
         post?: never;
         delete?: never;
@@ -329,7 +346,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Forget every cached tenant secret and API key: the next use reads them again */
-        post: operations["TenancyHealthController_clear"];
+        post: operations["health.clearCache"];
         delete?: never;
         options?: never;
         head?: never;
@@ -346,7 +363,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Sign up into a tenant that allows it, always as user */
-        post: operations["AuthController_register"];
+        post: operations["auth.register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -363,7 +380,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Log in with email (or username) and password; opens a session */
-        post: operations["AuthController_login"];
+        post: operations["auth.login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -380,7 +397,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** New access token from a refresh token; opens a new session */
-        post: operations["AuthController_refresh"];
+        post: operations["auth.refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -397,7 +414,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Ends this session; ?all=true signs out everywhere (refresh tokens revoked) */
-        post: operations["AuthController_logout"];
+        post: operations["auth.logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -412,7 +429,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller: user, tenant of this request, role, memberships */
-        get: operations["AuthController_me"];
+        get: operations["auth.me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -429,7 +446,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's open sessions (every tenant), the current one flagged */
-        get: operations["AuthController_list"];
+        get: operations["auth.listSessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -449,7 +466,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Ends one of the caller’s sessions (another user’s id is a 404) */
-        delete: operations["AuthController_end"];
+        delete: operations["auth.endSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -463,10 +480,10 @@ export interface paths {
             cookie?: never;
         };
         /** The tenant's users */
-        get: operations["TenantUsersController_list"];
+        get: operations["tenants.listUsers"];
         put?: never;
         /** Adds a user: creates the Cognito account (invitation or temporary password) and the membership */
-        post: operations["TenantUsersController_add"];
+        post: operations["tenants.addUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -482,10 +499,10 @@ export interface paths {
         };
         get?: never;
         /** Changes a user's role (the tenant keeps at least one owner) */
-        put: operations["TenantUsersController_changeRole"];
+        put: operations["tenants.changeUserRole"];
         post?: never;
         /** Removes a user from the tenant and ends their sessions in it */
-        delete: operations["TenantUsersController_remove"];
+        delete: operations["tenants.removeUser"];
         options?: never;
         head?: never;
         patch?: never;
@@ -499,10 +516,10 @@ export interface paths {
             cookie?: never;
         };
         /** The current tenant's users */
-        get: operations["CurrentTenantUsersController_list"];
+        get: operations["tenant.listUsers"];
         put?: never;
         /** Adds a user to the current tenant */
-        post: operations["CurrentTenantUsersController_add"];
+        post: operations["tenant.addUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -517,12 +534,12 @@ export interface paths {
             cookie?: never;
         };
         /** One user of the current tenant */
-        get: operations["CurrentTenantUsersController_get"];
+        get: operations["tenant.getUser"];
         /** Changes a user's role in the current tenant */
-        put: operations["CurrentTenantUsersController_changeRole"];
+        put: operations["tenant.changeUserRole"];
         post?: never;
         /** Removes a user from the current tenant */
-        delete: operations["CurrentTenantUsersController_remove"];
+        delete: operations["tenant.removeUser"];
         options?: never;
         head?: never;
         patch?: never;
@@ -538,7 +555,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Starts a tracking session (default 600 s; the body may be empty) */
-        post: operations["LocationController_start"];
+        post: operations["location.startSession"];
         delete?: never;
         options?: never;
         head?: never;
@@ -555,7 +572,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Records a location: 202 only after Kafka acknowledged it (acks=all) */
-        post: operations["LocationController_update"];
+        post: operations["location.update"];
         delete?: never;
         options?: never;
         head?: never;
@@ -572,7 +589,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Records up to 500 buffered locations of one session */
-        post: operations["LocationController_updatesBatch"];
+        post: operations["location.updateBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -587,7 +604,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's sessions, newest first (owners: ?user_id= for any user of the tenant) */
-        get: operations["LocationController_list"];
+        get: operations["location.listSessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -604,7 +621,7 @@ export interface paths {
             cookie?: never;
         };
         /** One session */
-        get: operations["LocationController_get"];
+        get: operations["location.getSession"];
         put?: never;
         post?: never;
         delete?: never;
@@ -623,7 +640,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Ends the session (status ended, elapsed duration_seconds) */
-        post: operations["LocationController_stop"];
+        post: operations["location.stopSession"];
         delete?: never;
         options?: never;
         head?: never;
@@ -638,7 +655,7 @@ export interface paths {
             cookie?: never;
         };
         /** The session's recorded locations */
-        get: operations["LocationController_locations"];
+        get: operations["location.listLocations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -655,9 +672,9 @@ export interface paths {
             cookie?: never;
         };
         /** Where this tenant's location updates are delivered */
-        get: operations["DeliveryController_get"];
+        get: operations["location.getDelivery"];
         /** Sets the delivery target (https, public address unless the operator allows the host); a new signing secret is shown once */
-        put: operations["DeliveryController_put"];
+        put: operations["location.setDelivery"];
         post?: never;
         delete?: never;
         options?: never;
@@ -673,7 +690,7 @@ export interface paths {
             cookie?: never;
         };
         /** Ledger counts by status, retries histogram, oldest pending, next due */
-        get: operations["RetryController_stats"];
+        get: operations["retry.stats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -690,7 +707,7 @@ export interface paths {
             cookie?: never;
         };
         /** Ledger rows, newest first */
-        get: operations["RetryController_list"];
+        get: operations["retry.listFailed"];
         put?: never;
         post?: never;
         delete?: never;
@@ -709,7 +726,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Makes a pending, retried or permanently_failed row due now */
-        post: operations["RetryController_replay"];
+        post: operations["retry.retryFailed"];
         delete?: never;
         options?: never;
         head?: never;
@@ -724,7 +741,7 @@ export interface paths {
             cookie?: never;
         };
         /** Streamer state, lag per partition, breaker per (tenant, target) with last success and error */
-        get: operations["StreamingController_get"];
+        get: operations["streaming.health"];
         put?: never;
         post?: never;
         delete?: never;
@@ -741,10 +758,10 @@ export interface paths {
             cookie?: never;
         };
         /** The tenant's messages, newest first (cursor pagination) */
-        get: operations["MessagingController_list"];
+        get: operations["messaging.list"];
         put?: never;
         /** Publishes a message to one of the caller's tenant queues */
-        post: operations["MessagingController_publish"];
+        post: operations["messaging.publish"];
         delete?: never;
         options?: never;
         head?: never;
@@ -759,10 +776,10 @@ export interface paths {
             cookie?: never;
         };
         /** This tenant's messages, newest first */
-        get: operations["MessagingController_listForTenant"];
+        get: operations["messaging.listForTenant"];
         put?: never;
         /** Publishes a message to a queue of this tenant */
-        post: operations["MessagingController_publishToTenant"];
+        post: operations["messaging.publishToTenant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -777,7 +794,7 @@ export interface paths {
             cookie?: never;
         };
         /** One message with its status, attempts and last error */
-        get: operations["MessagingController_get"];
+        get: operations["messaging.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -796,7 +813,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Publishes a failed message again, attempts reset (tenant owners) */
-        post: operations["MessagingController_retry"];
+        post: operations["messaging.retry"];
         delete?: never;
         options?: never;
         head?: never;
@@ -812,7 +829,7 @@ export interface paths {
         };
         get?: never;
         /** Workers (1–50) for every queue of the tenant, on every instance, without restart */
-        put: operations["MessagingController_setConcurrency"];
+        put: operations["messaging.setConcurrency"];
         post?: never;
         delete?: never;
         options?: never;
@@ -829,7 +846,7 @@ export interface paths {
         };
         get?: never;
         /** One queue's workers, max_attempts and webhook_url (live on every instance) */
-        put: operations["MessagingController_configureQueue"];
+        put: operations["messaging.configureQueue"];
         post?: never;
         delete?: never;
         options?: never;
@@ -845,7 +862,7 @@ export interface paths {
             cookie?: never;
         };
         /** A queue consumer’s status per instance and in total */
-        get: operations["MessagingController_queueStatus"];
+        get: operations["messaging.getQueueStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -862,7 +879,7 @@ export interface paths {
             cookie?: never;
         };
         /** Status of every queue the caller may see (platform admin: all tenants) */
-        get: operations["MessagingController_allStatus"];
+        get: operations["messaging.listQueueStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -879,7 +896,7 @@ export interface paths {
             cookie?: never;
         };
         /** The live dashboard page (static HTML; it signs in from the browser) */
-        get: operations["DashboardController_page"];
+        get: operations["dashboard.page"];
         put?: never;
         post?: never;
         delete?: never;
@@ -896,7 +913,7 @@ export interface paths {
             cookie?: never;
         };
         /** The dashboard's scripts and styles (content-hashed names) */
-        get: operations["DashboardController_file"];
+        get: operations["dashboard.asset"];
         put?: never;
         post?: never;
         delete?: never;
@@ -909,6 +926,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @example {
+         *       "event_type": "order.created",
+         *       "metadata": {
+         *         "order": 42
+         *       },
+         *       "event_id": "c-1"
+         *     }
+         */
         CreateEventDto: {
             event_type?: string;
             type?: string;
@@ -920,7 +946,79 @@ export interface components {
             source?: string;
             event_id?: string;
             tenant_id?: string;
-        } | unknown | unknown;
+        } | {
+            event_type: string;
+            type?: string;
+            /** Format: date-time */
+            timestamp?: string;
+            metadata?: {
+                [key: string]: unknown;
+            };
+            source?: string;
+            event_id?: string;
+            tenant_id?: string;
+        } | {
+            event_type?: string;
+            type: string;
+            /** Format: date-time */
+            timestamp?: string;
+            metadata?: {
+                [key: string]: unknown;
+            };
+            source?: string;
+            event_id?: string;
+            tenant_id?: string;
+        };
+        /**
+         * @example {
+         *       "id": "0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f",
+         *       "tenant_id": "7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b",
+         *       "seq": 42,
+         *       "event_type": "order.created",
+         *       "source": "api",
+         *       "timestamp": "2026-12-05T10:00:00.000Z",
+         *       "metadata": {
+         *         "order": 42
+         *       },
+         *       "created_at": "2026-12-05T10:00:00.120Z"
+         *     }
+         */
+        EventViewDto: {
+            id: string;
+            tenant_id: string;
+            /** @description The event's place in its tenant's feed */
+            seq: number;
+            event_type: string;
+            source: string;
+            /** @description ISO 8601 instant, UTC */
+            timestamp: string;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description ISO 8601 instant, UTC */
+            created_at: string;
+        };
+        /**
+         * @example {
+         *       "events": [
+         *         {
+         *           "event_type": "order.created",
+         *           "metadata": {
+         *             "order": 42
+         *           },
+         *           "event_id": "c-1"
+         *         },
+         *         {
+         *           "event_type": "order.paid",
+         *           "metadata": {
+         *             "order": 42,
+         *             "amount": 1999
+         *           },
+         *           "event_id": "c-2"
+         *         }
+         *       ]
+         *     }
+         */
         CreateEventBatchDto: {
             tenant_id?: string;
             events: ({
@@ -934,7 +1032,87 @@ export interface components {
                 source?: string;
                 event_id?: string;
                 tenant_id?: string;
-            } | unknown | unknown)[];
+            } | {
+                event_type: string;
+                type?: string;
+                /** Format: date-time */
+                timestamp?: string;
+                metadata?: {
+                    [key: string]: unknown;
+                };
+                source?: string;
+                event_id?: string;
+                tenant_id?: string;
+            } | {
+                event_type?: string;
+                type: string;
+                /** Format: date-time */
+                timestamp?: string;
+                metadata?: {
+                    [key: string]: unknown;
+                };
+                source?: string;
+                event_id?: string;
+                tenant_id?: string;
+            })[];
+        };
+        EventBatchResultDto: {
+            /** @description In input order */
+            data: {
+                id: string;
+                tenant_id: string;
+                /** @description The event's place in its tenant's feed */
+                seq: number;
+                event_type: string;
+                source: string;
+                /** @description ISO 8601 instant, UTC */
+                timestamp: string;
+                metadata: {
+                    [key: string]: unknown;
+                };
+                /** @description ISO 8601 instant, UTC */
+                created_at: string;
+            }[];
+        };
+        EventPageDto: {
+            data: {
+                id: string;
+                tenant_id: string;
+                /** @description The event's place in its tenant's feed */
+                seq: number;
+                event_type: string;
+                source: string;
+                /** @description ISO 8601 instant, UTC */
+                timestamp: string;
+                metadata: {
+                    [key: string]: unknown;
+                };
+                /** @description ISO 8601 instant, UTC */
+                created_at: string;
+            }[];
+            /** @description The next page, null on the last */
+            next_cursor: string | null;
+        };
+        EventStatsDto: {
+            total: number;
+            by_type: {
+                event_type: string;
+                count: number;
+            }[];
+            by_time: {
+                /** @description ISO 8601 instant, UTC */
+                bucket_start: string;
+                count: number;
+            }[];
+        };
+        RateLimitViewDto: {
+            points: number;
+            window_seconds: number;
+            /**
+             * @description `override` when a platform admin set the tenant’s own limit
+             * @enum {string}
+             */
+            origin: "default" | "override";
         };
         EventRateLimitDto: {
             points: number;
@@ -1064,6 +1242,25 @@ export interface components {
                 leases: number;
             } | null;
         };
+        AuditPageDto: {
+            data: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                tenant_id: string;
+                /** @description One of tenant.provisioned, tenant.updated, api_key.created, api_key.revoked, auth.login, user.added, user.role_changed, user.removed, delivery.target_changed, queue.scaled, queue.configured, message.retried, location_update.retried */
+                action: string;
+                /** @description A user id, `platform_admin`, `api_key`, or null (the platform itself) */
+                actor: string | null;
+                /** @description Ids, names and flags of the action: never a secret or a payload */
+                details: {
+                    [key: string]: (string | number | boolean) | null;
+                };
+                /** @description ISO 8601 date-time */
+                created_at: string;
+            }[];
+            next_cursor: string | null;
+        };
         TenantsHealthDto: {
             summary: {
                 total: number;
@@ -1152,7 +1349,29 @@ export interface components {
             name?: string;
             /** @enum {string} */
             role?: "tenant_owner" | "user";
-        } | unknown | unknown;
+        } | {
+            /** Format: email */
+            email: string;
+            /** Format: email */
+            username?: string;
+            password?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+            name?: string;
+            /** @enum {string} */
+            role?: "tenant_owner" | "user";
+        } | {
+            /** Format: email */
+            email?: string;
+            /** Format: email */
+            username: string;
+            password?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+            name?: string;
+            /** @enum {string} */
+            role?: "tenant_owner" | "user";
+        };
         RegisteredView: {
             user_id: string;
             email: string;
@@ -1170,7 +1389,25 @@ export interface components {
             /** Format: uuid */
             tenant_id?: string;
             new_password?: string;
-        } | unknown | unknown;
+        } | {
+            /** Format: email */
+            email: string;
+            /** Format: email */
+            username?: string;
+            password?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+            new_password?: string;
+        } | {
+            /** Format: email */
+            email?: string;
+            /** Format: email */
+            username: string;
+            password?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+            new_password?: string;
+        };
         TokensView: {
             access_token: string;
             id_token: string;
@@ -1240,7 +1477,7 @@ export interface components {
              * @default user
              * @enum {string}
              */
-            role: "tenant_owner" | "user";
+            role?: "tenant_owner" | "user";
             temporary_password?: string;
         };
         TenantUserDto: {
@@ -1304,7 +1541,23 @@ export interface components {
                 recorded_at?: string;
                 /** Format: date-time */
                 timestamp?: string;
-            } | unknown | unknown)[];
+            } | {
+                latitude?: number;
+                longitude?: number;
+                accuracy?: number | null;
+                /** Format: date-time */
+                recorded_at: string;
+                /** Format: date-time */
+                timestamp?: string;
+            } | {
+                latitude?: number;
+                longitude?: number;
+                accuracy?: number | null;
+                /** Format: date-time */
+                recorded_at?: string;
+                /** Format: date-time */
+                timestamp: string;
+            })[];
         };
         BatchAcceptedDto: {
             event_ids: string[];
@@ -1438,17 +1691,29 @@ export interface components {
                 reachable: boolean | null;
             };
         };
-        PublishMessageDto__schema0: (string | number | boolean | components["schemas"]["PublishMessageDto__schema0"][] | {
-            [key: string]: components["schemas"]["PublishMessageDto__schema0"];
-        }) | null;
+        PublishMessageDto__schema0: unknown;
         PublishMessageDto: {
             payload?: components["schemas"]["PublishMessageDto__schema0"];
             message_body?: components["schemas"]["PublishMessageDto__schema0"];
             /** @default default */
-            queue_name: string;
+            queue_name?: string;
             /** Format: uuid */
             tenant_id?: string;
-        } | unknown | unknown;
+        } | {
+            payload: components["schemas"]["PublishMessageDto__schema0"];
+            message_body?: components["schemas"]["PublishMessageDto__schema0"];
+            /** @default default */
+            queue_name?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+        } | {
+            payload?: components["schemas"]["PublishMessageDto__schema0"];
+            message_body: components["schemas"]["PublishMessageDto__schema0"];
+            /** @default default */
+            queue_name?: string;
+            /** Format: uuid */
+            tenant_id?: string;
+        };
         MessageDto: {
             /** Format: uuid */
             id: string;
@@ -1485,7 +1750,13 @@ export interface components {
         ConcurrencyDto: {
             workers?: number;
             concurrency_config?: number;
-        } | unknown | unknown;
+        } | {
+            workers: number;
+            concurrency_config?: number;
+        } | {
+            workers?: number;
+            concurrency_config: number;
+        };
         TenantConcurrencyViewDto: {
             /** Format: uuid */
             tenant_id: string;
@@ -1585,6 +1856,15 @@ export interface components {
                 }[];
             }[];
         };
+        /**
+         * @example {
+         *       "statusCode": 404,
+         *       "error": "Not Found",
+         *       "message": "No such tenant",
+         *       "code": "TENANCY.TENANT_NOT_FOUND",
+         *       "request_id": "5b0e7c2d-1f3a-4b6c-9d8e-7f6a5b4c3d2e"
+         *     }
+         */
         ErrorBody: {
             statusCode: number;
             error: string;
@@ -1603,7 +1883,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    ContextController_whoami: {
+    "context.whoami": {
         parameters: {
             query?: never;
             header?: {
@@ -1621,6 +1901,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "user_id": "example",
+                     *       "role": "tenant_owner",
+                     *       "via": "session"
+                     *     }
+                     */
                     "application/json": {
                         /** Format: uuid */
                         tenant_id: string;
@@ -1672,6 +1960,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1680,7 +1970,7 @@ export interface operations {
             };
         };
     };
-    MetricsController_index: {
+    "metrics.scrape": {
         parameters: {
             query?: never;
             header?: never;
@@ -1695,6 +1985,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example # HELP tessera_ws_sockets WebSocket connections open on this instance */
                     "text/plain": string;
                 };
             };
@@ -1718,7 +2009,7 @@ export interface operations {
             };
         };
     };
-    HealthController_live: {
+    "health.live": {
         parameters: {
             query?: never;
             header?: never;
@@ -1733,6 +2024,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {unknown} */
                         status: "ok";
@@ -1741,7 +2037,7 @@ export interface operations {
             };
         };
     };
-    "HealthController_ready[0]": {
+    "health.ready": {
         parameters: {
             query?: never;
             header?: never;
@@ -1756,6 +2052,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "error" | "shutting_down";
@@ -1812,7 +2113,7 @@ export interface operations {
             };
         };
     };
-    "HealthController_ready[1]": {
+    "health.check": {
         parameters: {
             query?: never;
             header?: never;
@@ -1827,6 +2128,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": {
                         /** @enum {string} */
                         status: "ok" | "error" | "shutting_down";
@@ -1883,7 +2189,7 @@ export interface operations {
             };
         };
     };
-    EventsController_list: {
+    "events.list": {
         parameters: {
             query?: {
                 event_type?: string;
@@ -1909,7 +2215,28 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f",
+                     *           "tenant_id": "7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b",
+                     *           "seq": 42,
+                     *           "event_type": "order.created",
+                     *           "source": "api",
+                     *           "timestamp": "2026-12-05T10:00:00.000Z",
+                     *           "metadata": {
+                     *             "order": 42
+                     *           },
+                     *           "created_at": "2026-12-05T10:00:00.120Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventPageDto"];
+                };
             };
             /** @description Invalid filter, timestamp or cursor */
             400: {
@@ -1950,6 +2277,8 @@ export interface operations {
             /** @description Tenant database down */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1958,7 +2287,7 @@ export interface operations {
             };
         };
     };
-    EventsController_create: {
+    "events.create": {
         parameters: {
             query?: never;
             header?: {
@@ -1970,6 +2299,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "event_type": "order.created",
+                 *       "metadata": {
+                 *         "order": 42
+                 *       },
+                 *       "event_id": "c-1"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateEventDto"];
             };
         };
@@ -1977,9 +2315,29 @@ export interface operations {
             /** @description The event stored earlier with this event_id */
             200: {
                 headers: {
+                    /** @description The tenant's events per window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Events left in this window */
+                    "X-RateLimit-Remaining"?: number;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f",
+                     *       "tenant_id": "7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b",
+                     *       "seq": 42,
+                     *       "event_type": "order.created",
+                     *       "source": "api",
+                     *       "timestamp": "2026-12-05T10:00:00.000Z",
+                     *       "metadata": {
+                     *         "order": 42
+                     *       },
+                     *       "created_at": "2026-12-05T10:00:00.120Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventViewDto"];
+                };
             };
             /** @description The stored event with its seq */
             201: {
@@ -1990,7 +2348,23 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f",
+                     *       "tenant_id": "7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b",
+                     *       "seq": 42,
+                     *       "event_type": "order.created",
+                     *       "source": "api",
+                     *       "timestamp": "2026-12-05T10:00:00.000Z",
+                     *       "metadata": {
+                     *         "order": 42
+                     *       },
+                     *       "created_at": "2026-12-05T10:00:00.120Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventViewDto"];
+                };
             };
             /** @description Invalid event_type, timestamp or metadata (too deep) */
             400: {
@@ -2040,6 +2414,12 @@ export interface operations {
             /** @description Past the tenant's rate limit (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The tenant's events per window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Events left in this window */
+                    "X-RateLimit-Remaining"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2049,6 +2429,8 @@ export interface operations {
             /** @description Rate limiter (Redis) or tenant database down */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2057,7 +2439,7 @@ export interface operations {
             };
         };
     };
-    EventsController_batch: {
+    "events.createBatch": {
         parameters: {
             query?: never;
             header?: {
@@ -2069,6 +2451,27 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "events": [
+                 *         {
+                 *           "event_type": "order.created",
+                 *           "metadata": {
+                 *             "order": 42
+                 *           },
+                 *           "event_id": "c-1"
+                 *         },
+                 *         {
+                 *           "event_type": "order.paid",
+                 *           "metadata": {
+                 *             "order": 42,
+                 *             "amount": 1999
+                 *           },
+                 *           "event_id": "c-2"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateEventBatchDto"];
             };
         };
@@ -2082,7 +2485,27 @@ export interface operations {
                     "X-RateLimit-Remaining"?: number;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0d9c7a52-5a8e-4c1f-9d5e-3f1b2c4d5e6f",
+                     *           "tenant_id": "7f3e1b2a-9c4d-4e5f-8a6b-1c2d3e4f5a6b",
+                     *           "seq": 42,
+                     *           "event_type": "order.created",
+                     *           "source": "api",
+                     *           "timestamp": "2026-12-05T10:00:00.000Z",
+                     *           "metadata": {
+                     *             "order": 42
+                     *           },
+                     *           "created_at": "2026-12-05T10:00:00.120Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventBatchResultDto"];
+                };
             };
             /** @description An invalid event (details name it by index) */
             400: {
@@ -2132,6 +2555,12 @@ export interface operations {
             /** @description Past the tenant's rate limit (one point per event) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The tenant's events per window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Events left in this window */
+                    "X-RateLimit-Remaining"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2141,6 +2570,8 @@ export interface operations {
             /** @description Rate limiter (Redis) or tenant database down */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2149,7 +2580,7 @@ export interface operations {
             };
         };
     };
-    EventsController_stats: {
+    "events.stats": {
         parameters: {
             query?: {
                 since?: string;
@@ -2170,7 +2601,26 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "total": 1,
+                     *       "by_type": [
+                     *         {
+                     *           "event_type": "example",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "by_time": [
+                     *         {
+                     *           "bucket_start": "example",
+                     *           "count": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventStatsDto"];
+                };
             };
             /** @description Invalid range or bucket (minute, hour or day) */
             400: {
@@ -2211,6 +2661,8 @@ export interface operations {
             /** @description Tenant database down */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2219,7 +2671,7 @@ export interface operations {
             };
         };
     };
-    EventLimitsController_get: {
+    "events.getRateLimit": {
         parameters: {
             query?: never;
             header?: {
@@ -2238,7 +2690,16 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "points": 1,
+                     *       "window_seconds": 1,
+                     *       "origin": "default"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RateLimitViewDto"];
+                };
             };
             /** @description Invalid input (COMMON.VALIDATION with details; U+0000 or a lone UTF-16 surrogate in any string or key of a body, query or path is refused everywhere), or an X-Tenant-ID that is not a uuid */
             400: {
@@ -2279,6 +2740,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2287,7 +2750,7 @@ export interface operations {
             };
         };
     };
-    EventLimitsController_set: {
+    "events.setRateLimit": {
         parameters: {
             query?: never;
             header?: {
@@ -2301,6 +2764,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "points": 1,
+                 *       "window_seconds": 1
+                 *     }
+                 */
                 "application/json": components["schemas"]["EventRateLimitDto"];
             };
         };
@@ -2310,7 +2779,16 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "points": 1,
+                     *       "window_seconds": 1,
+                     *       "origin": "default"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RateLimitViewDto"];
+                };
             };
             /** @description points 1–10,000,000; window_seconds 1–86,400 */
             400: {
@@ -2351,6 +2829,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2359,7 +2839,7 @@ export interface operations {
             };
         };
     };
-    EventLimitsController_clear: {
+    "events.clearRateLimit": {
         parameters: {
             query?: never;
             header?: {
@@ -2378,7 +2858,16 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "points": 1,
+                     *       "window_seconds": 1,
+                     *       "origin": "default"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RateLimitViewDto"];
+                };
             };
             /** @description Invalid input (COMMON.VALIDATION with details; U+0000 or a lone UTF-16 surrogate in any string or key of a body, query or path is refused everywhere), or an X-Tenant-ID that is not a uuid */
             400: {
@@ -2419,6 +2908,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2427,7 +2918,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_list: {
+    "tenants.list": {
         parameters: {
             query?: {
                 limit?: number;
@@ -2449,6 +2940,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "name": "example",
+                     *           "status": "provisioning",
+                     *           "allow_self_signup": true,
+                     *           "concurrency_config": 1,
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "updated_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantPageDto"];
                 };
             };
@@ -2491,6 +2998,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2499,7 +3008,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_create: {
+    "tenants.create": {
         parameters: {
             query?: never;
             header?: {
@@ -2511,6 +3020,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "example"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateTenantDto"];
             };
         };
@@ -2521,6 +3035,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "name": "example",
+                     *       "status": "provisioning",
+                     *       "allow_self_signup": true,
+                     *       "concurrency_config": 1,
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "updated_at": "2026-12-05T10:00:00.000Z",
+                     *       "api_key": "example",
+                     *       "api_key_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProvisionedTenantDto"];
                 };
             };
@@ -2572,6 +3099,8 @@ export interface operations {
             /** @description Provisioning failed (tenant left provisioning_failed: create it again to retry) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2580,7 +3109,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_get: {
+    "tenants.get": {
         parameters: {
             query?: never;
             header?: {
@@ -2600,6 +3129,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "name": "example",
+                     *       "status": "provisioning",
+                     *       "allow_self_signup": true,
+                     *       "concurrency_config": 1,
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "updated_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantViewDto"];
                 };
             };
@@ -2642,6 +3182,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2650,7 +3192,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_update: {
+    "tenants.update": {
         parameters: {
             query?: never;
             header?: {
@@ -2664,6 +3206,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "example",
+                 *       "allow_self_signup": true
+                 *     }
+                 */
                 "application/json": components["schemas"]["UpdateTenantDto"];
             };
         };
@@ -2674,6 +3222,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "name": "example",
+                     *       "status": "provisioning",
+                     *       "allow_self_signup": true,
+                     *       "concurrency_config": 1,
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "updated_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantViewDto"];
                 };
             };
@@ -2725,6 +3284,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2733,7 +3294,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_remove: {
+    "tenants.delete": {
         parameters: {
             query?: never;
             header?: {
@@ -2802,6 +3363,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2810,7 +3373,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_createKey: {
+    "tenants.createApiKey": {
         parameters: {
             query?: never;
             header?: {
@@ -2830,6 +3393,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "api_key": "example",
+                     *       "key_prefix": "example",
+                     *       "created_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["IssuedApiKeyDto"];
                 };
             };
@@ -2881,6 +3452,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,7 +3462,7 @@ export interface operations {
             };
         };
     };
-    TenantsController_revokeKey: {
+    "tenants.revokeApiKey": {
         parameters: {
             query?: never;
             header?: {
@@ -2950,6 +3523,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2958,7 +3533,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantController_info: {
+    "tenant.info": {
         parameters: {
             query?: never;
             header?: {
@@ -2976,6 +3551,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "name": "example",
+                     *       "status": "provisioning",
+                     *       "database": {
+                     *         "engine": "postgresql",
+                     *         "host": "example",
+                     *         "port": 1,
+                     *         "database": "example"
+                     *       },
+                     *       "pool": {
+                     *         "host": "example",
+                     *         "port": 1,
+                     *         "database": "example",
+                     *         "max": 1,
+                     *         "total": 1,
+                     *         "in_use": 1,
+                     *         "idle": 1,
+                     *         "waiting": 1,
+                     *         "leases": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantInfoDto"];
                 };
             };
@@ -3018,6 +3617,8 @@ export interface operations {
             /** @description Its secret or database cannot be reached */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3026,7 +3627,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantController_stats: {
+    "tenant.stats": {
         parameters: {
             query?: never;
             header?: {
@@ -3044,6 +3645,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "tables": {},
+                     *       "database": {
+                     *         "size_bytes": 1,
+                     *         "connections": 1,
+                     *         "commits": 1,
+                     *         "rollbacks": 1
+                     *       },
+                     *       "pool": {
+                     *         "host": "example",
+                     *         "port": 1,
+                     *         "database": "example",
+                     *         "max": 1,
+                     *         "total": 1,
+                     *         "in_use": 1,
+                     *         "idle": 1,
+                     *         "waiting": 1,
+                     *         "leases": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantStatsDto"];
                 };
             };
@@ -3086,6 +3710,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3094,7 +3720,102 @@ export interface operations {
             };
         };
     };
-    TenancyHealthController_tenantsHealth: {
+    "tenant.listAudit": {
+        parameters: {
+            query?: {
+                /** @description A user id, `platform_admin` or `api_key` */
+                actor?: string;
+                action?: "tenant.provisioned" | "tenant.updated" | "api_key.created" | "api_key.revoked" | "auth.login" | "user.added" | "user.role_changed" | "user.removed" | "delivery.target_changed" | "queue.scaled" | "queue.configured" | "message.retried" | "location_update.retried";
+                /** @description Rows at or after this instant */
+                from?: string;
+                /** @description Rows before this instant */
+                to?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description The tenant of this request: any tenant for a platform admin, one of the memberships for a user; with an API key it must be the key’s own tenant */
+                "X-Tenant-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `{data, next_cursor}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "action": "example",
+                     *           "actor": "example",
+                     *           "details": {},
+                     *           "created_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditPageDto"];
+                };
+            };
+            /** @description Invalid filter, instant or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller lacks the required role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or X-Tenant-ID names no tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Tenant database down */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "health.tenants": {
         parameters: {
             query?: never;
             header?: {
@@ -3112,6 +3833,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "summary": {
+                     *         "total": 1,
+                     *         "healthy": 1,
+                     *         "unhealthy": 1,
+                     *         "pools": 1
+                     *       },
+                     *       "tenants": [
+                     *         {
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "name": "example",
+                     *           "status": "example",
+                     *           "healthy": true,
+                     *           "latency_ms": 1,
+                     *           "pool": {
+                     *             "host": "example",
+                     *             "port": 1,
+                     *             "database": "example",
+                     *             "max": 1,
+                     *             "total": 1,
+                     *             "in_use": 1,
+                     *             "idle": 1,
+                     *             "waiting": 1,
+                     *             "leases": 1,
+                     *             "user": "example"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantsHealthDto"];
                 };
             };
@@ -3154,6 +3906,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3162,7 +3916,7 @@ export interface operations {
             };
         };
     };
-    TenancyHealthController_tenantHealth: {
+    "health.tenant": {
         parameters: {
             query?: never;
             header?: {
@@ -3182,6 +3936,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "name": "example",
+                     *       "status": "example",
+                     *       "healthy": true,
+                     *       "latency_ms": 1,
+                     *       "pool": {
+                     *         "host": "example",
+                     *         "port": 1,
+                     *         "database": "example",
+                     *         "max": 1,
+                     *         "total": 1,
+                     *         "in_use": 1,
+                     *         "idle": 1,
+                     *         "waiting": 1,
+                     *         "leases": 1,
+                     *         "user": "example"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantHealthDto"];
                 };
             };
@@ -3224,6 +3999,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3232,7 +4009,7 @@ export interface operations {
             };
         };
     };
-    TenancyHealthController_cache: {
+    "health.cache": {
         parameters: {
             query?: never;
             header?: {
@@ -3250,6 +4027,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "secrets": {
+                     *         "hits": 1,
+                     *         "misses": 1,
+                     *         "hit_rate": 1,
+                     *         "size": 1,
+                     *         "evictions": 1,
+                     *         "negative_entries": 1
+                     *       },
+                     *       "pools": {
+                     *         "size": 1,
+                     *         "pools": [
+                     *           {}
+                     *         ]
+                     *       },
+                     *       "api_keys": {
+                     *         "cached": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["CacheFiguresDto"];
                 };
             };
@@ -3292,6 +4090,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3300,7 +4100,7 @@ export interface operations {
             };
         };
     };
-    TenancyHealthController_clear: {
+    "health.clearCache": {
         parameters: {
             query?: never;
             header?: {
@@ -3358,6 +4158,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3366,7 +4168,7 @@ export interface operations {
             };
         };
     };
-    AuthController_register: {
+    "auth.register": {
         parameters: {
             query?: never;
             header?: never;
@@ -3375,6 +4177,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "example",
+                 *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
                 "application/json": components["schemas"]["RegisterDto"];
             };
         };
@@ -3384,6 +4193,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "tenant_id": "example",
+                     *       "role": "user",
+                     *       "confirmed": true
+                     *     }
+                     */
                     "application/json": components["schemas"]["RegisteredView"];
                 };
             };
@@ -3426,6 +4244,8 @@ export interface operations {
             /** @description Too many attempts for this account or address (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3435,6 +4255,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3443,7 +4265,7 @@ export interface operations {
             };
         };
     };
-    AuthController_login: {
+    "auth.login": {
         parameters: {
             query?: never;
             header?: never;
@@ -3452,6 +4274,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "example",
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LoginDto"];
             };
         };
@@ -3461,6 +4289,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "example",
+                     *       "id_token": "example",
+                     *       "refresh_token": "example",
+                     *       "token_type": "example",
+                     *       "expires_in": 1,
+                     *       "session_id": "example",
+                     *       "user": {
+                     *         "user_id": "example",
+                     *         "email": "ada@example.com",
+                     *         "role": "tenant_owner",
+                     *         "tenant_id": "example",
+                     *         "is_admin": true
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TokensView"];
                 };
             };
@@ -3494,6 +4339,8 @@ export interface operations {
             /** @description Too many attempts for this account or address (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3503,6 +4350,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3511,7 +4360,7 @@ export interface operations {
             };
         };
     };
-    AuthController_refresh: {
+    "auth.refresh": {
         parameters: {
             query?: never;
             header?: never;
@@ -3520,6 +4369,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "example"
+                 *     }
+                 */
                 "application/json": components["schemas"]["RefreshDto"];
             };
         };
@@ -3529,6 +4383,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "example",
+                     *       "id_token": "example",
+                     *       "refresh_token": "example",
+                     *       "token_type": "example",
+                     *       "expires_in": 1,
+                     *       "session_id": "example",
+                     *       "user": {
+                     *         "user_id": "example",
+                     *         "email": "ada@example.com",
+                     *         "role": "tenant_owner",
+                     *         "tenant_id": "example",
+                     *         "is_admin": true
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TokensView"];
                 };
             };
@@ -3553,6 +4424,8 @@ export interface operations {
             /** @description Too many attempts (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3562,6 +4435,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3570,7 +4445,7 @@ export interface operations {
             };
         };
     };
-    AuthController_logout: {
+    "auth.logout": {
         parameters: {
             query?: {
                 all?: "0" | "1" | "true" | "false";
@@ -3630,6 +4505,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3638,7 +4515,7 @@ export interface operations {
             };
         };
     };
-    AuthController_me: {
+    "auth.me": {
         parameters: {
             query?: never;
             header?: {
@@ -3655,6 +4532,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "tenant_id": "example",
+                     *       "is_admin": true,
+                     *       "session_id": "example",
+                     *       "memberships": [
+                     *         {
+                     *           "tenant_id": "example",
+                     *           "role": "tenant_owner"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["MeView"];
                 };
             };
@@ -3697,6 +4590,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3705,7 +4600,7 @@ export interface operations {
             };
         };
     };
-    AuthController_list: {
+    "auth.listSessions": {
         parameters: {
             query?: never;
             header?: {
@@ -3722,6 +4617,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "example",
+                     *           "tenant_id": "example",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "last_seen_at": "2026-12-05T10:00:00.000Z",
+                     *           "expires_at": "2026-12-05T10:00:00.000Z",
+                     *           "ip": "example",
+                     *           "user_agent": "example",
+                     *           "current": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionListView"];
                 };
             };
@@ -3764,6 +4675,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3772,7 +4685,7 @@ export interface operations {
             };
         };
     };
-    AuthController_end: {
+    "auth.endSession": {
         parameters: {
             query?: never;
             header?: {
@@ -3832,6 +4745,8 @@ export interface operations {
             /** @description Cognito or the session store does not answer */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3840,7 +4755,7 @@ export interface operations {
             };
         };
     };
-    TenantUsersController_list: {
+    "tenants.listUsers": {
         parameters: {
             query?: {
                 limit?: number;
@@ -3862,6 +4777,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "user_id": "example",
+                     *           "email": "ada@example.com",
+                     *           "role": "tenant_owner",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserListDto"];
                 };
             };
@@ -3904,6 +4833,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3912,7 +4843,7 @@ export interface operations {
             };
         };
     };
-    TenantUsersController_add: {
+    "tenants.addUser": {
         parameters: {
             query?: never;
             header?: {
@@ -3926,6 +4857,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
                 "application/json": components["schemas"]["AddTenantUserDto"];
             };
         };
@@ -3935,6 +4871,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserDto"];
                 };
             };
@@ -3986,6 +4931,8 @@ export interface operations {
             /** @description The identity provider throttles (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3995,6 +4942,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4003,7 +4952,7 @@ export interface operations {
             };
         };
     };
-    TenantUsersController_changeRole: {
+    "tenants.changeUserRole": {
         parameters: {
             query?: never;
             header?: {
@@ -4018,6 +4967,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "tenant_owner"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ChangeRoleDto"];
             };
         };
@@ -4027,6 +4981,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserDto"];
                 };
             };
@@ -4078,6 +5041,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4086,7 +5051,7 @@ export interface operations {
             };
         };
     };
-    TenantUsersController_remove: {
+    "tenants.removeUser": {
         parameters: {
             query?: never;
             header?: {
@@ -4156,6 +5121,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4164,7 +5131,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantUsersController_list: {
+    "tenant.listUsers": {
         parameters: {
             query?: {
                 limit?: number;
@@ -4184,6 +5151,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "user_id": "example",
+                     *           "email": "ada@example.com",
+                     *           "role": "tenant_owner",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserListDto"];
                 };
             };
@@ -4226,6 +5207,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4234,7 +5217,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantUsersController_add: {
+    "tenant.addUser": {
         parameters: {
             query?: never;
             header?: {
@@ -4246,6 +5229,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
                 "application/json": components["schemas"]["AddTenantUserDto"];
             };
         };
@@ -4255,6 +5243,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserDto"];
                 };
             };
@@ -4306,6 +5303,8 @@ export interface operations {
             /** @description The identity provider throttles (Retry-After) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4315,6 +5314,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4323,7 +5324,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantUsersController_get: {
+    "tenant.getUser": {
         parameters: {
             query?: never;
             header?: {
@@ -4342,6 +5343,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserDto"];
                 };
             };
@@ -4384,6 +5394,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4392,7 +5404,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantUsersController_changeRole: {
+    "tenant.changeUserRole": {
         parameters: {
             query?: never;
             header?: {
@@ -4406,6 +5418,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "tenant_owner"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ChangeRoleDto"];
             };
         };
@@ -4415,6 +5432,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_id": "example",
+                     *       "email": "ada@example.com",
+                     *       "role": "tenant_owner",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "last_login_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantUserDto"];
                 };
             };
@@ -4466,6 +5492,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4474,7 +5502,7 @@ export interface operations {
             };
         };
     };
-    CurrentTenantUsersController_remove: {
+    "tenant.removeUser": {
         parameters: {
             query?: never;
             header?: {
@@ -4543,6 +5571,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4551,7 +5581,7 @@ export interface operations {
             };
         };
     };
-    LocationController_start: {
+    "location.startSession": {
         parameters: {
             query?: never;
             header?: {
@@ -4563,6 +5593,13 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "duration_seconds": 60,
+                 *       "duration": 60,
+                 *       "device_info": {}
+                 *     }
+                 */
                 "application/json": components["schemas"]["StartSessionDto"];
             };
         };
@@ -4572,6 +5609,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "user_id": "example",
+                     *       "status": "active",
+                     *       "started_at": "2026-12-05T10:00:00.000Z",
+                     *       "expires_at": "2026-12-05T10:00:00.000Z",
+                     *       "ended_at": "2026-12-05T10:00:00.000Z",
+                     *       "duration_seconds": 1,
+                     *       "device_info": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionDto"];
                 };
             };
@@ -4623,6 +5672,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4631,7 +5682,7 @@ export interface operations {
             };
         };
     };
-    LocationController_update: {
+    "location.update": {
         parameters: {
             query?: never;
             header?: {
@@ -4643,6 +5694,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "session_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                 *       "latitude": 1,
+                 *       "longitude": 1
+                 *     }
+                 */
                 "application/json": components["schemas"]["LocationUpdateDto"];
             };
         };
@@ -4652,6 +5710,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "event_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "status": "accepted"
+                     *     }
+                     */
                     "application/json": components["schemas"]["AcceptedDto"];
                 };
             };
@@ -4703,6 +5767,8 @@ export interface operations {
             /** @description Kafka did not acknowledge in time (Retry-After) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4711,7 +5777,7 @@ export interface operations {
             };
         };
     };
-    LocationController_updatesBatch: {
+    "location.updateBatch": {
         parameters: {
             query?: never;
             header?: {
@@ -4723,6 +5789,18 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "session_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                 *       "points": [
+                 *         {
+                 *           "latitude": 1,
+                 *           "longitude": 1,
+                 *           "recorded_at": "2026-12-05T10:00:00.000Z"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["LocationBatchDto"];
             };
         };
@@ -4732,6 +5810,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "event_ids": [
+                     *         "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+                     *       ],
+                     *       "status": "accepted"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BatchAcceptedDto"];
                 };
             };
@@ -4783,6 +5869,8 @@ export interface operations {
             /** @description Kafka did not acknowledge in time (Retry-After) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4791,7 +5879,7 @@ export interface operations {
             };
         };
     };
-    LocationController_list: {
+    "location.listSessions": {
         parameters: {
             query?: {
                 status?: "active" | "ended" | "expired" | "cancelled";
@@ -4813,6 +5901,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "user_id": "example",
+                     *           "status": "active",
+                     *           "started_at": "2026-12-05T10:00:00.000Z",
+                     *           "expires_at": "2026-12-05T10:00:00.000Z",
+                     *           "ended_at": "2026-12-05T10:00:00.000Z",
+                     *           "duration_seconds": 1,
+                     *           "device_info": {}
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionListDto"];
                 };
             };
@@ -4855,6 +5960,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4863,7 +5970,7 @@ export interface operations {
             };
         };
     };
-    LocationController_get: {
+    "location.getSession": {
         parameters: {
             query?: never;
             header?: {
@@ -4883,6 +5990,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "user_id": "example",
+                     *       "status": "active",
+                     *       "started_at": "2026-12-05T10:00:00.000Z",
+                     *       "expires_at": "2026-12-05T10:00:00.000Z",
+                     *       "ended_at": "2026-12-05T10:00:00.000Z",
+                     *       "duration_seconds": 1,
+                     *       "device_info": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionDto"];
                 };
             };
@@ -4925,6 +6044,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4933,7 +6054,7 @@ export interface operations {
             };
         };
     };
-    LocationController_stop: {
+    "location.stopSession": {
         parameters: {
             query?: never;
             header?: {
@@ -4953,6 +6074,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "user_id": "example",
+                     *       "status": "active",
+                     *       "started_at": "2026-12-05T10:00:00.000Z",
+                     *       "expires_at": "2026-12-05T10:00:00.000Z",
+                     *       "ended_at": "2026-12-05T10:00:00.000Z",
+                     *       "duration_seconds": 1,
+                     *       "device_info": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionDto"];
                 };
             };
@@ -5004,6 +6137,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5012,7 +6147,7 @@ export interface operations {
             };
         };
     };
-    LocationController_locations: {
+    "location.listLocations": {
         parameters: {
             query?: {
                 order?: "asc" | "desc";
@@ -5036,6 +6171,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "event_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "session_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "user_id": "example",
+                     *           "latitude": 1,
+                     *           "longitude": 1,
+                     *           "accuracy": 1,
+                     *           "recorded_at": "2026-12-05T10:00:00.000Z",
+                     *           "received_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LocationListDto"];
                 };
             };
@@ -5078,6 +6230,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5086,7 +6240,7 @@ export interface operations {
             };
         };
     };
-    DeliveryController_get: {
+    "location.getDelivery": {
         parameters: {
             query?: never;
             header?: {
@@ -5103,6 +6257,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "endpoint_url": "https://hooks.example.com/tessera",
+                     *       "enabled": true,
+                     *       "signing": true,
+                     *       "source": "tenant"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DeliveryDto"];
                 };
             };
@@ -5145,6 +6307,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5153,7 +6317,7 @@ export interface operations {
             };
         };
     };
-    DeliveryController_put: {
+    "location.setDelivery": {
         parameters: {
             query?: never;
             header?: {
@@ -5165,6 +6329,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "endpoint_url": "https://hooks.example.com/tessera"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PutDeliveryDto"];
             };
         };
@@ -5174,6 +6343,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "endpoint_url": "https://hooks.example.com/tessera",
+                     *       "enabled": true,
+                     *       "signing": true,
+                     *       "source": "tenant"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DeliveryDto"];
                 };
             };
@@ -5216,6 +6393,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5224,7 +6403,7 @@ export interface operations {
             };
         };
     };
-    RetryController_stats: {
+    "retry.stats": {
         parameters: {
             query?: {
                 tenant_id?: string;
@@ -5243,6 +6422,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "by_status": {
+                     *         "pending": 1,
+                     *         "retried": 1,
+                     *         "resolved": 1,
+                     *         "permanently_failed": 1
+                     *       },
+                     *       "total": 1,
+                     *       "attempts_histogram": [
+                     *         {
+                     *           "retries": 1,
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "oldest_pending_at": "2026-12-05T10:00:00.000Z",
+                     *       "next_due_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LedgerStatsDto"];
                 };
             };
@@ -5285,6 +6484,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5293,7 +6494,7 @@ export interface operations {
             };
         };
     };
-    RetryController_list: {
+    "retry.listFailed": {
         parameters: {
             query?: {
                 tenant_id?: string;
@@ -5315,6 +6516,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "event_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "session_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "user_id": "example",
+                     *           "latitude": 1,
+                     *           "longitude": 1,
+                     *           "accuracy": 1,
+                     *           "recorded_at": "2026-12-05T10:00:00.000Z",
+                     *           "status": "pending",
+                     *           "error_message": "example",
+                     *           "last_status_code": 1,
+                     *           "attempts": 1,
+                     *           "retry_count": 1,
+                     *           "next_retry_at": "2026-12-05T10:00:00.000Z",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "updated_at": "2026-12-05T10:00:00.000Z",
+                     *           "resolved_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LedgerListDto"];
                 };
             };
@@ -5357,6 +6585,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5365,7 +6595,7 @@ export interface operations {
             };
         };
     };
-    RetryController_replay: {
+    "retry.retryFailed": {
         parameters: {
             query?: {
                 tenant_id?: string;
@@ -5387,6 +6617,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "status": "pending",
+                     *       "next_retry_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReplayAcceptedDto"];
                 };
             };
@@ -5438,6 +6675,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5446,7 +6685,7 @@ export interface operations {
             };
         };
     };
-    StreamingController_get: {
+    "streaming.health": {
         parameters: {
             query?: {
                 tenant_id?: string;
@@ -5465,6 +6704,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "consumer": {
+                     *         "group_id": "example",
+                     *         "state": "example",
+                     *         "last_batch_at": "2026-12-05T10:00:00.000Z",
+                     *         "last_error": "example"
+                     *       },
+                     *       "lag": [
+                     *         {
+                     *           "topic": "example",
+                     *           "partition": 1,
+                     *           "lag": 1
+                     *         }
+                     *       ],
+                     *       "total_lag": 1,
+                     *       "breakers": [
+                     *         {
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "target": "example",
+                     *           "state": "closed",
+                     *           "last_success_at": "2026-12-05T10:00:00.000Z",
+                     *           "last_error_at": "2026-12-05T10:00:00.000Z",
+                     *           "last_error": "example",
+                     *           "reachable": true
+                     *         }
+                     *       ],
+                     *       "third_party": {
+                     *         "reachable": true
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["StreamingHealthDto"];
                 };
             };
@@ -5507,6 +6779,8 @@ export interface operations {
             /** @description The streamer is not consuming */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5515,7 +6789,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_list: {
+    "messaging.list": {
         parameters: {
             query?: {
                 queue_name?: string;
@@ -5538,6 +6812,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "queue_name": "example",
+                     *           "payload": {},
+                     *           "status": "queued",
+                     *           "attempts": 1,
+                     *           "last_error": "example",
+                     *           "idempotency_key": "example",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "processed_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageListDto"];
                 };
             };
@@ -5580,6 +6873,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5588,7 +6883,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_publish: {
+    "messaging.publish": {
         parameters: {
             query?: never;
             header?: {
@@ -5602,6 +6897,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "payload": "example"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PublishMessageDto"];
             };
         };
@@ -5612,6 +6912,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "payload": {},
+                     *       "status": "queued",
+                     *       "attempts": 1,
+                     *       "last_error": "example",
+                     *       "idempotency_key": "example",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "processed_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageDto"];
                 };
             };
@@ -5676,6 +6990,8 @@ export interface operations {
             /** @description The tenant's queue is full for now: the message is stored and the relay publishes it when the queue has room (Retry-After; details name it) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5685,6 +7001,8 @@ export interface operations {
             /** @description The broker did not confirm: the message is stored and the relay publishes it later (Retry-After; details name it) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5693,7 +7011,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_listForTenant: {
+    "messaging.listForTenant": {
         parameters: {
             query?: {
                 queue_name?: string;
@@ -5719,6 +7037,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "queue_name": "example",
+                     *           "payload": {},
+                     *           "status": "queued",
+                     *           "attempts": 1,
+                     *           "last_error": "example",
+                     *           "idempotency_key": "example",
+                     *           "created_at": "2026-12-05T10:00:00.000Z",
+                     *           "processed_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "example"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageListDto"];
                 };
             };
@@ -5761,6 +7098,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5769,7 +7108,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_publishToTenant: {
+    "messaging.publishToTenant": {
         parameters: {
             query?: never;
             header?: {
@@ -5786,6 +7125,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "payload": "example"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PublishMessageDto"];
             };
         };
@@ -5796,6 +7140,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "payload": {},
+                     *       "status": "queued",
+                     *       "attempts": 1,
+                     *       "last_error": "example",
+                     *       "idempotency_key": "example",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "processed_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageDto"];
                 };
             };
@@ -5860,6 +7218,8 @@ export interface operations {
             /** @description The tenant's queue is full for now: the message is stored and the relay publishes it when the queue has room (Retry-After; details name it) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5869,6 +7229,8 @@ export interface operations {
             /** @description The broker did not confirm: the message is stored and the relay publishes it later (Retry-After; details name it) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5877,7 +7239,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_get: {
+    "messaging.get": {
         parameters: {
             query?: never;
             header?: {
@@ -5896,6 +7258,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "payload": {},
+                     *       "status": "queued",
+                     *       "attempts": 1,
+                     *       "last_error": "example",
+                     *       "idempotency_key": "example",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "processed_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageDto"];
                 };
             };
@@ -5938,6 +7314,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5946,7 +7324,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_retry: {
+    "messaging.retry": {
         parameters: {
             query?: never;
             header?: {
@@ -5965,6 +7343,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "payload": {},
+                     *       "status": "queued",
+                     *       "attempts": 1,
+                     *       "last_error": "example",
+                     *       "idempotency_key": "example",
+                     *       "created_at": "2026-12-05T10:00:00.000Z",
+                     *       "processed_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageDto"];
                 };
             };
@@ -6016,6 +7408,8 @@ export interface operations {
             /** @description Broker down (the relay publishes it later) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6024,7 +7418,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_setConcurrency: {
+    "messaging.setConcurrency": {
         parameters: {
             query?: never;
             header?: {
@@ -6039,6 +7433,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "workers": 1
+                 *     }
+                 */
                 "application/json": components["schemas"]["ConcurrencyDto"];
             };
         };
@@ -6048,6 +7447,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "workers": 1,
+                     *       "queues": [
+                     *         {
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "queue_name": "example",
+                     *           "workers": 1,
+                     *           "max_attempts": 1,
+                     *           "webhook_url": "https://hooks.example.com/tessera",
+                     *           "signing": true,
+                     *           "updated_at": "2026-12-05T10:00:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["TenantConcurrencyViewDto"];
                 };
             };
@@ -6090,6 +7506,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6098,7 +7516,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_configureQueue: {
+    "messaging.configureQueue": {
         parameters: {
             query?: never;
             header?: {
@@ -6114,6 +7532,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "workers": 1
+                 *     }
+                 */
                 "application/json": components["schemas"]["QueueConfigDto"];
             };
         };
@@ -6123,6 +7546,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "workers": 1,
+                     *       "max_attempts": 1,
+                     *       "webhook_url": "https://hooks.example.com/tessera",
+                     *       "signing": true,
+                     *       "updated_at": "2026-12-05T10:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["QueueConfigViewDto"];
                 };
             };
@@ -6174,6 +7608,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6182,7 +7618,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_queueStatus: {
+    "messaging.getQueueStatus": {
         parameters: {
             query?: never;
             header?: {
@@ -6203,6 +7639,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *       "queue_name": "example",
+                     *       "workers": 1,
+                     *       "active_workers": 1,
+                     *       "in_flight": 1,
+                     *       "processed": 1,
+                     *       "failed": 1,
+                     *       "queue_depth": 1,
+                     *       "dead_letter_depth": 1,
+                     *       "is_active": true,
+                     *       "consumable": true,
+                     *       "blocked_reason": "example",
+                     *       "arguments_outdated": true,
+                     *       "instances": [
+                     *         {
+                     *           "instance_id": "example",
+                     *           "workers": 1,
+                     *           "active_workers": 1,
+                     *           "in_flight": 1,
+                     *           "processed": 1,
+                     *           "failed": 1,
+                     *           "is_active": true,
+                     *           "consumable": true,
+                     *           "blocked_reason": "example",
+                     *           "arguments_outdated": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ConsumerStatusDto"];
                 };
             };
@@ -6245,6 +7712,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6253,7 +7722,7 @@ export interface operations {
             };
         };
     };
-    MessagingController_allStatus: {
+    "messaging.listQueueStatus": {
         parameters: {
             query?: never;
             header?: {
@@ -6270,6 +7739,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "tenant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                     *           "queue_name": "example",
+                     *           "workers": 1,
+                     *           "active_workers": 1,
+                     *           "in_flight": 1,
+                     *           "processed": 1,
+                     *           "failed": 1,
+                     *           "queue_depth": 1,
+                     *           "dead_letter_depth": 1,
+                     *           "is_active": true,
+                     *           "consumable": true,
+                     *           "blocked_reason": "example",
+                     *           "arguments_outdated": true,
+                     *           "instances": [
+                     *             {
+                     *               "instance_id": "example",
+                     *               "workers": 1,
+                     *               "active_workers": 1,
+                     *               "in_flight": 1,
+                     *               "processed": 1,
+                     *               "failed": 1,
+                     *               "is_active": true,
+                     *               "consumable": true,
+                     *               "blocked_reason": "example",
+                     *               "arguments_outdated": true
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ConsumerStatusListDto"];
                 };
             };
@@ -6312,6 +7816,8 @@ export interface operations {
             /** @description A dependency (session store, tenant secret or database) does not answer; retry shortly */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6320,7 +7826,7 @@ export interface operations {
             };
         };
     };
-    DashboardController_page: {
+    "dashboard.page": {
         parameters: {
             query?: never;
             header?: never;
@@ -6334,11 +7840,16 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /** @example <!doctype html><html lang="en"><head><title>Tessera</title>… */
+                    "text/html": string;
+                };
             };
             /** @description The dashboard was not built (npm run build) */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6347,7 +7858,7 @@ export interface operations {
             };
         };
     };
-    DashboardController_file: {
+    "dashboard.asset": {
         parameters: {
             query?: never;
             header?: never;
@@ -6364,7 +7875,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /** @example const feed = new EventSource(…); */
+                    "text/javascript": string;
+                    /** @example body { margin: 0; } */
+                    "text/css": string;
+                };
             };
             /** @description Invalid input (COMMON.VALIDATION with details; U+0000 or a lone UTF-16 surrogate in any string or key of a body, query or path is refused everywhere), or an X-Tenant-ID that is not a uuid */
             400: {
