@@ -15,14 +15,21 @@ import { createOpenApiDocument } from './openapi';
 import { registerSecurityHeaders } from './security-headers';
 
 export const API_PREFIX = 'api/v1';
+/** Routes outside the API prefix: probes, metrics, admin, the dashboard. */
+export const UNPREFIXED_ROUTES = [
+  'health',
+  'health/*path',
+  'metrics',
+  'admin/*path',
+  'dashboard',
+  'dashboard/*path',
+];
 
 /** Everything main.ts and the e2e app factory share, so tests run the production pipeline. */
 export function configureApp(app: NestFastifyApplication): void {
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  app.setGlobalPrefix(API_PREFIX, {
-    exclude: ['health', 'health/*path', 'metrics', 'admin/*path', 'dashboard', 'dashboard/*path'],
-  });
+  app.setGlobalPrefix(API_PREFIX, { exclude: UNPREFIXED_ROUTES });
   // Nest routes a frame by `event`: it gets the kind the message schemas read (`type`, or its
   // deprecated alias `event`), and only for a valid frame (the gateway answers the others).
   app.useWebSocketAdapter(new WsAdapter(app, { messageParser: routeClientFrame }));
