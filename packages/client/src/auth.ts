@@ -73,18 +73,18 @@ export function authenticating(
 ): Send {
   let refreshing: Promise<boolean> | undefined;
 
-  const refresh = (auth: BearerAuth): Promise<boolean> => {
-    refreshing ??= refreshOnce(auth).finally(() => (refreshing = undefined));
+  const refresh = (auth: BearerAuth, url: URL): Promise<boolean> => {
+    refreshing ??= refreshOnce(auth, url).finally(() => (refreshing = undefined));
     return refreshing;
   };
 
-  const refreshOnce = async (auth: BearerAuth): Promise<boolean> => {
+  const refreshOnce = async (auth: BearerAuth, url: URL): Promise<boolean> => {
     const body: RefreshBody = {
       refresh_token: auth.refreshToken!,
       ...(auth.sessionTenantId ? { tenant_id: auth.sessionTenantId } : {}),
     };
     const response = await refreshSend(
-      new Request(`${baseUrl}${REFRESH_PATH}`, {
+      new Request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(body),
@@ -111,16 +111,21 @@ export function authenticating(
       return next(request);
     }
 
+    // The API's root, also for a relative baseUrl (a page calling its own origin).
+    const root = new URL(baseUrl || '/', request.url);
+    const basePath = root.pathname.replace(/\/$/, '');
     const refreshable =
       auth.refreshToken !== undefined &&
-      !NO_REFRESH.has(new URL(request.url).pathname.slice(new URL(baseUrl).pathname.length));
+      !NO_REFRESH.has(new URL(request.url).pathname.slice(basePath.length));
     const sentWith = auth.accessToken;
     const spare = refreshable ? request.clone() : undefined;
     request.headers.set('authorization', `Bearer ${sentWith}`);
     const response = await next(request);
     if (response.status !== 401 || !spare) return response;
 
-    const replaced = auth.accessToken !== sentWith || (await refresh(auth));
+    const replaced =
+      auth.accessToken !== sentWith ||
+      (await refresh(auth, new URL(basePath + REFRESH_PATH, root)));
     if (!replaced || credentials.auth !== auth) return response;
     await response.body?.cancel();
     spare.headers.set('authorization', `Bearer ${auth.accessToken}`);

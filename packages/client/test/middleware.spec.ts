@@ -157,6 +157,25 @@ describe('bearer refresh', () => {
     expect(seen.map((s) => s.path)).toEqual(['/api/v1/auth/me', '/api/v1/auth/refresh']);
   });
 
+  it('refreshes under a base URL with a path prefix', async () => {
+    const { url, seen } = await start((req, res) => {
+      if (req.path === '/tessera/api/v1/auth/refresh') return json(res, 200, tokens('fresh'));
+      if (req.headers.authorization === 'Bearer fresh') return json(res, 200, { ok: true });
+      json(res, 401, envelope(401, 'AUTH.INVALID_TOKEN', 'expired'));
+    });
+    const client = createTesseraClient({
+      baseUrl: `${url}/tessera/`,
+      auth: { accessToken: 'stale', refreshToken: 'r' },
+    });
+    const { response } = await client.GET('/api/v1/auth/me');
+    expect(response.status).toBe(200);
+    expect(seen.map((s) => s.path)).toEqual([
+      '/tessera/api/v1/auth/me',
+      '/tessera/api/v1/auth/refresh',
+      '/tessera/api/v1/auth/me',
+    ]);
+  });
+
   it('sends an API key and the chosen tenant, never a bearer header', async () => {
     const { url, seen } = await start((_req, res) => json(res, 200, { ok: true }));
     const client = createTesseraClient({ baseUrl: url, auth: { apiKey: 'tsk_1' } });
@@ -244,6 +263,28 @@ describe('retries', () => {
     expect(error).toBeInstanceOf(TesseraError);
     expect((error as TesseraError).retryAfterSeconds).toBe(3600);
     expect(seen).toHaveLength(1);
+  });
+
+  it('sends a GET again after its connection is cut, never a POST that takes no key', async () => {
+    let cut = 0;
+    const { url, seen } = await start((req, res) => {
+      // The first request of each path loses its connection before any answer.
+      if (seen.filter((s) => s.path === req.path).length === 1) {
+        cut++;
+        return void res.socket?.destroy();
+      }
+      json(res, 200, { ok: true });
+    });
+    const client = createTesseraClient({ baseUrl: url, retry: { sleep: () => Promise.resolve() } });
+    const { response } = await client.GET('/api/v1/tenant/info');
+    expect(response.status).toBe(200);
+    await expect(client.POST('/api/v1/events', { body: { type: 'x' } as never })).rejects.toThrow();
+    expect(cut).toBe(2);
+    expect(seen.map((s) => `${s.method} ${s.path}`)).toEqual([
+      'GET /api/v1/tenant/info',
+      'GET /api/v1/tenant/info',
+      'POST /api/v1/events',
+    ]);
   });
 
   it('does not send a POST that takes no Idempotency-Key again after a 503', async () => {
