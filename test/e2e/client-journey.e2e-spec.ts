@@ -148,12 +148,12 @@ describe('client journey: REST client and FeedClient across socket drops and ins
     const posted: number[] = [];
     const burst = async (label: string, count: number) => {
       for (let i = 0; i < count; i++) {
-        const event = (await unwrap(
+        const event = await unwrap(
           service.POST('/api/v1/events', {
             body: { event_type: `journey.${label}`, metadata: { i } },
           }),
-        )) as FeedEvent; // the document gives this answer no schema yet
-        posted.push(event.seq!);
+        );
+        posted.push(event.seq);
       }
     };
     // Each cut meets a feed that is connected again after the previous one.
@@ -187,10 +187,10 @@ describe('client journey: REST client and FeedClient across socket drops and ins
     const stored: number[] = [];
     let cursor: string | undefined;
     do {
-      const page = (await unwrap(
+      const page = await unwrap(
         service.GET('/api/v1/events', { params: { query: { limit: 100, cursor } } }),
-      )) as { data: FeedEvent[]; next_cursor: string | null }; // no schema in the document yet
-      stored.push(...page.data.map((event) => event.seq!));
+      );
+      stored.push(...page.data.map((event) => event.seq));
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
     const expected = stored.filter((seq) => seq <= last).sort((a, b) => a - b);
