@@ -71,11 +71,16 @@ export function authenticating(
   next: Send,
   refreshSend: Send,
 ): Send {
-  let refreshing: Promise<boolean> | undefined;
+  // One refresh in flight per credential (setAuth starts a new one, never shares the old one's).
+  const refreshing = new WeakMap<BearerAuth, Promise<boolean>>();
 
   const refresh = (auth: BearerAuth, url: URL): Promise<boolean> => {
-    refreshing ??= refreshOnce(auth, url).finally(() => (refreshing = undefined));
-    return refreshing;
+    let running = refreshing.get(auth);
+    if (!running) {
+      running = refreshOnce(auth, url).finally(() => refreshing.delete(auth));
+      refreshing.set(auth, running);
+    }
+    return running;
   };
 
   const refreshOnce = async (auth: BearerAuth, url: URL): Promise<boolean> => {
