@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -17,6 +17,7 @@ import { createOpenApiDocument } from '../src/http/openapi';
  *                                                service is needed) and writes the file
  *   … -- --url http://host:port/docs-json        reads a running app's document instead
  *   … -- --stdout                                prints the types instead of writing them
+ *   … -- --check                                 fails when the committed file differs (npm test)
  *
  * The e2e drift test runs it with --url and --stdout against its own app and compares the output
  * with the committed file.
@@ -75,7 +76,11 @@ async function main(): Promise<void> {
   // Written to the end before main's process.exit (a pipe's writes are asynchronous).
   if (args.includes('--stdout'))
     await new Promise<void>((done) => process.stdout.write(types, () => done()));
-  else {
+  else if (args.includes('--check')) {
+    if ((await readFile(SCHEMA_FILE, 'utf8')) !== types)
+      throw new Error(`${SCHEMA_FILE} is not what the routes generate: run npm run client:types`);
+    console.log(`${SCHEMA_FILE} matches the routes`);
+  } else {
     await writeFile(SCHEMA_FILE, types);
     console.log(`wrote ${SCHEMA_FILE} (${types.length} characters)`);
   }
