@@ -168,7 +168,9 @@ describe('client journey: REST client and FeedClient across socket drops and ins
     door.cut(); // 1: the feed's connection killed
     await burst('after-cut', 15);
     await connected(2);
+    const beforeStop = disconnects.length;
     await restart('SIGTERM', () => burst('during-restart', 15)); // 2: stopped, then refused
+    const stopCode = disconnects[beforeStop];
     await burst('after-restart', 15);
     await connected(3);
     await restart('SIGKILL', () => burst('during-kill', 15)); // 3: killed, then refused
@@ -208,7 +210,7 @@ describe('client journey: REST client and FeedClient across socket drops and ins
       `client journey: events posted ${posted.length} (stored up to the last: ${expected.length}, ` +
         `facts among them: ${[...facts].sort().join(', ')}), received ${got.length} ` +
         `(+${liveOnly} live-only), duplicates dropped ${feed.stats.duplicates}, gaps ${gaps.length}, ` +
-        `reconnects ${feed.stats.reconnects} (closes: ${disconnects.join(', ')}), ` +
+        `reconnects ${feed.stats.reconnects} (closes: ${disconnects.join(', ')}; at SIGTERM ${stopCode}), ` +
         `missing ${missing.length}, twice ${twice.length}, out of order ${outOfOrder}`,
     );
     expect(missing).toEqual([]);
@@ -217,6 +219,8 @@ describe('client journey: REST client and FeedClient across socket drops and ins
     expect(got).toEqual(expected);
     expect(posted.every((seq) => counts.get(seq) === 1)).toBe(true);
     expect(gaps).toEqual([]);
+    // A stopping instance says so (1001 going away) instead of dropping the socket.
+    expect(stopCode).toBe(1001);
     expect(feed.stats.reconnects).toBeGreaterThanOrEqual(3);
     // The lifecycle facts of the journey arrived in the same feed.
     for (const type of ['api_key.issued', 'user.added', 'session.started', 'queue.scaled'])

@@ -1,7 +1,7 @@
 import {
   Inject,
   Logger,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
   UseFilters,
   UseInterceptors,
 } from '@nestjs/common';
@@ -68,7 +68,7 @@ const clientsBySocket = new WeakMap<WebSocket, SocketClient>();
 @UseInterceptors(TenantContextInterceptor)
 @UseFilters(ErrorFilter)
 export class RealtimeGateway
-  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown
 {
   private readonly logger = new Logger(RealtimeGateway.name);
   private readonly alive = new WeakSet<WebSocket>();
@@ -193,7 +193,11 @@ export class RealtimeGateway
     if (client) this.feeds.leave(client.feed);
   }
 
-  onApplicationShutdown(): void {
+  /**
+   * Before Nest disposes the WebSocket adapter, which terminates every socket without a close
+   * frame (clients would see 1006): closing here sends 1001, so clients know to reconnect.
+   */
+  beforeApplicationShutdown(): void {
     clearInterval(this.pinger);
     socketSources.delete(this.gaugeSource);
     for (const socket of this.server?.clients ?? []) {
