@@ -21,9 +21,10 @@ export const everyOperation = {
   'health.live': (c) => c.GET('/health/live'),
   'health.ready': (c) => c.GET('/health/ready'),
   'health.check': (c) => c.GET('/health'),
-  'events.create': (c) => c.POST('/api/v1/events', { body: {} }),
+  'events.create': (c) => c.POST('/api/v1/events', { body: { type: 'order.created' } }),
   'events.list': (c) => c.GET('/api/v1/events'),
-  'events.createBatch': (c) => c.POST('/api/v1/events/batch', { body: { events: [{}] } }),
+  'events.createBatch': (c) =>
+    c.POST('/api/v1/events/batch', { body: { events: [{ type: 'order.created' }] } }),
   'events.stats': (c) => c.GET('/api/v1/events/stats'),
   'events.getRateLimit': (c) =>
     c.GET('/admin/tenants/{id}/event-rate-limit', { params: { path: { id: ID } } }),
@@ -38,7 +39,7 @@ export const everyOperation = {
   'tenants.list': (c) => c.GET('/api/v1/tenants'),
   'tenants.get': (c) => c.GET('/api/v1/tenants/{id}', { params: { path: { id: ID } } }),
   'tenants.update': (c) =>
-    c.PUT('/api/v1/tenants/{id}', { params: { path: { id: ID } }, body: {} }),
+    c.PUT('/api/v1/tenants/{id}', { params: { path: { id: ID } }, body: { name: 'x' } }),
   'tenants.delete': (c) => c.DELETE('/api/v1/tenants/{id}', { params: { path: { id: ID } } }),
   'tenants.createApiKey': (c) =>
     c.POST('/api/v1/tenants/{id}/api-keys', { params: { path: { id: ID } } }),
@@ -106,7 +107,7 @@ export const everyOperation = {
     c.GET('/api/v1/location/session/{id}/locations', { params: { path: { id: ID } } }),
   'location.getDelivery': (c) => c.GET('/api/v1/location/delivery'),
   'location.setDelivery': (c) =>
-    c.PUT('/api/v1/location/delivery', { body: { endpoint_url: 'x' } }),
+    c.PUT('/api/v1/location/delivery', { body: { endpoint_url: 'https://hooks.example.com/x' } }),
   'retry.stats': (c) => c.GET('/api/v1/retry/stats'),
   'retry.listFailed': (c) => c.GET('/api/v1/retry/failed'),
   'retry.retryFailed': (c) =>
@@ -124,7 +125,10 @@ export const everyOperation = {
   'messaging.get': (c) => c.GET('/api/v1/messages/{id}', { params: { path: { id: ID } } }),
   'messaging.retry': (c) => c.POST('/api/v1/messages/{id}/retry', { params: { path: { id: ID } } }),
   'messaging.setConcurrency': (c) =>
-    c.PUT('/api/v1/tenants/{id}/config/concurrency', { params: { path: { id: ID } }, body: {} }),
+    c.PUT('/api/v1/tenants/{id}/config/concurrency', {
+      params: { path: { id: ID } },
+      body: { workers: 1 },
+    }),
   'messaging.configureQueue': (c) =>
     c.PUT('/api/v1/tenants/{id}/consumers/{queue_name}/config', {
       params: { path: { id: ID, queue_name: 'x' } },
