@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { NaturalBatcher } from '../../shared/batching';
 import { currentTraceparent } from '../../shared/telemetry';
+import { TenantAuditTrail } from '../tenancy';
 import {
   cursorCodec,
   cursorParts,
@@ -67,6 +68,7 @@ export class MessagesService {
     private readonly outbox: OutboxService,
     private readonly registry: ConsumerRegistry,
     private readonly queues: QueueConfigRepository,
+    private readonly audit: TenantAuditTrail,
   ) {}
 
   async publish(
@@ -148,6 +150,10 @@ export class MessagesService {
       throw this.outbox.notConfirmed(id, err);
     });
     await this.outbox.publish(tenantId, id, message.queue_name);
+    await this.audit.record(tenantId, 'message.retried', {
+      message_id: id,
+      queue_name: message.queue_name,
+    });
     return message;
   }
 
