@@ -16,7 +16,7 @@ function event(seq: number, eventType = 'order.created'): EventView {
 }
 
 /** A subscriber writing into a list, and the frames it got as `event <seq>` / `<type> <seq>`. */
-function subscriber() {
+function subscriber(owner = false) {
   const frames: Array<{ type: string; data: { seq: number | null } }> = [];
   const sink = {
     open: true,
@@ -26,7 +26,7 @@ function subscriber() {
     },
     greet: (frame: string) => sink.write(frame),
   };
-  const sub = new FeedSubscriber('t', sink);
+  const sub = new FeedSubscriber('t', sink, owner);
   const seen = () => frames.map((f) => `${f.type} ${f.data.seq}`);
   const eventSeqs = () => frames.filter((f) => f.type === 'event').map((f) => f.data.seq);
   return { sub, sink, frames, seen, eventSeqs };
@@ -49,6 +49,33 @@ function store(top: number, onRead?: () => void): { read: FeedReader; reads: num
 }
 
 describe('FeedSubscriber', () => {
+  it("gives an owners-only fact to an owner's subscriber only, without its audience", () => {
+    const fact = {
+      id: null,
+      seq: null,
+      tenant_id: 't',
+      event_type: 'audit.recorded',
+      source: 'audit',
+      timestamp: '2026-01-01T00:00:00.000Z',
+      metadata: { action: 'api_key.created' },
+      created_at: '2026-01-01T00:00:00.000Z',
+      audience: 'owners' as const,
+    };
+    const owner = subscriber(true);
+    const member = subscriber(false);
+    for (const { sub } of [owner, member]) {
+      sub.joinAt(0);
+      sub.release();
+      sub.deliver(feedItem(fact));
+      sub.deliver(feedItem({ ...fact, event_type: 'location.delivered', audience: undefined }));
+    }
+    const types = (s: ReturnType<typeof subscriber>) =>
+      s.frames.map((f) => (f.data as unknown as { event_type: string }).event_type);
+    expect(types(owner)).toEqual(['audit.recorded', 'location.delivered']);
+    expect(types(member)).toEqual(['location.delivered']);
+    expect(owner.frames[0].data).not.toHaveProperty('audience');
+  });
+
   it('replays the missed events, then the live ones held meanwhile: each seq once, in order', async () => {
     const { sub, seen } = subscriber();
     sub.joinAt(5);
