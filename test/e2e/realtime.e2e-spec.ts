@@ -97,7 +97,7 @@ describe('WebSocket /api/v1/ws with real credentials', () => {
       return currentSeq(tenantId);
     });
     const heldSoFar = async () =>
-      (await realtimeMetrics.wsHeldBeforeHello.get()).values[0]?.value ?? 0;
+      (await realtimeMetrics.wsHeldBeforeHello.get()).values.reduce((sum, v) => sum + v.value, 0);
     const heldBefore = await heldSoFar();
     try {
       const socket = new WebSocket(wsUrl, { headers: { 'x-api-key': tenant.api_key } });

@@ -27,6 +27,7 @@ import { TenantFeeds } from '../events';
 import { ApiKeysService } from '../tenancy';
 import { type ErrorMessage, parseClientMessage, type WhoamiAnswer } from './realtime.messages';
 import { socketSources, wsClosed, wsRefused } from './realtime.metrics';
+import { tenantLabel } from '../../shared/metrics';
 import { CLOSE, SocketClient } from './socket-client';
 
 export const SUBPROTOCOL = 'tessera.v1';
@@ -149,7 +150,7 @@ export class RealtimeGateway
     if (admission.expiresAt) {
       expiry = setTimeout(
         () => {
-          wsClosed.inc({ reason: 'expired' });
+          wsClosed.inc({ reason: 'expired', tenant_id: tenantLabel(client.tenantId) });
           client.close(CLOSE.unauthorized, 'token expired');
         },
         Math.max(0, admission.expiresAt - Date.now()),
@@ -201,7 +202,10 @@ export class RealtimeGateway
     clearInterval(this.pinger);
     socketSources.delete(this.gaugeSource);
     for (const socket of this.server?.clients ?? []) {
-      wsClosed.inc({ reason: 'shutdown' });
+      wsClosed.inc({
+        reason: 'shutdown',
+        tenant_id: tenantLabel(clientsBySocket.get(socket)?.tenantId),
+      });
       socket.close(CLOSE.goingAway, 'server shutting down');
     }
   }
@@ -225,7 +229,7 @@ export class RealtimeGateway
     for (const client of [...this.clients.values()].flatMap((ofTenant) => [...ofTenant])) {
       if (!match(client)) continue;
       client.close(CLOSE.unauthorized, reason);
-      wsClosed.inc({ reason: metric });
+      wsClosed.inc({ reason: metric, tenant_id: tenantLabel(client.tenantId) });
       closed++;
     }
     return closed;
@@ -346,7 +350,10 @@ export class RealtimeGateway
     for (const socket of server.clients) {
       if (socket.readyState !== socket.OPEN) continue; // closing: its close handshake decides
       if (!this.alive.has(socket)) {
-        wsClosed.inc({ reason: 'dead_peer' });
+        wsClosed.inc({
+          reason: 'dead_peer',
+          tenant_id: tenantLabel(clientsBySocket.get(socket)?.tenantId),
+        });
         socket.terminate();
         continue;
       }

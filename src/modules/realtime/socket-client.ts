@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Principal } from '../../shared/tenant-context';
 import { type FeedSink, FeedSubscriber } from '../events';
 import { wsClosed, wsHeldBeforeHello } from './realtime.metrics';
+import { tenantLabel } from '../../shared/metrics';
 
 /** Close codes the gateway uses besides the standard ones. */
 export const CLOSE = {
@@ -64,7 +65,7 @@ export class SocketClient implements FeedSink {
   write(frame: string): boolean {
     if (!this.open) return false;
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
-      wsClosed.inc({ reason: 'slow_reader' });
+      wsClosed.inc({ reason: 'slow_reader', tenant_id: tenantLabel(this.tenantId) });
       this.close(CLOSE.tryAgainLater, 'reader too slow; reconnect with since_seq');
       return false;
     }
@@ -93,12 +94,12 @@ export class SocketClient implements FeedSink {
     if (!this.open || !this.early) return;
     this.earlyBytes += bytes;
     if (this.earlyBytes > this.maxBufferedBytes) {
-      wsClosed.inc({ reason: 'slow_reader' });
+      wsClosed.inc({ reason: 'slow_reader', tenant_id: tenantLabel(this.tenantId) });
       this.close(CLOSE.tryAgainLater, 'too much before hello; reconnect');
       return;
     }
     this.early.push(send);
-    wsHeldBeforeHello.inc();
+    wsHeldBeforeHello.inc({ tenant_id: tenantLabel(this.tenantId) });
   }
 
   close(code: number, reason: string): void {
