@@ -92,6 +92,29 @@ describe('WebSocket: credentials that end close their sockets on every instance'
     expect((await closed).code).toBe(4401);
   });
 
+  it('a role changed: the member’s sockets close, and a new one has the new role', async () => {
+    const member = await tenantMember(one, tenant.id, 'tenant_owner');
+    const { closed } = await open(two, bearer(member));
+    const res = await request(one.url)
+      .put(`/api/v1/tenant/users/${member.userId}`)
+      .set('Authorization', owner.bearer)
+      .send({ role: 'user' });
+    expect(res.status).toBe(200);
+    expect(await closed).toEqual({ code: 4401, reason: 'role changed' });
+    // The same session, admitted again: as a plain member (no owners-only facts for it).
+    const again = await open(two, bearer(member));
+    const whoami = new Promise<{ type: string }>((resolve) =>
+      again.socket.on('message', (raw: Buffer) => resolve(JSON.parse(raw.toString()))),
+    );
+    again.socket.send(JSON.stringify({ type: 'whoami' }));
+    expect((await whoami).type).toBe('whoami');
+    expect(
+      (await request(two.url).get('/api/v1/tenant/audit').set('Authorization', member.bearer))
+        .status,
+    ).toBe(403);
+    again.socket.close();
+  });
+
   it('an API key revoked: its sockets close, the tenant’s other key stays; the revoked key is refused', async () => {
     const issue = () =>
       request(one.url)

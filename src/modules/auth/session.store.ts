@@ -369,6 +369,7 @@ export class SessionStore implements OnApplicationShutdown {
         else this.cache.dropSession(revocation.sessionId);
         return;
       case 'user':
+      case 'role':
       case 'memberships':
         return this.cache.dropUser(revocation.userId);
       case 'tenant':

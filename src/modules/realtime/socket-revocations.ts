@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { type Revocation, RevocationChannel } from '../../shared/auth';
-import { USER_REMOVED } from '../auth';
+import { USER_REMOVED, USER_ROLE_CHANGED } from '../auth';
 import { API_KEY_REVOKED, TENANT_DELETED } from '../tenancy';
 import { RealtimeGateway } from './realtime.gateway';
 import type { SocketClient } from './socket-client';
@@ -15,6 +15,11 @@ const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefi
     str(p.tenantId) && str(p.userId)
       ? { kind: 'user', tenantId: str(p.tenantId)!, userId: str(p.userId)! }
       : undefined,
+  // A socket keeps the role it was admitted with (an owner's gets the audit trail): it reconnects.
+  [USER_ROLE_CHANGED]: (p) =>
+    str(p.tenantId) && str(p.userId)
+      ? { kind: 'role', tenantId: str(p.tenantId)!, userId: str(p.userId)! }
+      : undefined,
   [API_KEY_REVOKED]: (p) => (str(p.keyId) ? { kind: 'key', keyId: str(p.keyId)! } : undefined),
   [TENANT_DELETED]: (p) =>
     str(p.tenantId) ? { kind: 'tenant', tenantId: str(p.tenantId)! } : undefined,
@@ -23,13 +28,14 @@ const CAUSES: Record<string, (p: Record<string, unknown>) => Revocation | undefi
 const REASONS: Record<Exclude<Revocation['kind'], 'memberships'>, string> = {
   session: 'session ended',
   user: 'membership removed',
+  role: 'role changed',
   key: 'API key revoked',
   tenant: 'tenant deleted',
 };
 
 /**
  * Closes open sockets (4401) whose credential ended: a session revoked or logged out, a membership
- * removed, an API key revoked, a tenant deleted. Whatever is published on the revocation channel
+ * removed or re-roled, an API key revoked, a tenant deleted. Whatever is published on the revocation channel
  * (here or on another instance) closes this instance's sockets; the in-process events that the
  * session store does not publish itself are published here.
  */
@@ -94,6 +100,7 @@ function matches(
     case 'session':
       return client.principal.sessionId === revocation.sessionId;
     case 'user':
+    case 'role':
       return (
         client.tenantId === revocation.tenantId && client.principal.userId === revocation.userId
       );

@@ -7,6 +7,8 @@ import { RedisService } from '../redis';
 export type Revocation =
   | { kind: 'session'; sessionId: string; userId?: string }
   | { kind: 'user'; tenantId: string; userId: string }
+  /** A member's role in a tenant changed: what was admitted with the old role is stale. */
+  | { kind: 'role'; tenantId: string; userId: string }
   /** The user's memberships or role changed: whatever an instance remembers of their sessions is stale. */
   | { kind: 'memberships'; userId: string }
   | { kind: 'key'; keyId: string }
