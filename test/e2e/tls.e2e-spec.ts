@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import Redis from 'ioredis';
 import request from 'supertest';
 import WebSocket from 'ws';
@@ -15,6 +13,7 @@ import {
 } from '../support/http-sink';
 import { createTenant, type Identity, platformAdmin } from '../support/identities';
 import { eventually } from '../support/services';
+import { allTlsEnv, CA_FILE, OTHER_CA_FILE } from '../support/tls';
 import {
   adminSql,
   PLATFORM_DB,
@@ -26,16 +25,8 @@ import {
   tenantSecretName,
 } from '../support/tenancy';
 
-// The machine's local CA scripts/services.sh makes, and a CA that signed nothing here.
-const TLS_DIR =
-  process.env.TESSERA_TLS_DIR ??
-  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tessera', 'tls');
-const CA_FILE = `${TLS_DIR}/ca.pem`;
-const OTHER_CA = () => readFileSync(`${TLS_DIR}/other-ca.pem`, 'utf8');
-
-// scripts/services.sh: Redis's TLS port and its ACL user (local only); RabbitMQ's AMQPS on 5671;
-// Kafka's SASL_SSL listener on 9094 with the SCRAM user tessera.
-const REDIS_TLS = 'rediss://tessera:tessera-redis-local@localhost:6380';
+/** A CA that signed nothing these services use (scripts/services.sh makes it beside the local CA). */
+const OTHER_CA = () => readFileSync(OTHER_CA_FILE, 'utf8');
 
 /**
  * The app's connections over verified TLS, against the local services' TLS listeners (their
@@ -63,32 +54,9 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
 
   beforeAll(async () => {
     sink = await new HttpSink().start();
-    // This worker's virtual host on the AMQPS port; the credentials come from their own variables.
-    const amqps = new URL(process.env.RABBITMQ_URL!);
-    Object.assign(amqps, { protocol: 'amqps:', hostname: 'localhost', port: '5671' });
-    Object.assign(amqps, { username: '', password: '' });
-    vhost = decodeURIComponent(amqps.pathname.slice(1)) || '/';
-    const url = new URL(process.env.DATABASE_URL!);
-    url.hostname = 'localhost'; // the name in the server certificate, checked by verify-full
-    Object.assign(process.env, {
-      DATABASE_URL: url.toString(),
-      DATABASE_SSL_MODE: 'verify-full',
-      DATABASE_SSL_CA_FILE: CA_FILE,
-      TENANT_DATABASE_HOST: 'localhost',
-      TENANT_DATABASE_SSL_MODE: 'verify-full',
-      TENANT_DATABASE_SSL_CA_FILE: CA_FILE,
-      REDIS_URL: REDIS_TLS,
-      REDIS_TLS_CA_FILE: CA_FILE,
-      RABBITMQ_URL: amqps.toString(),
-      RABBITMQ_USERNAME: 'guest',
-      RABBITMQ_PASSWORD: 'guest',
-      RABBITMQ_TLS_CA_FILE: CA_FILE,
-      KAFKA_BROKERS: 'localhost:9094',
-      KAFKA_SSL: 'true',
-      KAFKA_SSL_CA_FILE: CA_FILE,
-      KAFKA_SASL_MECHANISM: 'scram-sha-512',
-      KAFKA_SASL_USERNAME: 'tessera',
-      KAFKA_SASL_PASSWORD: 'tessera-kafka-local',
+    const tls = allTlsEnv();
+    vhost = decodeURIComponent(new URL(tls.RABBITMQ_URL).pathname.slice(1)) || '/';
+    Object.assign(process.env, tls, {
       LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sink.port}`,
     });
     isolateLocationTopics('tls');
@@ -167,7 +135,7 @@ describe('Every connection on TLS with credentials: PostgreSQL, Redis, RabbitMQ,
     socket.close();
 
     // Every connection of the app's ACL user came in on the TLS port.
-    const probe = new Redis(REDIS_TLS, { tls: { ca: readFileSync(CA_FILE, 'utf8') } });
+    const probe = new Redis(allTlsEnv().REDIS_URL, { tls: { ca: readFileSync(CA_FILE, 'utf8') } });
     const clients = String(await probe.client('LIST'))
       .trim()
       .split('\n')
