@@ -14,23 +14,15 @@ import { SUITE_RETRY_DELAYS_MS } from '../support/env';
 import { createTenant, platformAdmin, tenantMember, type Identity } from '../support/identities';
 import { eventually } from '../support/services';
 import { unitOfWork } from '../support/tenancy';
+import { rabbitManagement, VHOST } from '../support/rabbitmq-management';
 
 process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
 process.env.MESSAGING_RELAY_AFTER_MS = '300';
 process.env.MESSAGING_RELAY_INTERVAL_MS = '300';
 
 /** The broker's management API, for a policy this test owns (one queue of its own tenant). */
-const amqpUrl = new URL(process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-const vhost = encodeURIComponent(decodeURIComponent(amqpUrl.pathname.slice(1)) || '/');
-const management = (method: string, path: string, body?: unknown) =>
-  fetch(`${process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672'}/api/${path}`, {
-    method,
-    headers: {
-      authorization: `Basic ${Buffer.from(`${decodeURIComponent(amqpUrl.username)}:${decodeURIComponent(amqpUrl.password)}`).toString('base64')}`,
-      'content-type': 'application/json',
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+const management = rabbitManagement;
+const vhost = VHOST;
 
 /**
  * What messaging promises a client: nothing it was told is stored gets lost or stuck, no error
@@ -93,7 +85,7 @@ describe('messaging promises', () => {
     a = await createTenant(api, admin);
     b = await createTenant(api, admin);
     owner = await tenantMember(api, a.id, 'tenant_owner');
-    broker = await amqplib.connect(amqpUrl.toString());
+    broker = await amqplib.connect(process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
   });
   afterAll(async () => {
     jest.restoreAllMocks();

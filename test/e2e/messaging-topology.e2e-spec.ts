@@ -13,16 +13,11 @@ import {
   tenantMember,
 } from '../support/identities';
 import { eventually } from '../support/services';
+import { rabbitManagement, VHOST } from '../support/rabbitmq-management';
 
 process.env.MESSAGING_RETRY_DELAYS_MS = SUITE_RETRY_DELAYS_MS;
 
 const BROKER = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const MANAGEMENT = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672';
-const amqpUrl = new URL(BROKER);
-const VHOST = encodeURIComponent(decodeURIComponent(amqpUrl.pathname.slice(1)) || '/');
-const AUTH = `Basic ${Buffer.from(
-  `${decodeURIComponent(amqpUrl.username || 'guest')}:${decodeURIComponent(amqpUrl.password || 'guest')}`,
-).toString('base64')}`;
 
 /** The broker's management API (what the test reads of queues and policies, and its own policy). */
 interface BrokerQueue {
@@ -45,11 +40,7 @@ async function management<T = unknown>(
   method = 'GET',
   body?: unknown,
 ): Promise<T | null> {
-  const res = await fetch(`${MANAGEMENT}${path}`, {
-    method,
-    headers: { authorization: AUTH, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await rabbitManagement(method, path.replace(/^\/api\//, ''), body);
   if (res.status === 404) return null;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   const text = await res.text();

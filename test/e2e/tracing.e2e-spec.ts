@@ -14,6 +14,7 @@ import {
 } from '../support/identities';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { eventually } from '../support/services';
+import { rabbitManagement, VHOST } from '../support/rabbitmq-management';
 
 /**
  * Traces through every transport the app owns, from two real app processes (child processes:
@@ -25,17 +26,8 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
 const SERVER = 2; // OTLP SpanKind: SPAN_KIND_SERVER
 
 /** The broker's management API, for a queue of this test's own tenant. */
-const amqpUrl = new URL(process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-const vhost = encodeURIComponent(decodeURIComponent(amqpUrl.pathname.slice(1)) || '/');
-const management = (method: string, path: string, body?: unknown) =>
-  fetch(`${process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672'}/api/${path}`, {
-    method,
-    headers: {
-      authorization: `Basic ${Buffer.from(`${decodeURIComponent(amqpUrl.username)}:${decodeURIComponent(amqpUrl.password)}`).toString('base64')}`,
-      'content-type': 'application/json',
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+const management = rabbitManagement;
+const vhost = VHOST;
 
 function traceIdOf(traceparent: string | undefined): string {
   const match = TRACEPARENT.exec(traceparent ?? '');
