@@ -6,7 +6,9 @@ import { KafkaService } from '../../src/shared/kafka';
 import { RabbitMqService } from '../../src/shared/rabbitmq';
 import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
+import { TenantProvisionerService } from '../../src/modules/tenancy/tenant-provisioner.service';
 import { HeaderTenantAuthenticator } from '../support/header-tenant.authenticator';
+import { uniqueName } from '../support/tenancy';
 import {
   ContextProbeController,
   type ContextReading,
@@ -14,7 +16,8 @@ import {
 } from '../support/context-probe';
 
 const UNITS = 1_000;
-const tenants = [randomUUID(), randomUUID()];
+/** Two tenants of the registry (provisioned in beforeAll): a socket's `hello` needs its tenant's feed. */
+const tenants: string[] = [randomUUID(), randomUUID()];
 
 /** Unit i belongs to tenant i % 2 and carries its own request id: the two tenants interleave. */
 function unit(i: number): { tenantId: string; requestId: string } {
@@ -59,6 +62,9 @@ describe('one tenant context for every transport', () => {
         builder.overrideProvider(RequestAuthenticator).useClass(HeaderTenantAuthenticator),
     });
     context = t.app.get(TenantContext);
+    const provisioner = t.app.get(TenantProvisionerService);
+    for (const [i, label] of ['ctx-a', 'ctx-b'].entries())
+      tenants[i] = (await provisioner.create({ name: uniqueName(label) })).id;
   });
   afterAll(() => t.close());
 
@@ -99,13 +105,15 @@ describe('one tenant context for every transport', () => {
           type: string;
           data: { tenant_id: string; request_id: string; transport: string };
         };
-        answers.set(message.data.request_id, { ...message.data, socket: index });
+        // `hello` comes first; then one whoami answer per message sent.
+        if (message.type === 'whoami')
+          answers.set(message.data.request_id, { ...message.data, socket: index });
       }),
     );
     const sent = Array.from({ length: UNITS }, (_, i) => unit(i));
     sent.forEach((expected, i) =>
       sockets[i % 2].send(
-        JSON.stringify({ event: 'whoami', data: { request_id: expected.requestId } }),
+        JSON.stringify({ type: 'whoami', data: { request_id: expected.requestId } }),
       ),
     );
     const deadline = Date.now() + 20_000;
@@ -132,6 +140,23 @@ describe('one tenant context for every transport', () => {
       socket.once('error', () => undefined);
     });
     expect(status).toBe(401);
+  });
+
+  it('WebSocket: a socket admitted for a tenant that does not exist (any more) is closed 4401, not left waiting for hello', async () => {
+    const closed = await new Promise<{ code: number; reason: string; frames: number }>(
+      (resolve, reject) => {
+        let frames = 0;
+        const socket = new WebSocket(t.url.replace('http', 'ws') + '/api/v1/ws', {
+          headers: { 'x-tenant-id': randomUUID() },
+        });
+        socket.on('message', () => frames++);
+        socket.once('close', (code, reason) =>
+          resolve({ code, reason: reason.toString(), frames }),
+        );
+        socket.once('error', reject);
+      },
+    );
+    expect(closed).toEqual({ code: 4401, reason: 'tenant deleted', frames: 0 });
   });
 
   it('Kafka: 1,000 interleaved messages of two tenants are each handled in the tenant and request id their producer had', async () => {

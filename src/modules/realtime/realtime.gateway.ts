@@ -171,12 +171,19 @@ export class RealtimeGateway
   /**
    * Joins the tenant feed; while it cannot start (the tenant database or Redis does not answer)
    * the socket stays open and the join is retried with backoff: `hello` comes once it starts,
-   * and nothing reaches the socket before it (SocketClient holds earlier frames).
+   * and nothing reaches the socket before it (SocketClient holds earlier frames). A tenant that
+   * no longer exists closes it (4401), as its deletion does.
    */
   private join(client: SocketClient, backoffMs: number): Promise<void> {
     return this.feeds.join(client.feed).catch((error: unknown) => {
       this.feeds.leave(client.feed);
       if (!client.open) return;
+      // Its tenant is gone (deleted since the socket was admitted): no retry can bring hello.
+      if (error instanceof AppError && error.code === 'TENANCY.TENANT_NOT_FOUND') {
+        wsClosed.inc({ reason: 'tenant', tenant_id: tenantLabel(client.tenantId) });
+        client.close(CLOSE.unauthorized, 'tenant deleted');
+        return;
+      }
       this.logger.warn(
         { err: error, tenantId: client.tenantId, retryInMs: backoffMs },
         'Feed not joined; retrying',
