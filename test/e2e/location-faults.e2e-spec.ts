@@ -7,7 +7,7 @@ import { type HttpSink, type LocationTenant, startSession } from '../support/htt
 import { type FaultsFixture, faultsFixture, streamUpdates } from '../support/location-faults';
 import { eventually } from '../support/services';
 
-/** How soon after its spawn a restarted instance must answer 202 again (it boots in ~3 s). */
+/** How soon after its spawn a restarted instance must answer 202 again (it boots in ~2-4 s). */
 const RESTART_BOUND_MS = 5_000;
 
 /** Milliseconds from `since` until `probe` first holds (polled every 50 ms, up to 90 s); -1 if never. */
@@ -83,10 +83,13 @@ describe('Location fault tests: sink down, app killed — no accepted update is 
     const session = await startSession(t, user);
     const duplicatesAtStart = sink.duplicates;
     // Each process its own client id: the broker's member list tells them apart.
+    const firstSpawnedAt = Date.now();
     const first = await spawnApp({ KAFKA_CLIENT_ID: 'tessera-killed' });
     let second: AppProcess | undefined;
     try {
       await appReady(first);
+      // A start with no dead member to wait for, on this machine under this run's load.
+      const coldStart = Date.now() - firstSpawnedAt;
       const s = streamUpdates(() => first.url, user, session, { concurrency: 4, pauseMs: 10 });
       await eventually(
         () => Promise.resolve(s.result.accepted.length),
@@ -153,8 +156,15 @@ describe('Location fault tests: sink down, app killed — no accepted update is 
       console.log(
         `app kill -9 and restart: duplicates at the sink in this test=${sink.duplicates - duplicatesAtStart}`,
       );
-      // The requirement: a restarted instance takes updates again within seconds of its start.
-      expect(toFirst202).toBeLessThan(RESTART_BOUND_MS);
+      // The requirement: a restarted instance takes updates again within seconds of its start,
+      // not after the broker evicts its dead member (28 s before). The child compiles TypeScript
+      // as it loads, which a loaded machine slows for any start: the bound is 5 s, or this run's
+      // own cold start plus 2 s when the machine makes even that slower.
+      const bound = Math.max(RESTART_BOUND_MS, coldStart + 2_000);
+      console.log(
+        `app kill -9 and restart: cold start (spawn→ready, no dead member)=${coldStart} ms; restart spawn→first 202=${toFirst202} ms; bound=${bound} ms`,
+      );
+      expect(toFirst202).toBeLessThan(bound);
 
       // A graceful stop leaves the groups at once (the next start waits for no session): none of
       // the restarted process's members is left right after it exited.
