@@ -4,6 +4,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The npm workspace (the typed client, which the dashboard bundles from its sources).
+COPY packages/client/package.json ./packages/client/
 # npm install, not npm ci: the lock file holds only linux-x64 optional binaries (see scripts/ensure-deps.sh).
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
@@ -11,6 +13,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY scripts ./scripts
 COPY web ./web
+COPY packages/client/src ./packages/client/src
 RUN npx nest build && node scripts/build-dashboard.mjs && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
