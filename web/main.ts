@@ -346,6 +346,9 @@ function startBoard(credential: Credential): void {
 
 /** "reconnecting in N s", counting down until the feed tries again. */
 function showReconnecting(retryInMs: number): void {
+  // One countdown at a time: a failed attempt before the last one's first tick must not leave
+  // a timer behind that later turns a live feed back to "connecting…".
+  window.clearInterval(countdown);
   const until = Date.now() + retryInMs;
   const left = () => Math.max(0, Math.ceil((until - Date.now()) / 1000));
   showConnection({ state: 'reconnecting', inSeconds: left() });

@@ -124,6 +124,19 @@ describe('dashboard: reconnect and resume (headless Chromium, two app instances)
     });
     await page.waitForSelector('#conn[data-state="connected"]', { timeout: 60_000 });
     await exactlyOnce(page, seqs);
+    // And it stays live: nothing left from the failed attempts (their 1 s countdowns) turns the
+    // state back to "connecting…" over the next few ticks.
+    const states = await inPage<string[]>(
+      page,
+      `new Promise((resolve) => {
+        const conn = document.querySelector('#conn');
+        const seen = [conn.dataset.state];
+        const observer = new MutationObserver(() => seen.push(conn.dataset.state));
+        observer.observe(conn, { attributes: true, attributeFilter: ['data-state'] });
+        setTimeout(() => { observer.disconnect(); resolve(seen); }, 2_500);
+      })`,
+    );
+    expect(states.filter((state) => state !== 'connected')).toEqual([]);
     await screenshot(page, 'dashboard-after-restart');
     await page.close();
   });
