@@ -279,6 +279,99 @@ describe('NaturalBatcher', () => {
     );
   });
 
+  it('lingers for more inputs before a batch starts, and starts at once when the batch is full', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({
+      run: r.run,
+      maxBatchSize: 4,
+      maxInFlight: 2,
+      lingerMs: 60_000, // longer than the test: only a full batch can start
+    });
+    const loads = [1, 2].map((n) => batcher.load('a', n));
+    await turn();
+    await turn();
+    expect(r.batches).toHaveLength(0); // lingering
+    loads.push(...[3, 4, 5].map((n) => batcher.load('a', n)));
+    await turn();
+    // Full at 4: started without waiting out the linger; 5 opened the next batch, which lingers.
+    expect(r.batches.map((b) => b.inputs)).toEqual([[1, 2, 3, 4]]);
+    loads.push(...[6, 7, 8].map((n) => batcher.load('a', n)));
+    await turn();
+    expect(r.batches.map((b) => b.inputs)).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
+    r.batches.forEach((b) => b.release());
+    await expect(Promise.all(loads)).resolves.toEqual([10, 20, 30, 40, 50, 60, 70, 80]);
+  });
+
+  it('a lingering batch starts when its linger ends, with what arrived meanwhile', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({ run: r.run, lingerMs: 20 });
+    const first = batcher.load('a', 1);
+    await turn();
+    const second = batcher.load('a', 2);
+    expect(r.batches).toHaveLength(0);
+    while (r.batches.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(r.batches.map((b) => b.inputs)).toEqual([[1, 2]]);
+    r.batches[0].release();
+    await expect(Promise.all([first, second])).resolves.toEqual([10, 20]);
+  });
+
+  it('gives each group its own batch size and linger when they are functions', async () => {
+    const r = recorder();
+    const batcher = new NaturalBatcher<number, number>({
+      run: r.run,
+      maxInFlight: 10,
+      maxBatchSize: (group) => (group === 'big' ? 3 : 1),
+      lingerMs: (group) => (group === 'big' ? 60_000 : 0),
+    });
+    const loads = [1, 2, 3].flatMap((n) => [batcher.load('big', n), batcher.load('one', n)]);
+    await turn();
+    await turn();
+    expect(r.batches.filter((b) => b.group === 'one').map((b) => b.inputs)).toEqual([[1], [2], [3]]);
+    expect(r.batches.filter((b) => b.group === 'big').map((b) => b.inputs)).toEqual([[1, 2, 3]]);
+    r.batches.forEach((b) => b.release());
+    await expect(Promise.all(loads)).resolves.toEqual([10, 10, 20, 20, 30, 30]);
+  });
+
+  it('property: with linger, every input settles once, in a batch within its group size, in load order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.nat(3)), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 5 }),
+        async (steps, size) => {
+          const batches: Array<{ group: string; inputs: number[] }> = [];
+          const batcher = new NaturalBatcher<number, number>({
+            run: async (group, inputs) => {
+              batches.push({ group, inputs: [...inputs] });
+              await turn();
+              return inputs.map((n) => n * 10);
+            },
+            maxInFlight: 2,
+            maxBatchSize: (group) => (group === 'a' ? 1 : size),
+            lingerMs: (group) => (group === 'c' ? 2 : 0),
+          });
+          const loads: Array<Promise<number>> = [];
+          let n = 0;
+          for (const [group, pause] of steps) {
+            loads.push(batcher.load(group, n++));
+            for (let i = 0; i < pause; i++) await turn();
+          }
+          await expect(Promise.all(loads)).resolves.toEqual(loads.map((_, i) => i * 10));
+          const seen = batches.flatMap((b) => b.inputs).sort((x, y) => x - y);
+          expect(seen).toEqual(loads.map((_, i) => i));
+          for (const batch of batches) {
+            expect(batch.inputs.length).toBeLessThanOrEqual(batch.group === 'a' ? 1 : size);
+            expect(batch.inputs).toEqual([...batch.inputs].sort((x, y) => x - y));
+          }
+          await batcher.idle();
+        },
+      ),
+      { seed: 18, numRuns: 60 },
+    );
+  });
+
   it('backs off exponentially up to a ceiling', () => {
     const delay = exponentialDelay(100, 1_000);
     expect([1, 2, 3, 4, 5, 6].map(delay)).toEqual([100, 200, 400, 800, 1_000, 1_000]);

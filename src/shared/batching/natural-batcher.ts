@@ -7,8 +7,15 @@ export interface NaturalBatcherOptions<I, O> {
    * slot rejects that input only. A throw rejects the whole batch (after `retry`, if set).
    */
   run: (group: string, inputs: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
-  /** Inputs per batch at most (default 100). */
-  maxBatchSize?: number;
+  /** Inputs per batch at most (default 100); a function gives each group its own, read once per group. */
+  maxBatchSize?: number | ((group: string) => number);
+  /**
+   * How long a batch that could start waits for more inputs first (default 0: it starts on the
+   * next turn). It starts at once when it holds `maxBatchSize`. A batch that waits for a running
+   * one (or a shared slot) collects meanwhile and lingers no longer. A function gives each group
+   * its own, read once per group.
+   */
+  lingerMs?: number | ((group: string) => number);
   /** Batches of one group running at once (default 1); what arrives meanwhile waits and joins. */
   maxInFlight?: number;
   /** Groups remembered at most (least recently used forgotten first; default 10,000). */
@@ -102,6 +109,12 @@ export function exponentialDelay(baseMs: number, maxMs: number): (attempt: numbe
 
 interface Group<I, O> {
   loader: DataLoader<I, O>;
+  maxBatchSize: number;
+  lingerMs: number;
+  /** Inputs in the batch being collected (the newest one DataLoader made). */
+  collecting: number;
+  /** Starts the newest batch now, ending its linger (set while it lingers). */
+  lingering: (() => void) | null;
   running: number;
   /** Dispatches scheduled for the next turn. */
   starting: number;
@@ -143,7 +156,10 @@ export class NaturalBatcher<I, O> {
     }
     state.held++;
     this.heldTotal++;
-    return state.loader.load(input);
+    const loaded = state.loader.load(input);
+    // A lingering batch that is now full starts at once (DataLoader opens a new batch next).
+    if (++state.collecting >= state.maxBatchSize) state.lingering?.();
+    return loaded;
   }
 
   /** Inputs loaded and not yet settled: of one group, or of all. */
@@ -200,6 +216,21 @@ export class NaturalBatcher<I, O> {
     });
   }
 
+  /** `begin` after the group's linger, or as soon as the batch is full (whichever is first). */
+  private linger(group: Group<I, O>, begin: () => void): void {
+    let fired = false;
+    const go = () => {
+      if (fired) return;
+      fired = true;
+      clearTimeout(timer);
+      if (group.lingering === go) group.lingering = null;
+      // On a later turn, as without linger: the input that filled the batch joins it first.
+      setImmediate(begin);
+    };
+    const timer = setTimeout(go, group.lingerMs);
+    group.lingering = go;
+  }
+
   private settled(group: Group<I, O>, count: number): void {
     group.held -= count;
     this.heldTotal -= count;
@@ -209,12 +240,17 @@ export class NaturalBatcher<I, O> {
   private groupOf(name: string): Group<I, O> {
     const known = this.groups.get(name);
     if (known) return known;
+    const { maxBatchSize = 100, lingerMs = 0 } = this.options;
     const group: Group<I, O> = {
       running: 0,
       starting: 0,
       waiting: [],
       held: 0,
       loader: undefined!,
+      maxBatchSize: typeof maxBatchSize === 'function' ? maxBatchSize(name) : maxBatchSize,
+      lingerMs: typeof lingerMs === 'function' ? lingerMs(name) : lingerMs,
+      collecting: 0,
+      lingering: null,
     };
     const slots = this.options.slots;
     group.loader = new DataLoader<I, O>(
@@ -231,9 +267,11 @@ export class NaturalBatcher<I, O> {
       },
       {
         cache: false,
-        maxBatchSize: this.options.maxBatchSize ?? 100,
+        maxBatchSize: group.maxBatchSize,
         // Called when a batch is created, before its first input joins: it starts on a later turn.
         batchScheduleFn: (dispatch) => {
+          group.collecting = 0;
+          group.lingering?.(); // a newer batch: the previous one (full) goes now
           // The group's own bound first, then a shared slot: the batch collects inputs until
           // both let it start, and counts as starting for its group meanwhile.
           const begin = () => {
@@ -246,7 +284,8 @@ export class NaturalBatcher<I, O> {
           };
           if (group.running + group.starting < this.maxInFlight) {
             group.starting++;
-            setImmediate(begin);
+            if (group.lingerMs > 0) this.linger(group, begin);
+            else setImmediate(begin);
           } else
             group.waiting.push(() => {
               group.starting++;
