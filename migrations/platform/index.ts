@@ -6,6 +6,7 @@ import { EventRateLimits1700000010001 } from './1700000010001-event-rate-limits'
 import { MessagingQueues1700000011001 } from './1700000011001-messaging-queues';
 import { MessagingWebhookSecret1700000012001 } from './1700000012001-messaging-webhook-secret';
 import { LocationLedgerTraceparent1700000017001 } from './1700000017001-location-ledger-traceparent';
+import { LocationDeliveryBatch1700000018001 } from './1700000018001-location-delivery-batch';
 
 /** Platform migrations, in order. Listed explicitly: no globs. */
 export const platformMigrations = [
@@ -17,4 +18,5 @@ export const platformMigrations = [
   MessagingQueues1700000011001,
   MessagingWebhookSecret1700000012001,
   LocationLedgerTraceparent1700000017001,
+  LocationDeliveryBatch1700000018001,
 ];

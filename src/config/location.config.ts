@@ -27,6 +27,13 @@ const schema = z.object({
   LOCATION_DELIVERY_ALLOWED_HOSTS: hostList,
   LOCATION_DELIVERY_TIMEOUT_MS: positiveInt(5_000),
   LOCATION_DELIVERY_CONCURRENCY: positiveInt(64),
+  LOCATION_DELIVERY_BATCHES_IN_FLIGHT: positiveInt(4),
+  THIRD_PARTY_BATCH_MAX_ITEMS: positiveInt(1).pipe(
+    z.number().max(500, 'expected at most 500 (1: one update per POST)'),
+  ),
+  THIRD_PARTY_BATCH_LINGER_MS: nonNegativeInt(0).pipe(
+    z.number().max(1_000, 'expected at most 1000'),
+  ),
   LOCATION_BREAKER_ERROR_PERCENT: positiveInt(50),
   LOCATION_BREAKER_RESET_MS: positiveInt(10_000),
   LOCATION_BREAKER_VOLUME: positiveInt(10),
@@ -58,6 +65,13 @@ export const locationConfig = registerAs('location', () => {
     deliveryAllowedHosts: env.LOCATION_DELIVERY_ALLOWED_HOSTS,
     deliveryTimeoutMs: env.LOCATION_DELIVERY_TIMEOUT_MS,
     deliveryConcurrency: env.LOCATION_DELIVERY_CONCURRENCY,
+    /** Batches of one (tenant, target) in flight at once, for targets that take batches. */
+    deliveryBatchesInFlight: env.LOCATION_DELIVERY_BATCHES_IN_FLIGHT,
+    /** The operator's endpoint in batches (null: one update per POST). */
+    thirdPartyBatch:
+      env.THIRD_PARTY_BATCH_MAX_ITEMS > 1
+        ? { maxItems: env.THIRD_PARTY_BATCH_MAX_ITEMS, lingerMs: env.THIRD_PARTY_BATCH_LINGER_MS }
+        : null,
     breaker: {
       errorThresholdPercentage: env.LOCATION_BREAKER_ERROR_PERCENT,
       resetTimeoutMs: env.LOCATION_BREAKER_RESET_MS,

@@ -673,7 +673,7 @@ export interface paths {
         };
         /** Where this tenant's location updates are delivered */
         get: operations["location.getDelivery"];
-        /** Sets the delivery target (https, public address unless the operator allows the host); a new signing secret is shown once */
+        /** Sets the delivery target (https, public address unless the operator allows the host) and whether it takes batches; a new signing secret is shown once */
         put: operations["location.setDelivery"];
         post?: never;
         delete?: never;
@@ -1602,12 +1602,21 @@ export interface components {
             signing: boolean;
             /** @enum {string} */
             source: "tenant" | "operator";
+            batch: {
+                max_items: number;
+                linger_ms: number;
+            } | null;
             signing_secret?: string;
         };
         PutDeliveryDto: {
             endpoint_url: string | null;
             enabled?: boolean;
             rotate_signing_secret?: boolean;
+            batch?: {
+                max_items: number;
+                /** @default 0 */
+                linger_ms?: number;
+            } | null;
         };
         LedgerStatsDto: {
             /** Format: uuid */
@@ -6262,7 +6271,11 @@ export interface operations {
                      *       "endpoint_url": "https://hooks.example.com/tessera",
                      *       "enabled": true,
                      *       "signing": true,
-                     *       "source": "tenant"
+                     *       "source": "tenant",
+                     *       "batch": {
+                     *         "max_items": 1,
+                     *         "linger_ms": 1
+                     *       }
                      *     }
                      */
                     "application/json": components["schemas"]["DeliveryDto"];
@@ -6348,7 +6361,11 @@ export interface operations {
                      *       "endpoint_url": "https://hooks.example.com/tessera",
                      *       "enabled": true,
                      *       "signing": true,
-                     *       "source": "tenant"
+                     *       "source": "tenant",
+                     *       "batch": {
+                     *         "max_items": 1,
+                     *         "linger_ms": 1
+                     *       }
                      *     }
                      */
                     "application/json": components["schemas"]["DeliveryDto"];

@@ -4,6 +4,7 @@ import { defineErrorCodes } from '../../shared/errors';
 export const locationError = defineErrorCodes({
   'LOCATION.INVALID_UPDATE': 400,
   'LOCATION.SIGNING_NEEDS_ENDPOINT': 400,
+  'LOCATION.BATCH_NEEDS_ENDPOINT': 400,
   'LOCATION.USER_REQUIRED': 403,
   'LOCATION.SESSION_NOT_FOUND': 404,
   'LOCATION.LEDGER_ROW_NOT_FOUND': 404,

@@ -49,6 +49,13 @@ export const deliverySeconds = histogram({
   labelNames: ['outcome', 'tenant_id'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
 });
+/** Updates per POST to targets that take batches. */
+export const deliveryBatchItems = histogram({
+  name: 'tessera_location_delivery_batch_items',
+  help: 'Updates per batched delivery (targets that take batches only)',
+  labelNames: ['tenant_id'] as const,
+  buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
+});
 /** From the 202 (received_at) to the row written: how far the persister is behind. */
 export const persistLagSeconds = histogram({
   name: 'tessera_location_persist_lag_seconds',

@@ -11,13 +11,19 @@ export interface DeliveryTarget {
   url: string;
   secret: string | null;
   source: 'tenant' | 'operator';
+  /** Updates per POST at most and the wait for more; null: one update per POST. */
+  batch: { maxItems: number; lingerMs: number } | null;
 }
 
 interface SettingsRow {
   endpoint_url: string | null;
   enabled: boolean;
   signing_secret: string | null;
+  batch_max_items: number | null;
+  batch_linger_ms: number;
 }
+
+const COLUMNS = 'endpoint_url, enabled, signing_secret, batch_max_items, batch_linger_ms';
 
 /**
  * Where a tenant's updates are delivered: its own URL (SSRF-checked when set, and again at
@@ -44,7 +50,12 @@ export class DeliverySettingsService {
 
   async put(
     tenantId: string,
-    body: { endpoint_url: string | null; enabled?: boolean; rotate_signing_secret?: boolean },
+    body: {
+      endpoint_url: string | null;
+      enabled?: boolean;
+      rotate_signing_secret?: boolean;
+      batch?: { max_items: number; linger_ms: number } | null;
+    },
   ): Promise<DeliveryView> {
     if (body.endpoint_url === null && body.rotate_signing_secret) {
       // The operator's endpoint is signed with the operator's secret: a tenant secret without a
@@ -55,22 +66,49 @@ export class DeliverySettingsService {
         [{ field: 'rotate_signing_secret', message: 'set endpoint_url in the same request' }],
       );
     }
+    if (body.endpoint_url === null && body.batch) {
+      // The operator's endpoint takes what the operator set (THIRD_PARTY_BATCH_*).
+      throw locationError(
+        'LOCATION.BATCH_NEEDS_ENDPOINT',
+        "batch needs an endpoint_url of your own: the operator endpoint's format is the operator's",
+        [{ field: 'batch', message: 'set endpoint_url in the same request' }],
+      );
+    }
     if (body.endpoint_url !== null) await this.outbound.assertAllowedUrl(body.endpoint_url);
     const current = await this.row(tenantId);
     const fresh =
       body.rotate_signing_secret || (!current?.signing_secret && body.endpoint_url !== null)
         ? `whsec_${randomBytes(24).toString('base64url')}`
         : null;
+    // Absent: unchanged, except that the operator's endpoint never takes a tenant's batching.
+    const batch =
+      body.endpoint_url === null
+        ? null
+        : body.batch === undefined
+          ? current?.endpoint_url
+            ? { max_items: current.batch_max_items, linger_ms: current.batch_linger_ms }
+            : null
+          : body.batch;
     const [row] = await this.db.query<SettingsRow[]>(
-      `insert into location_delivery_settings (tenant_id, endpoint_url, enabled, signing_secret, updated_at)
-       values ($1, $2, coalesce($3, true), $4, now())
+      `insert into location_delivery_settings
+         (tenant_id, endpoint_url, enabled, signing_secret, batch_max_items, batch_linger_ms, updated_at)
+       values ($1, $2, coalesce($3, true), $4, $5, $6, now())
        on conflict (tenant_id) do update
          set endpoint_url = excluded.endpoint_url,
              enabled = coalesce($3, location_delivery_settings.enabled),
              signing_secret = coalesce($4, location_delivery_settings.signing_secret),
+             batch_max_items = excluded.batch_max_items,
+             batch_linger_ms = excluded.batch_linger_ms,
              updated_at = now()
-       returning endpoint_url, enabled, signing_secret`,
-      [tenantId, body.endpoint_url, body.enabled ?? null, fresh],
+       returning ${COLUMNS}`,
+      [
+        tenantId,
+        body.endpoint_url,
+        body.enabled ?? null,
+        fresh,
+        batch?.max_items ?? null,
+        batch?.max_items ? batch.linger_ms : 0,
+      ],
     );
     this.cache.delete(tenantId);
     this.reading.delete(tenantId);
@@ -79,6 +117,7 @@ export class DeliverySettingsService {
       endpoint: urlOrigin(row.endpoint_url),
       enabled: row.enabled,
       signing_secret_rotated: fresh !== null,
+      batch_max_items: row.batch_max_items,
     });
     return { ...this.toView(row), ...(fresh ? { signing_secret: fresh } : {}) };
   }
@@ -112,12 +151,20 @@ export class DeliverySettingsService {
     let target: DeliveryTarget | null;
     if (row && !row.enabled) target = null;
     else if (row?.endpoint_url) {
-      target = { url: row.endpoint_url, secret: row.signing_secret, source: 'tenant' };
+      target = {
+        url: row.endpoint_url,
+        secret: row.signing_secret,
+        source: 'tenant',
+        batch: row.batch_max_items
+          ? { maxItems: row.batch_max_items, lingerMs: row.batch_linger_ms }
+          : null,
+      };
     } else if (this.config.thirdPartyEndpoint) {
       target = {
         url: this.config.thirdPartyEndpoint,
         secret: this.config.thirdPartySigningSecret,
         source: 'operator',
+        batch: this.config.thirdPartyBatch,
       };
     } else target = null;
     if (!current()) return target;
@@ -128,7 +175,7 @@ export class DeliverySettingsService {
 
   private async row(tenantId: string): Promise<SettingsRow | null> {
     const [row] = await this.db.query<SettingsRow[]>(
-      'select endpoint_url, enabled, signing_secret from location_delivery_settings where tenant_id = $1',
+      `select ${COLUMNS} from location_delivery_settings where tenant_id = $1`,
       [tenantId],
     );
     return row ?? null;
@@ -141,13 +188,20 @@ export class DeliverySettingsService {
         enabled: row.enabled,
         signing: Boolean(row.signing_secret),
         source: 'tenant',
+        batch: row.batch_max_items
+          ? { max_items: row.batch_max_items, linger_ms: row.batch_linger_ms }
+          : null,
       };
     }
+    const operatorBatch = this.config.thirdPartyBatch;
     return {
       endpoint_url: this.config.thirdPartyEndpoint,
       enabled: row?.enabled ?? true,
       signing: Boolean(this.config.thirdPartySigningSecret),
       source: 'operator',
+      batch: operatorBatch
+        ? { max_items: operatorBatch.maxItems, linger_ms: operatorBatch.lingerMs }
+        : null,
     };
   }
 }

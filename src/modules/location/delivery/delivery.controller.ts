@@ -33,13 +33,13 @@ export class DeliveryController {
   @Put()
   @ApiOperation({
     summary:
-      'Sets the delivery target (https, public address unless the operator allows the host); a new signing secret is shown once',
+      'Sets the delivery target (https, public address unless the operator allows the host) and whether it takes batches; a new signing secret is shown once',
   })
   @ApiOkResponse({ type: DeliveryDto })
   @ApiBadRequestResponse({ description: 'endpoint_url not allowed (scheme, address) or invalid' })
   @ApiExtension(
     'x-refuses-valid-input',
-    'endpoint_url must be https:// and resolve to public addresses (400 OUTBOUND.URL_NOT_ALLOWED); rotate_signing_secret needs an endpoint_url of the tenant (400 LOCATION.SIGNING_NEEDS_ENDPOINT)',
+    'endpoint_url must be https:// and resolve to public addresses (400 OUTBOUND.URL_NOT_ALLOWED); rotate_signing_secret and batch need an endpoint_url of the tenant (400 LOCATION.SIGNING_NEEDS_ENDPOINT, LOCATION.BATCH_NEEDS_ENDPOINT)',
   )
   put(@Body() body: PutDeliveryDto): Promise<DeliveryDto> {
     return this.settings.put(this.context.tenantId, body);

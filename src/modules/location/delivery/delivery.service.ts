@@ -2,9 +2,14 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import CircuitBreaker from 'opossum';
 import { locationConfig, type LocationConfig } from '../../../config';
 import { type DeliveryResult, OutboundHttp } from '../../../shared/outbound';
-import { DeliverySettingsService } from './delivery-settings.service';
-import { breakerSources, deliverySeconds } from '../location.metrics';
-import { deliveryBody, type LocationUpdateMessage } from '../updates/location-update.message';
+import { NaturalBatcher } from '../../../shared/batching';
+import { type DeliveryTarget, DeliverySettingsService } from './delivery-settings.service';
+import { breakerSources, deliveryBatchItems, deliverySeconds } from '../location.metrics';
+import {
+  batchDelivery,
+  deliveryBody,
+  type LocationUpdateMessage,
+} from '../updates/location-update.message';
 import { tenantLabel } from '../../../shared/metrics';
 
 export interface DeliveryOutcome extends Partial<DeliveryResult> {
@@ -48,6 +53,20 @@ export interface TargetHealth {
 /** Tenant-target pairs kept in memory; the least recently used is dropped beyond this. */
 const MAX_TARGETS = 10_000;
 
+/** An update waiting to join a batch, with the target it was read for. */
+interface Batched {
+  record: LocationUpdateMessage;
+  target: DeliveryTarget & { batch: NonNullable<DeliveryTarget['batch']> };
+}
+
+/** One batcher group per (tenant, URL, batch settings): a change of settings starts a new one. */
+const batchGroup = ({ record, target }: Batched) =>
+  `${record.tenant_id} ${target.batch.maxItems} ${target.batch.lingerMs} ${target.url}`;
+const groupSettings = (group: string) => {
+  const [, maxItems, lingerMs] = group.split(' ', 3);
+  return { maxItems: Number(maxItems), lingerMs: Number(lingerMs) };
+};
+
 /**
  * One delivery of one update to its tenant's target through a circuit breaker per (tenant,
  * target origin): many deliveries in flight at once, no global lock. Tenants that share an
@@ -60,6 +79,12 @@ export class DeliveryService implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryService.name);
   private readonly targets = new Map<string, TargetState>();
   private readonly source = { breakerStates: () => this.breakerStates() };
+  /**
+   * Targets that take batches: the updates of one (tenant, target) in flight together share a
+   * POST (up to its `max_items`, after at most its linger), with up to
+   * `LOCATION_DELIVERY_BATCHES_IN_FLIGHT` POSTs at once; every update gets the batch's outcome.
+   */
+  private readonly batches: NaturalBatcher<Batched, DeliveryOutcome>;
 
   constructor(
     private readonly outbound: OutboundHttp,
@@ -67,25 +92,58 @@ export class DeliveryService implements OnApplicationShutdown {
     @Inject(locationConfig.KEY) private readonly config: LocationConfig,
   ) {
     breakerSources.add(this.source);
+    this.batches = new NaturalBatcher({
+      run: (_group, items) => this.deliverBatch(items),
+      maxBatchSize: (group) => groupSettings(group).maxItems,
+      lingerMs: (group) => groupSettings(group).lingerMs,
+      maxInFlight: config.deliveryBatchesInFlight,
+      maxGroups: MAX_TARGETS,
+    });
   }
 
   /** Consumers stopped before this (`beforeApplicationShutdown`): none is mid-delivery. */
   onApplicationShutdown(): void {
     breakerSources.delete(this.source);
+    this.batches.close();
     for (const state of this.targets.values()) state.breaker.shutdown();
   }
 
   async deliver(record: LocationUpdateMessage): Promise<DeliveryOutcome> {
     const target = await this.settings.target(record.tenant_id);
     if (!target) return { ok: false, skipped: true, retryable: false };
+    if (target.batch) {
+      const item: Batched = { record, target: { ...target, batch: target.batch } };
+      return this.batches.load(batchGroup(item), item);
+    }
+    return this.send(record.tenant_id, target, deliveryBody(record), record.event_id);
+  }
+
+  /** One POST of the updates of one group; each gets its outcome. */
+  private async deliverBatch(items: readonly Batched[]): Promise<DeliveryOutcome[]> {
+    const { record, target } = items[0];
+    const { body, idempotencyKey } = batchDelivery(
+      items.map((item) => item.record),
+      target.secret,
+      Math.floor(Date.now() / 1000),
+    );
+    deliveryBatchItems.observe({ tenant_id: tenantLabel(record.tenant_id) }, items.length);
+    const outcome = await this.send(record.tenant_id, target, body, idempotencyKey);
+    return items.map(() => outcome);
+  }
+
+  private async send(
+    tenantId: string,
+    target: DeliveryTarget,
+    body: string,
+    idempotencyKey: string,
+  ): Promise<DeliveryOutcome> {
     const origin = originOf(target.url);
-    const state = this.stateFor(record.tenant_id, origin);
-    const body = deliveryBody(record);
+    const state = this.stateFor(tenantId, origin);
     const call = () =>
       this.outbound.deliver({
         url: target.url,
         body,
-        idempotencyKey: record.event_id,
+        idempotencyKey,
         signingSecret: target.secret,
         timeoutMs: this.config.deliveryTimeoutMs,
         operatorTarget: target.source === 'operator',
@@ -93,7 +151,7 @@ export class DeliveryService implements OnApplicationShutdown {
     try {
       const result = await state.breaker.fire(origin, call);
       deliverySeconds.observe(
-        { outcome: result.ok ? 'ok' : 'failed', tenant_id: tenantLabel(record.tenant_id) },
+        { outcome: result.ok ? 'ok' : 'failed', tenant_id: tenantLabel(tenantId) },
         result.latencyMs / 1000,
       );
       if (result.ok) state.lastSuccessAt = new Date();
@@ -102,7 +160,7 @@ export class DeliveryService implements OnApplicationShutdown {
     } catch (error) {
       if (error instanceof RetryableFailure) {
         deliverySeconds.observe(
-          { outcome: 'retryable', tenant_id: tenantLabel(record.tenant_id) },
+          { outcome: 'retryable', tenant_id: tenantLabel(tenantId) },
           error.result.latencyMs / 1000,
         );
         this.noteError(state, error.message);

@@ -1,4 +1,6 @@
+import { signBody } from '../../../shared/outbound';
 import {
+  batchDelivery,
   deliveryBody,
   parseDeadLetter,
   parseLocationUpdate,
@@ -79,5 +81,40 @@ describe('the dead letter message', () => {
   it('refuses a letter with an unknown reason or an attempt below 1', () => {
     expect(() => parseDeadLetter(buffer({ ...letter, reason: 'other' }))).toThrow();
     expect(() => parseDeadLetter(buffer({ ...letter, attempt: 0 }))).toThrow();
+  });
+
+  describe('a batched delivery', () => {
+    const second: LocationUpdateMessage = {
+      ...record,
+      event_id: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+      user_id: 'a "quoted" user\u2028',
+      accuracy: 3.5,
+    };
+
+    it('carries each update as its single delivery would, with its own key and signature', () => {
+      const { body } = batchDelivery([record, second], 'whsec_test', 1_700_000_000);
+      const parsed = JSON.parse(body) as {
+        updates: Array<{ idempotency_key: string; signature: string; update: unknown }>;
+      };
+      expect(parsed.updates.map((item) => item.idempotency_key)).toEqual([
+        record.event_id,
+        second.event_id,
+      ]);
+      [record, second].forEach((each, i) => {
+        const item = parsed.updates[i];
+        expect(item.update).toEqual(JSON.parse(deliveryBody(each)));
+        // A receiver verifies an item from the parsed update, re-serialised as JSON.stringify does.
+        const v1 = signBody('whsec_test', 1_700_000_000, JSON.stringify(item.update));
+        expect(item.signature).toBe(`t=1700000000,v1=${v1}`);
+      });
+    });
+
+    it('is unsigned without a secret, and its request key follows its items', () => {
+      const one = batchDelivery([record, second], null, 1);
+      expect(JSON.parse(one.body).updates[0]).not.toHaveProperty('signature');
+      expect(batchDelivery([record, second], null, 2).idempotencyKey).toBe(one.idempotencyKey);
+      expect(batchDelivery([second, record], null, 1).idempotencyKey).not.toBe(one.idempotencyKey);
+      expect(batchDelivery([record], null, 1).idempotencyKey).not.toBe(one.idempotencyKey);
+    });
   });
 });

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { signBody } from '../../../shared/outbound';
 
 /** Version 1 of a record on `location.updates` (key: session id; headers: tenant, event, user, request). */
 export const locationUpdateMessage = z.object({
@@ -31,6 +33,32 @@ export function deliveryBody(record: LocationUpdateMessage): string {
     accuracy: record.accuracy,
     recorded_at: record.recorded_at,
   });
+}
+
+/**
+ * One POST for several updates: `{"updates":[{"idempotency_key","signature"?,"update"}, …]}`.
+ * Each `update` is the single delivery's body, byte for byte (compact JSON, the same key order),
+ * and each item stands alone: its `idempotency_key` is the update's `event_id` (what a single
+ * delivery sends as `Idempotency-Key`), and its `signature` (with a secret) is the single
+ * delivery's `t=<t>,v1=<HMAC of "<t>.<update>">`, so a receiver can dedupe and verify items one by
+ * one, however a retry groups them. The request's own key is derived from its items.
+ */
+export function batchDelivery(
+  records: readonly LocationUpdateMessage[],
+  secret: string | null,
+  t: number,
+): { body: string; idempotencyKey: string } {
+  const items = records.map((record) => {
+    const update = deliveryBody(record);
+    const signature = secret ? `,"signature":"t=${t},v1=${signBody(secret, t, update)}"` : '';
+    return `{"idempotency_key":"${record.event_id}"${signature},"update":${update}}`;
+  });
+  const ids = createHash('sha256');
+  for (const record of records) ids.update(record.event_id);
+  return {
+    body: `{"updates":[${items.join(',')}]}`,
+    idempotencyKey: `batch-${ids.digest('base64url')}`,
+  };
 }
 
 /** Version 1 of a record on `location.updates.dlq`. */
