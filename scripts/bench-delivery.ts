@@ -15,6 +15,7 @@ import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
 import { signBody } from '../src/shared/outbound';
 import {
   freePort,
+  metricSum,
   out,
   quantile,
   sleep,
@@ -34,7 +35,8 @@ import {
  * open-loop phase at LAG_RATE updates/s measures the lag from the produce ack to the sink. The
  * same two phases run against a bare kafkajs consumer in a process of its own (lanes per key,
  * the same concurrency, undici POST with the same headers and signature) on a second topic, so
- * the ratio means something on a shared machine.
+ * the ratio means something on a shared machine. A third run has the app deliver to a tenant that
+ * takes batches (`BENCH_BATCH_ITEMS` per POST at most, `BENCH_BATCH_LINGER_MS`).
  */
 const N = Number(process.env.BENCH_UPDATES ?? 20_000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 8);
@@ -44,6 +46,8 @@ const CONCURRENCY = Number(process.env.LOCATION_DELIVERY_CONCURRENCY ?? 64);
 const PARTITIONS = Number(process.env.KAFKA_TOPIC_PARTITIONS ?? 3);
 const EMAIL = 'bench-admin@bench.tessera.dev';
 const SECRET = 'whsec_bench';
+const BATCH_ITEMS = Number(process.env.BENCH_BATCH_ITEMS ?? 100);
+const BATCH_LINGER_MS = Number(process.env.BENCH_BATCH_LINGER_MS ?? 0);
 
 function kafkaClient(clientId: string): Kafka {
   return new Kafka({
@@ -108,6 +112,8 @@ async function bare(topic: string, target: string): Promise<void> {
 class Sink {
   readonly arrived = new Map<string, Map<string, number>>();
   requests = 0;
+  /** Items per POST to the batched path. */
+  readonly batches: number[] = [];
   /** Called on each first arrival of a key, with its path's count so far. */
   onArrival: ((path: string, count: number) => void) | null = null;
 
@@ -244,9 +250,9 @@ async function measure(
   if (metricsUrl) {
     // What the app saw: the outbound call's mean latency (from the start of the call to the answer).
     const metrics = await (await fetch(metricsUrl)).text();
-    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
-    const sum = value(/^tessera_location_delivery_seconds_sum\{outcome="ok"\} (\S+)$/m);
-    const count = value(/^tessera_location_delivery_seconds_count\{outcome="ok"\} (\S+)$/m);
+    const ok = 'outcome="ok"';
+    const sum = metricSum(metrics, 'tessera_location_delivery_seconds_sum', ok);
+    const count = metricSum(metrics, 'tessera_location_delivery_seconds_count', ok);
     inside = `outbound call mean ${((sum / count) * 1000).toFixed(2)} ms`;
   }
 
@@ -257,7 +263,7 @@ async function measure(
     const began = performance.now();
     const persisted = async () => {
       const metrics = await (await fetch(metricsUrl)).text();
-      return Number(/^tessera_location_persisted_total (\S+)$/m.exec(metrics)?.[1] ?? 0);
+      return metricSum(metrics, 'tessera_location_persisted_total');
     };
     for (let i = 0; i < 600 && (await persisted()) < N; i++) await sleep(100);
     persistedAfter = `; persister done ${((performance.now() - began) / 1000).toFixed(1)} s after the last delivery`;
@@ -302,6 +308,7 @@ async function main(): Promise<void> {
   const suffix = randomUUID().slice(0, 8);
   const base = process.env.LOCATION_TOPIC ?? 'location.updates';
   const appTopic = `${base}.bench-${suffix}`;
+  const batchTopic = `${base}.bench-${suffix}.batch`;
   const bareTopic = `${base}.bench-${suffix}.bare`;
   const groupPrefix = `${process.env.LOCATION_GROUP_PREFIX ?? 'tessera-location'}-bench-${suffix}`;
 
@@ -309,10 +316,20 @@ async function main(): Promise<void> {
   const server = createHttpServer((req, res) => {
     const key = String(req.headers['idempotency-key'] ?? '');
     const path = req.url ?? '/';
-    req.resume();
+    const batched = path === '/batch';
+    const chunks: Buffer[] = [];
+    if (batched) req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    else req.resume();
     req.on('end', () => {
       sink.requests++;
-      sink.handle(path, key);
+      if (!batched) sink.handle(path, key);
+      else {
+        const { updates } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          updates: Array<{ idempotency_key: string }>;
+        };
+        sink.batches.push(updates.length);
+        for (const item of updates) sink.handle(path, item.idempotency_key);
+      }
       res.writeHead(200).end();
     });
   });
@@ -329,9 +346,10 @@ async function main(): Promise<void> {
   });
   await Promise.all([admin.connect(), producer.connect()]);
   const children: ChildProcess[] = [];
+  const created: string[] = [];
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const startApp = (consumers: boolean) => {
+  const startApp = (consumers: boolean, topic = appTopic) => {
     // BENCH_APP_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags of the app.
     const flags = (consumers && process.env.BENCH_APP_NODE_ARGS?.split(' ')) || [];
     const main = join(__dirname, '..', 'src', 'main.js');
@@ -342,9 +360,9 @@ async function main(): Promise<void> {
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         NODE_ENV: 'development',
-        LOCATION_TOPIC: appTopic,
-        LOCATION_DLQ_TOPIC: `${appTopic}.dlq`,
-        LOCATION_GROUP_PREFIX: groupPrefix,
+        LOCATION_TOPIC: topic,
+        LOCATION_DLQ_TOPIC: `${topic}.dlq`,
+        LOCATION_GROUP_PREFIX: `${groupPrefix}${topic === appTopic ? '' : '-batch'}`,
         LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
         LOCATION_CONSUMERS_ENABLED: String(consumers),
         LOCATION_WORKERS_ENABLED: String(consumers),
@@ -358,35 +376,44 @@ async function main(): Promise<void> {
     await createTopicsReady(admin, [
       { topic: appTopic, numPartitions: PARTITIONS, replicationFactor: 1 },
       { topic: bareTopic, numPartitions: PARTITIONS, replicationFactor: 1 },
+      { topic: batchTopic, numPartitions: PARTITIONS, replicationFactor: 1 },
     ]);
     // Setup (consumers off): the tenant, and the sink as its delivery target (signed).
     let app = startApp(false);
     await waitReady(url, '/health/live');
     await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);
     const token = await benchLogin(url, EMAIL);
-    let tenant = await apiCall(url, 'POST', '/api/v1/tenants', token, { name: 'Bench Delivery' });
-    if (tenant.status === 409) {
-      const list = await apiCall(url, 'GET', '/api/v1/tenants?limit=100', token);
-      tenant = {
-        status: 200,
-        body: (list.body.data as { name: string }[]).find((t) => t.name === 'Bench Delivery')!,
-      };
-    }
-    const tenantId = tenant.body.id as string;
-    const target = await apiCall(
-      url,
-      'PUT',
-      '/api/v1/location/delivery',
-      token,
-      { endpoint_url: `${sinkUrl}/hook`, enabled: true },
-      { 'x-tenant-id': tenantId },
-    );
-    if (target.status !== 200) throw new Error(`PUT /location/delivery: ${target.status}`);
+    // Tenants of this run (deleted at the end): one made by an earlier run may have lost its
+    // database secret since (the local AWS emulator keeps secrets in memory).
+    const deliveringTenant = async (name: string, delivery: Record<string, unknown>) => {
+      const tenant = await apiCall(url, 'POST', '/api/v1/tenants', token, {
+        name: `${name} ${suffix}`,
+      });
+      if (tenant.status !== 201) throw new Error(`POST /tenants: ${tenant.status}`);
+      const id = tenant.body.id as string;
+      created.push(id);
+      const target = await apiCall(url, 'PUT', '/api/v1/location/delivery', token, delivery, {
+        'x-tenant-id': id,
+      });
+      if (target.status !== 200) throw new Error(`PUT /location/delivery: ${target.status}`);
+      return id;
+    };
+    const tenantId = await deliveringTenant('Bench Delivery', {
+      endpoint_url: `${sinkUrl}/hook`,
+      enabled: true,
+      batch: null,
+    });
+    const batchTenantId = await deliveringTenant('Bench Delivery Batched', {
+      endpoint_url: `${sinkUrl}/batch`,
+      enabled: true,
+      batch: { max_items: BATCH_ITEMS, linger_ms: BATCH_LINGER_MS },
+    });
     await stopped(app);
 
     const sessions = Array.from({ length: SESSIONS }, () => randomUUID());
     await produceAll(producer, appTopic, tenantId, sessions);
     await produceAll(producer, bareTopic, tenantId, sessions);
+    await produceAll(producer, batchTopic, batchTenantId, sessions);
 
     // The app: persister and streamer on, as in production.
     app = startApp(true);
@@ -398,6 +425,20 @@ async function main(): Promise<void> {
       producer,
       appTopic,
       tenantId,
+      sessions,
+    );
+    await stopped(app);
+
+    // The same app, delivering to a tenant that takes batches.
+    app = startApp(true, batchTopic);
+    const batchFigures = await measure(
+      sink,
+      '/batch',
+      app.pid!,
+      `${url}/metrics`,
+      producer,
+      batchTopic,
+      batchTenantId,
       sessions,
     );
     await stopped(app);
@@ -429,14 +470,28 @@ async function main(): Promise<void> {
       if (f.inside) out(`${''.padEnd(34)} ${f.inside}`);
     };
     line('Tessera streamer (+ persister)', appFigures);
+    line(`Tessera, batches of ≤ ${BATCH_ITEMS} (${BATCH_LINGER_MS} ms)`, batchFigures);
     line('bare kafkajs + undici', bareFigures);
+    const mean = sink.batches.reduce((a, b) => a + b, 0) / Math.max(1, sink.batches.length);
     out(
-      `\nTessera ÷ bare drain rate: ${((appFigures.drainRate / bareFigures.drainRate) * 100).toFixed(1)} %; sink requests ${sink.requests}`,
+      `\nTessera ÷ bare drain rate: ${((appFigures.drainRate / bareFigures.drainRate) * 100).toFixed(1)} %; batched ÷ bare ${((batchFigures.drainRate / bareFigures.drainRate) * 100).toFixed(1)} %; batched POSTs ${sink.batches.length} (mean ${mean.toFixed(1)} updates, max ${Math.max(0, ...sink.batches)}); sink requests ${sink.requests}`,
     );
   } finally {
     await Promise.all(children.map(stopped));
+    if (created.length > 0) {
+      const app = startApp(false);
+      await waitReady(url, '/health/live')
+        .then(() => benchLogin(url, EMAIL))
+        .then((token) =>
+          Promise.all(created.map((id) => apiCall(url, 'DELETE', `/api/v1/tenants/${id}`, token))),
+        )
+        .catch((error: unknown) => out(`cleanup: ${String(error)}`));
+      await stopped(app);
+    }
     await admin
-      .deleteTopics({ topics: [appTopic, `${appTopic}.dlq`, bareTopic] })
+      .deleteTopics({
+        topics: [appTopic, `${appTopic}.dlq`, bareTopic, batchTopic, `${batchTopic}.dlq`],
+      })
       .catch(() => undefined);
     await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
     server.close();
