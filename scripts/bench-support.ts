@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 
 /**
  * What every benchmark script shares: statistics, output, waiting for a process to serve, and
@@ -34,6 +35,19 @@ export const out = (line = ''): void => {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP port nothing listens on right now. */
+/**
+ * The `NODE_OPTIONS` the image runs the app with (read from the Dockerfile, so they cannot drift):
+ * the heap bounds production has. `BENCH_NODE_OPTIONS` replaces them (`-`: none).
+ */
+export function productionNodeOptions(): string {
+  const override = process.env.BENCH_NODE_OPTIONS;
+  if (override !== undefined) return override === '-' ? '' : override;
+  const dockerfile = readFileSync(join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+  const flags = /NODE_OPTIONS="([^"]*)"/.exec(dockerfile)?.[1];
+  if (flags === undefined) throw new Error('the Dockerfile sets no NODE_OPTIONS');
+  return flags;
+}
+
 /** The sum of every series of one metric in a Prometheus text exposition (whatever its labels). */
 export function metricSum(exposition: string, name: string, labels = ''): number {
   let sum = 0;
