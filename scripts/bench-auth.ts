@@ -7,6 +7,7 @@ import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { loadLocalEnv, redisConfig } from '../src/config';
 import {
   apiCall,
+  benchAppNodeArgs,
   BENCH_PASSWORD,
   benchLogin,
   freePort,
@@ -147,18 +148,22 @@ async function main(): Promise<void> {
   loadLocalEnv();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const app = spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-      // Its few logins come from 127.0.0.1, like every local test's: not this run's concern.
-      AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
+  const app = spawn(
+    process.execPath,
+    [...benchAppNodeArgs(), join(__dirname, '..', 'src', 'main.js')],
+    {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'development',
+        // Its few logins come from 127.0.0.1, like every local test's: not this run's concern.
+        AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   try {
     await waitReady(url, '/health/live', 100);
     await ensurePlatformAdmin(EMAIL, BENCH_PASSWORD);

@@ -14,6 +14,7 @@ import {
 import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
 import { signBody } from '../src/shared/outbound';
 import {
+  benchAppNodeArgs,
   freePort,
   metricSum,
   out,
@@ -350,8 +351,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const startApp = (consumers: boolean, topic = appTopic) => {
-    // BENCH_APP_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags of the app.
-    const flags = (consumers && process.env.BENCH_APP_NODE_ARGS?.split(' ')) || [];
+    const flags = consumers ? benchAppNodeArgs() : [];
     const main = join(__dirname, '..', 'src', 'main.js');
     const child = spawn(process.execPath, [...flags, main], {
       env: {

@@ -48,6 +48,11 @@ export function productionNodeOptions(): string {
   return flags;
 }
 
+/** BENCH_APP_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags of the app. */
+export function benchAppNodeArgs(): string[] {
+  return process.env.BENCH_APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+}
+
 /** The sum of every series of one metric in a Prometheus text exposition (whatever its labels). */
 export function metricSum(exposition: string, name: string, labels = ''): number {
   let sum = 0;

@@ -5,6 +5,7 @@ import type { Fetcher } from 'aws-jwt-verify/https';
 import { LRUCache } from 'lru-cache';
 import { cognitoConfig, type CognitoConfig } from '../../config';
 import { counter } from '../../shared/metrics';
+import { tokenHash } from './token-hash';
 
 const jwksFetches = counter({
   name: 'tessera_auth_jwks_fetches_total',
@@ -17,6 +18,8 @@ export interface AccessClaims {
   sub: string;
   exp: number;
   username?: string;
+  /** `tokenHash` of the token (its session's key), computed once per token with the claims. */
+  hash: string;
 }
 
 /** The keys could not be fetched (network, status): a 503, not the caller's fault. */
@@ -75,7 +78,12 @@ export class AccessTokenVerifier {
     const cached = this.verified.get(token);
     if (cached && cached.exp > now) return cached;
     const payload = await this.verifier.verify(token);
-    const claims = { sub: payload.sub, exp: payload.exp, username: payload.username };
+    const claims = {
+      sub: payload.sub,
+      exp: payload.exp,
+      username: payload.username,
+      hash: tokenHash(token),
+    };
     this.verified.set(token, claims, { ttl: Math.max(1, (payload.exp - now) * 1000) });
     return claims;
   }

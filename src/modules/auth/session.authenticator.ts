@@ -67,7 +67,7 @@ export class SessionAuthenticator extends RequestAuthenticator {
       }
       throw invalidToken();
     });
-    const found = await this.sessions.findByToken(token, claims.sub);
+    const found = await this.sessions.findByToken(token, claims.sub, claims.hash);
     if (!found || found.session.userId !== claims.sub) {
       throw authError('AUTH.SESSION_ENDED', 'This session has ended; log in again');
     }

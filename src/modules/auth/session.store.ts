@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { authConfig, type AuthConfig, redisConfig, type RedisConfig } from '../../config';
 import { type Revocation, RevocationChannel } from '../../shared/auth';
 import { emitLifecycleEvent } from '../../shared/lifecycle';
@@ -15,6 +15,7 @@ import {
   SessionRevokedEvent,
 } from './auth.events';
 import { type CachedSession, SessionCache } from './session-cache';
+import { tokenHash } from './token-hash';
 
 /** What a session remembers: the verified profile, so a request needs one Redis read. */
 export interface SessionProfile {
@@ -47,7 +48,6 @@ const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.c
 const VERSION_TTL_SECONDS = 7 * 86_400;
 const REMOVAL_TTL_SECONDS = 86_400;
 
-export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /**
  * Sessions in Redis, keyed by SHA-256 of the access token (TTL = the token's remaining life).
@@ -129,8 +129,11 @@ export class SessionStore implements OnApplicationShutdown {
    * The session of `token` (of user `userId`, the token's subject) and the user's current
    * membership version, in one round trip.
    */
-  async findByToken(token: string, userId: string): Promise<CachedSession | null> {
-    const hash = tokenHash(token);
+  async findByToken(
+    token: string,
+    userId: string,
+    hash = tokenHash(token),
+  ): Promise<CachedSession | null> {
     const trusted = this.cache.enabled && this.cacheTrusted();
     if (trusted) {
       const cached = this.cache.get(hash);
