@@ -1,6 +1,4 @@
 import { Redis } from 'ioredis';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
@@ -12,6 +10,7 @@ import {
   benchLogin,
   freePort,
   median,
+  spawnBuiltApp,
   waitReady,
   WorkMeter,
 } from './bench-support';
@@ -148,21 +147,11 @@ async function main(): Promise<void> {
   loadLocalEnv();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const app = spawn(
-    process.execPath,
-    [...benchAppNodeArgs(), join(__dirname, '..', 'src', 'main.js')],
-    {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'development',
-        // Its few logins come from 127.0.0.1, like every local test's: not this run's concern.
-        AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+  const app = spawnBuiltApp(
+    port,
+    // Its few logins come from 127.0.0.1, like every local test's: not this run's concern.
+    { AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000' },
+    benchAppNodeArgs(),
   );
   try {
     await waitReady(url, '/health/live', 100);

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Kafka, type KafkaMessage, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Agent, request } from 'undici';
@@ -17,6 +16,7 @@ import {
   benchAppNodeArgs,
   freePort,
   metricSum,
+  spawnBuiltApp,
   out,
   quantile,
   sleep,
@@ -351,15 +351,9 @@ async function main(): Promise<void> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const startApp = (consumers: boolean, topic = appTopic) => {
-    const flags = consumers ? benchAppNodeArgs() : [];
-    const main = join(__dirname, '..', 'src', 'main.js');
-    const child = spawn(process.execPath, [...flags, main], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'development',
+    const child = spawnBuiltApp(
+      port,
+      {
         LOCATION_TOPIC: topic,
         LOCATION_DLQ_TOPIC: `${topic}.dlq`,
         LOCATION_GROUP_PREFIX: `${groupPrefix}${topic === appTopic ? '' : '-batch'}`,
@@ -367,8 +361,8 @@ async function main(): Promise<void> {
         LOCATION_CONSUMERS_ENABLED: String(consumers),
         LOCATION_WORKERS_ENABLED: String(consumers),
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+      consumers ? benchAppNodeArgs() : [],
+    );
     children.push(child);
     return child;
   };

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { Kafka, logLevel, type Message, Partitioners } from 'kafkajs';
@@ -14,6 +13,7 @@ import {
   freePort,
   metricSum,
   productionNodeOptions,
+  spawnBuiltApp,
   median,
   out,
   quantile,
@@ -277,30 +277,22 @@ function spawnApp(
   extra: Record<string, string> = {},
 ): ChildProcess {
   const background = String(role !== 'api');
-  return spawn(process.execPath, [join(__dirname, '..', 'src', 'main.js')], {
-    env: {
-      ...process.env,
-      TESSERA_ROLE: role,
-      // Explicit, so a local .env that sets a flag cannot blur the roles.
-      LOCATION_CONSUMERS_ENABLED: background,
-      LOCATION_WORKERS_ENABLED: background,
-      MESSAGING_WORKERS_ENABLED: background,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-      AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
-      LOCATION_TOPIC: topic,
-      LOCATION_DLQ_TOPIC: `${topic}.dlq`,
-      LOCATION_GROUP_PREFIX: group,
-      LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
-      // Untraced unless asked (`extra`), whatever OTEL_* the environment has.
-      OTEL_SDK_DISABLED: 'true',
-      // As the image runs it (its heap bounds), unless BENCH_NODE_OPTIONS says otherwise.
-      NODE_OPTIONS: productionNodeOptions(),
-      ...extra,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  return spawnBuiltApp(port, {
+    TESSERA_ROLE: role,
+    // Explicit, so a local .env that sets a flag cannot blur the roles.
+    LOCATION_CONSUMERS_ENABLED: background,
+    LOCATION_WORKERS_ENABLED: background,
+    MESSAGING_WORKERS_ENABLED: background,
+    AUTH_LOGIN_LIMIT_IP: process.env.AUTH_LOGIN_LIMIT_IP ?? '100000',
+    LOCATION_TOPIC: topic,
+    LOCATION_DLQ_TOPIC: `${topic}.dlq`,
+    LOCATION_GROUP_PREFIX: group,
+    LOCATION_DELIVERY_ALLOWED_HOSTS: `127.0.0.1:${sinkPort}`,
+    // Untraced unless asked (`extra`), whatever OTEL_* the environment has.
+    OTEL_SDK_DISABLED: 'true',
+    // As the image runs it (its heap bounds), unless BENCH_NODE_OPTIONS says otherwise.
+    NODE_OPTIONS: productionNodeOptions(),
+    ...extra,
   });
 }
 

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -46,6 +46,28 @@ export function productionNodeOptions(): string {
   const flags = /NODE_OPTIONS="([^"]*)"/.exec(dockerfile)?.[1];
   if (flags === undefined) throw new Error('the Dockerfile sets no NODE_OPTIONS');
   return flags;
+}
+
+/**
+ * The built app (`dist/src/main.js`) as a child process on 127.0.0.1:`port`, logging warnings
+ * only, with /metrics open (development), the environment plus `env`, and `nodeArgs` for node.
+ */
+export function spawnBuiltApp(
+  port: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, join(__dirname, '..', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'development',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** BENCH_APP_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags of the app. */
