@@ -48,7 +48,6 @@ const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.c
 const VERSION_TTL_SECONDS = 7 * 86_400;
 const REMOVAL_TTL_SECONDS = 86_400;
 
-
 /**
  * Sessions in Redis, keyed by SHA-256 of the access token (TTL = the token's remaining life).
  * Per-user and per-tenant indexes (session id → token hash) list and end sessions without KEYS

@@ -329,7 +329,11 @@ describe('NaturalBatcher', () => {
     const loads = [1, 2, 3].flatMap((n) => [batcher.load('big', n), batcher.load('one', n)]);
     await turn();
     await turn();
-    expect(r.batches.filter((b) => b.group === 'one').map((b) => b.inputs)).toEqual([[1], [2], [3]]);
+    expect(r.batches.filter((b) => b.group === 'one').map((b) => b.inputs)).toEqual([
+      [1],
+      [2],
+      [3],
+    ]);
     expect(r.batches.filter((b) => b.group === 'big').map((b) => b.inputs)).toEqual([[1, 2, 3]]);
     r.batches.forEach((b) => b.release());
     await expect(Promise.all(loads)).resolves.toEqual([10, 10, 20, 20, 30, 30]);
@@ -338,7 +342,10 @@ describe('NaturalBatcher', () => {
   it('property: with linger, every input settles once, in a batch within its group size, in load order', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.nat(3)), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.nat(3)), {
+          minLength: 1,
+          maxLength: 40,
+        }),
         fc.integer({ min: 1, max: 5 }),
         async (steps, size) => {
           const batches: Array<{ group: string; inputs: number[] }> = [];
