@@ -281,6 +281,7 @@ describe('Tenancy routes: who may call what', () => {
       endpoint: 'http://127.0.0.1:9',
       enabled: true,
       signing_secret_rotated: true,
+      batch_max_items: null,
     });
     expect(by('message.retried').details).toEqual({ message_id: messageId, queue_name: 'default' });
     expect(by('location_update.retried').details).toMatchObject({ ledger_id: ledger.id });
