@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { register } from 'prom-client';
 import { handleByTenant, KafkaService } from '../../src/shared/kafka';
 import { TenantContext } from '../../src/shared/tenant-context';
 import { createTestApp, type TestApp } from '../support/app';
@@ -267,6 +268,50 @@ describe('Kafka consumer helper: handler errors never commit an offset silently'
     );
     expect(committed).toBe(25);
   }, 120_000);
+
+  it('a failed produce replaces the idempotent producer (new id, new sequences); every later send lands once', async () => {
+    const topic = `test.renewal.${randomUUID()}`;
+    await kafka.ensureTopics([topic]);
+    const renewals = async () => {
+      const metric = await register.getSingleMetric('tessera_kafka_producer_renewals_total')?.get();
+      return metric?.values[0]?.value ?? 0;
+    };
+    const before = await renewals();
+    // Refused by the broker (larger than its message.max.bytes): a real produce failure.
+    const tooLarge = 'x'.repeat(2 * 1024 * 1024);
+    await expect(
+      asTenant(() => kafka.send(topic, [{ key: 'k', value: tooLarge }])),
+    ).rejects.toThrow();
+    expect(await renewals()).toBe(before + 1);
+    // Batches of one, as the batch the failure took back would have been.
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const value = `after-${i}`;
+      await asTenant(() => kafka.send(topic, [{ key: 'k', value }]));
+      sent.push(value);
+    }
+    const seen: string[] = [];
+    await kafka.startConsumer<string>({
+      groupId: `test-renewal-${randomUUID()}`,
+      topics: [topic],
+      fromBeginning: true,
+      parse: (value) => value.toString(),
+      handle: (message) => {
+        seen.push(message.body);
+        return Promise.resolve();
+      },
+      onPoison: () => Promise.reject(new Error('nothing here is poison')),
+    });
+    await eventually(
+      () => Promise.resolve(seen.length),
+      (n) => n >= sent.length,
+      30_000,
+    );
+    console.log(
+      `producer renewals ${before} → ${await renewals()}; sent after ${sent.length}, consumed ${seen.length}`,
+    );
+    expect(seen).toEqual(sent);
+  });
 
   it("stamps the context's tenant last and refuses a caller header naming another tenant (issue 7, item 12)", async () => {
     const topic = `test.consumer.${randomUUID()}`;

@@ -17,7 +17,7 @@ import {
 } from 'kafkajs';
 import { awsConfig, type AwsConfig, kafkaConfig, type KafkaConfig } from '../../config';
 import { certificateStartupError, commonError } from '../errors';
-import { gauge } from '../metrics';
+import { counter, gauge } from '../metrics';
 import { REQUEST_ID_HEADER, TENANT_HEADER, TenantContext } from '../tenant-context';
 import { producerSpan, type ProducerSpan, settleProducerSpans } from './kafka-tracing';
 import { KafkaConsumerRunner, type ConsumerOptions, type ConsumerState } from './kafka-consumer';
@@ -57,10 +57,21 @@ export interface PreparedMessage {
   span?: ProducerSpan;
 }
 
+/** The same promise, with its rejection marked handled (whoever awaits it still sees it). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 function headerText(value: IHeaders[string]): string | undefined {
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined ? undefined : first.toString();
 }
+
+const producerRenewals = counter({
+  name: 'tessera_kafka_producer_renewals_total',
+  help: 'Idempotent producers replaced after a failed produce (their sequence numbers could not be trusted)',
+});
 
 /**
  * Kafka behind a small port: an idempotent producer (acks=all) that stamps every message with
@@ -73,7 +84,17 @@ export class KafkaService
 {
   private readonly logger = new Logger(KafkaService.name);
   readonly kafka: Kafka;
-  private readonly producer: Producer;
+  /**
+   * The idempotent producer, replaced after any failed produce. kafkajs takes a failed request's
+   * sequence numbers back, but the broker may have written that batch (the answer was lost, as
+   * when the broker is killed mid-request): the next batch of the same size would reuse those
+   * numbers, and the broker would answer it as a duplicate of the written one, with its offset,
+   * without writing it. A new producer id starts new sequences; the old producer is
+   * disconnected, so the sends queued behind the failed one fail too (503) instead.
+   */
+  private producer: Producer;
+  /** Connecting `producer`; sends wait for it. */
+  private ready: Promise<void> = Promise.resolve();
   private readonly admin: Admin;
   private readonly consumers = new Set<KafkaConsumerRunner<unknown>>();
 
@@ -97,11 +118,7 @@ export class KafkaService
         else this.logger.warn(fields, message);
       },
     });
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 5,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    this.producer = this.newProducer();
     this.admin = this.kafka.admin();
     services.add(this);
   }
@@ -109,7 +126,8 @@ export class KafkaService
   /** Connects the producer and admin; a certificate the CA cannot verify is one clear line. */
   async onModuleInit(): Promise<void> {
     try {
-      await Promise.all([this.producer.connect(), this.admin.connect()]);
+      this.ready = this.producer.connect();
+      await Promise.all([this.ready, this.admin.connect()]);
     } catch (error) {
       const brokers = this.config.brokers.join(',');
       throw certificateStartupError('Kafka', brokers, 'KAFKA_SSL_CA', error) ?? error;
@@ -193,15 +211,51 @@ export class KafkaService
     if (messages.some((message) => message[PREPARED] !== true)) {
       throw new Error('sendPrepared takes messages made by prepare()');
     }
-    return settleProducerSpans(
-      topic,
-      messages,
-      this.producer.send({
+    const producer = await this.connectedProducer();
+    try {
+      return await settleProducerSpans(
         topic,
-        acks: -1,
-        messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
-      }),
-    );
+        messages,
+        producer.send({
+          topic,
+          acks: -1,
+          messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
+        }),
+      );
+    } catch (error) {
+      this.renewProducer(producer, error);
+      throw error;
+    }
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  /** The current producer once connected; a failed connect fails this send and is tried again. */
+  private async connectedProducer(): Promise<Producer> {
+    const { producer, ready } = this;
+    try {
+      await ready;
+      return producer;
+    } catch (error) {
+      if (this.ready === ready) this.ready = quiet(producer.connect());
+      throw error;
+    }
+  }
+
+  /** After a failed produce: a new producer (new id, new sequences) for every later send. */
+  private renewProducer(failed: Producer, error: unknown): void {
+    if (this.producer !== failed) return;
+    producerRenewals.inc();
+    this.logger.warn({ err: error }, 'A produce failed; later sends use a new producer id');
+    this.producer = this.newProducer();
+    this.ready = quiet(this.producer.connect());
+    void failed.disconnect().catch(() => undefined);
   }
 
   async describeCluster(): Promise<{ brokers: number; controller: number | null }> {
