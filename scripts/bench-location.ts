@@ -10,6 +10,7 @@ import { ensurePlatformAdmin } from '../src/cli/create-platform-admin';
 import { kafkaConfig, loadLocalEnv } from '../src/config';
 import { createTopicsReady } from '../src/shared/kafka/kafka-topics';
 import {
+  alternate,
   freePort,
   metricSum,
   productionNodeOptions,
@@ -472,16 +473,11 @@ async function main(): Promise<void> {
       const warm = await tesseraOn(tracedPool, WARMUP_SECONDS);
       tracedUpdates += warm.requests - warm.errors;
       await quiet('tracing warm-up');
-      for (let round = 0; round < ROUNDS; round++) {
-        const label = `round ${round + 1}`;
-        if (round % 2 === 0) {
-          await runOff(label);
-          await runOn(label);
-        } else {
-          await runOn(label);
-          await runOff(label);
-        }
-      }
+      await alternate(
+        ROUNDS,
+        (round) => runOff(`round ${round + 1}`),
+        (round) => runOn(`round ${round + 1}`),
+      );
       await tracedPool.close();
       // SIGTERM: the app exports what it still buffers before it exits.
       traced.kill('SIGTERM');
@@ -620,16 +616,7 @@ async function main(): Promise<void> {
       ]);
       two.push({ ...s, drainMs: drain.ms });
     };
-    // ABBA…: neither variant always runs first.
-    for (let round = 0; round < ROLE_ROUNDS; round++) {
-      if (round % 2 === 0) {
-        await runAll(round);
-        await runSplit(round);
-      } else {
-        await runSplit(round);
-        await runAll(round);
-      }
-    }
+    await alternate(ROLE_ROUNDS, runAll, runSplit);
     clearInterval(sampler);
     // p99 at 70 % of each variant's own peak (its closed-loop rounds just above: the machine is
     // busier now than at the first phases), open loop, of the all process and of the api process

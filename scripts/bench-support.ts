@@ -75,6 +75,19 @@ export function benchAppNodeArgs(): string[] {
   return process.env.BENCH_APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 }
 
+/** `rounds` rounds of `a` and `b` alternating which runs first (ABBA…): neither always leads. */
+export async function alternate(
+  rounds: number,
+  a: (round: number) => Promise<void>,
+  b: (round: number) => Promise<void>,
+): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    const [first, second] = round % 2 === 0 ? [a, b] : [b, a];
+    await first(round);
+    await second(round);
+  }
+}
+
 /** The sum of every series of one metric in a Prometheus text exposition (whatever its labels). */
 export function metricSum(exposition: string, name: string, labels = ''): number {
   let sum = 0;
